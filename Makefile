@@ -1,0 +1,55 @@
+# The two commands: `make run` (the whole portal on this machine) and `make test` (the suite).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-dev lint migrate seed bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+# Web server, Celery worker, Celery beat and the sandbox upstream; Ctrl-C stops them all.
+run: seed
+	@echo "Portal: http://$(HOST):$(PORT)/   admin: http://$(HOST):$(PORT)/admin/   Ctrl-C stops everything."
+	@trap 'trap - INT TERM EXIT; kill -- $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
+	$(PY) manage.py run_sandbox & \
+	$(VENV)/bin/celery -A portal worker --loglevel INFO --concurrency 2 & \
+	$(VENV)/bin/celery -A portal beat --loglevel INFO & \
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
+	wait -n; echo "A portal process stopped; stopping the others."
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+test: install-dev
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+bench: install-dev
+	$(PY) bench/api.py
+	$(PY) bench/pipeline.py
+
+clean:
+	rm -rf var/broker var/db.sqlite3

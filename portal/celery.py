@@ -1,0 +1,44 @@
+"""The Celery app, configured from Django settings (CELERY_ namespace)."""
+
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@signals.before_task_publish.connect
+def _carry_correlation_id(headers=None, **_):
+    from workvisits import correlation
+
+    if headers is not None and correlation.get():
+        headers.setdefault("correlation_id", correlation.get())
+
+
+@signals.task_prerun.connect
+def _bind_correlation_id(task=None, **_):
+    from workvisits import correlation
+
+    request = task.request if task else None
+    value = getattr(request, "correlation_id", None) or (request.id if request else None)
+    task._correlation_token = correlation.bind(value)
+
+
+@signals.task_postrun.connect
+def _unbind_correlation_id(task=None, **_):
+    from workvisits import correlation
+
+    token = getattr(task, "_correlation_token", None)
+    if token is not None:
+        correlation.reset(token)
+        task._correlation_token = None
+
+
+@app.task(name="portal.ping")
+def ping() -> str:
+    """A trivial task: operators run it to see a worker answer and a result stored."""
+    return "pong"

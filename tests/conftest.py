@@ -1,0 +1,68 @@
+"""Shared fixtures: the demo catalogue and personas, and a guard that CI runs on real services."""
+
+import os
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
+
+
+def pytest_sessionstart(session):
+    # In CI the suite must run on PostgreSQL; a missing service is a failure, never a skip.
+    if os.environ.get("CI") and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise pytest.UsageError("CI must run the suite on PostgreSQL: set DATABASE_URL.")
+
+
+@pytest.fixture
+def demo(db):
+    """The demo organizations, locations and users, made by the same command operators run."""
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+
+@pytest.fixture
+def users(demo):
+    from workvisits.models import User
+
+    return {u.username: u for u in User.objects.all()}
+
+
+@pytest.fixture
+def orderer(users):
+    return users["orderer"]
+
+
+@pytest.fixture
+def viewer(users):
+    return users["viewer"]
+
+
+@pytest.fixture
+def globex(users):
+    return users["globex"]
+
+
+def visit_body(start=None, hours=4, **overrides):
+    """A valid create body for the demo organization Acme, starting tomorrow unless told."""
+    from workvisits.rules import format_datetime
+
+    start = start or (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    body = {
+        "description": "Replace a failed power supply in cabinet 0101.",
+        "customerReferenceId": "ACME-4711",
+        "details": {
+            "cages": [{"id": "DC2:01:123456", "accountNumber": "1234567890", "cabinetId": "DC2:01:123456:0101"}],
+            "openCabinet": False,
+            "visitStartDateTime": format_datetime(start),
+            "visitEndDateTime": format_datetime(start + timedelta(hours=hours)),
+            "visitors": [{"registeredUsers": ["orderer"]}],
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def make_body():
+    return visit_body

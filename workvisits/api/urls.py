@@ -1,0 +1,3 @@
+"""The Work Visits v2 compatible JSON API."""
+
+urlpatterns: list = []

@@ -1,0 +1,65 @@
+"""Staff roles: reviewers review orders; operators watch tasks and the upstream and resubmit."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+ROLES = {
+    "Reviewers": [
+        ("workvisits", "view_order"),
+        ("workvisits", "change_order"),
+        ("workvisits", "review_order"),
+        ("workvisits", "view_orderevent"),
+        ("workvisits", "view_attachment"),
+        ("workvisits", "view_organization"),
+        ("workvisits", "view_cage"),
+        ("workvisits", "view_ibx"),
+        ("workvisits", "view_account"),
+        ("workvisits", "view_cabinet"),
+    ],
+    "Operators": [
+        ("workvisits", "view_order"),
+        ("workvisits", "change_order"),
+        ("workvisits", "resubmit_order"),
+        ("workvisits", "view_orderevent"),
+        ("workvisits", "view_upstreamcall"),
+        ("workvisits", "view_sentnotification"),
+        ("workvisits", "view_locationsync"),
+        ("django_celery_results", "view_taskresult"),
+        ("django_celery_results", "view_groupresult"),
+        ("django_celery_beat", "view_periodictask"),
+        ("django_celery_beat", "change_periodictask"),
+        ("django_celery_beat", "view_intervalschedule"),
+        ("django_celery_beat", "view_crontabschedule"),
+    ],
+}
+
+
+def create_roles(apps, schema_editor):
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codes in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for app_label, codename in codes:
+            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is not None:
+                group.permissions.add(permission)
+
+
+def remove_roles(apps, schema_editor):
+    apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("workvisits", "0001_initial"),
+        ("django_celery_results", "0011_taskresult_periodic_task_name"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
+
+    operations = [migrations.RunPython(create_roles, remove_roles)]

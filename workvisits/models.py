@@ -1,0 +1,463 @@
+"""The work-visit domain: customers, the locations catalogue, grants, orders and their timeline."""
+
+import secrets
+import uuid
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from . import rules
+from .choices import (
+    Availability,
+    ContactType,
+    EventKind,
+    OrderStatus,
+    PurchaseOrderType,
+    ReviewMode,
+)
+
+
+class Organization(models.Model):
+    """A customer of the data centre. Its review policy says which orders wait for a reviewer."""
+
+    name = models.CharField(max_length=200, unique=True)
+    review_mode = models.CharField(max_length=16, choices=ReviewMode.choices, default=ReviewMode.OFF)
+    review_within_24_hours = models.BooleanField("visits starting within 24 hours", default=False)
+    review_non_registered_visitors = models.BooleanField("non-registered visitors", default=False)
+    review_new_purchase_order = models.BooleanField("a NEW purchase order", default=False)
+    review_night_or_weekend = models.BooleanField("visits at night or at weekends", default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def review_policy(self) -> rules.ReviewPolicy:
+        return rules.ReviewPolicy(
+            mode=self.review_mode,
+            within_24_hours=self.review_within_24_hours,
+            non_registered_visitors=self.review_non_registered_visitors,
+            new_purchase_order=self.review_new_purchase_order,
+            night_or_weekend=self.review_night_or_weekend,
+        )
+
+
+class User(AbstractUser):
+    """A person: a customer's member (with an organization) or data-centre staff."""
+
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+    )
+    phone = models.CharField(max_length=40, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Amsterdam")
+
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+def _validate_timezone(value: str) -> None:
+    if not rules.valid_timezone(value):
+        raise ValidationError(f"'{value}' is not a time zone; use an IANA name such as Europe/Amsterdam.")
+
+
+class IBX(models.Model):
+    """An International Business Exchange: a data centre, with its own time zone."""
+
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, validators=[_validate_timezone])
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "IBX"
+        verbose_name_plural = "IBXs"
+
+    def __str__(self):
+        return self.code
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Account(models.Model):
+    """A billing account of an organization; it may be on credit hold or need purchase orders."""
+
+    number = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="accounts")
+    is_credit_hold = models.BooleanField("on credit hold", default=False)
+    is_po_bearing = models.BooleanField("needs a purchase order", default=False)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self):
+        return f"{self.number} {self.name}"
+
+
+class Cage(models.Model):
+    """A cage of an organization in an IBX; its id starts with the IBX code (``DC2:01:123456``)."""
+
+    cage_id = models.CharField("cage id", max_length=100, unique=True)
+    ibx = models.ForeignKey(IBX, on_delete=models.PROTECT, related_name="cages")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="cages")
+    cage_type = models.CharField(max_length=50, default="CAGE")
+    accounts = models.ManyToManyField(Account, related_name="cages", blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["cage_id"]
+
+    def __str__(self):
+        return self.cage_id
+
+    def clean(self):
+        if self.ibx_id and not self.cage_id.startswith(f"{self.ibx.code}:"):
+            raise ValidationError({"cage_id": f"A cage of {self.ibx.code} has an id starting with '{self.ibx.code}:'."})
+
+
+class Cabinet(models.Model):
+    """A cabinet inside a cage, billed to one of the cage's accounts (``DC2:01:123456:0101``)."""
+
+    cabinet_id = models.CharField("cabinet id", max_length=100, unique=True)
+    cage = models.ForeignKey(Cage, on_delete=models.PROTECT, related_name="cabinets")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="cabinets")
+    cabinet_type = models.CharField(max_length=50, default="CABINET")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["cabinet_id"]
+
+    def __str__(self):
+        return self.cabinet_id
+
+    def clean(self):
+        errors = {}
+        if self.cage_id and not self.cabinet_id.startswith(f"{self.cage.cage_id}:"):
+            errors["cabinet_id"] = (
+                f"A cabinet of cage {self.cage.cage_id} has an id starting with '{self.cage.cage_id}:'."
+            )
+        if self.cage_id and self.account_id and not self.cage.accounts.filter(pk=self.account_id).exists():
+            errors["account"] = f"Account {self.account.number} is not an account of cage {self.cage.cage_id}."
+        if errors:
+            raise ValidationError(errors)
+
+
+class OrderingGrant(models.Model):
+    """The work-visit ordering permission of one user on one cage, or on every cage of an IBX."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ordering_grants")
+    cage = models.ForeignKey(Cage, null=True, blank=True, on_delete=models.CASCADE, related_name="grants")
+    ibx = models.ForeignKey(IBX, null=True, blank=True, on_delete=models.CASCADE, related_name="grants")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(cage__isnull=False) & Q(ibx__isnull=True)) | (Q(cage__isnull=True) & Q(ibx__isnull=False)),
+                name="grant_on_cage_or_ibx",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "cage"], condition=Q(cage__isnull=False), name="one_grant_per_cage"
+            ),
+            models.UniqueConstraint(fields=["user", "ibx"], condition=Q(ibx__isnull=False), name="one_grant_per_ibx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} may order work visits in {self.cage or self.ibx}"
+
+    def clean(self):
+        if (self.cage_id is None) == (self.ibx_id is None):
+            raise ValidationError("Grant the permission on a cage or on an IBX, not both.")
+        if self.cage_id and self.user_id and self.cage.organization_id != self.user.organization_id:
+            raise ValidationError({"cage": "The cage belongs to another organization than the user."})
+
+
+def _new_order_id() -> str:
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    return "WV-" + "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+class Order(models.Model):
+    """A work-visit order of an organization, from the customer's request to the upstream's close."""
+
+    order_id = models.CharField(max_length=32, unique=True, default=_new_order_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
+    ibx = models.ForeignKey(IBX, on_delete=models.PROTECT, related_name="orders")
+    ordered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    description = models.TextField(max_length=rules.DESCRIPTION_MAX)
+    customer_reference_id = models.CharField(max_length=rules.CUSTOMER_REFERENCE_MAX, blank=True)
+    po_type = models.CharField("purchase order type", max_length=16, choices=PurchaseOrderType.choices, blank=True)
+    po_number = models.CharField("purchase order number", max_length=rules.PO_NUMBER_MAX, blank=True)
+    po_amount = models.CharField("purchase order amount", max_length=40, blank=True)
+    po_start_date = models.DateField(null=True, blank=True)
+    po_end_date = models.DateField(null=True, blank=True)
+    po_attachment = models.ForeignKey("Attachment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    open_cabinet = models.BooleanField(default=False)
+    visit_start = models.DateTimeField(db_index=True)
+    visit_end = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED, db_index=True)
+    upstream_order_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Sent to the upstream so that a submission whose answer was lost can be found again.
+    submission_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    submit_attempts = models.PositiveIntegerField(default=0)
+    submitting_since = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    review_reasons = models.JSONField(default=list, blank=True)
+    rejection_reasons = models.JSONField(default=list, blank=True)  # [{"property", "reason"}]
+    upstream_payload = models.JSONField(null=True, blank=True)
+    upstream_response = models.JSONField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("view_organization_orders", "Can see all of the organization's work-visit orders"),
+            ("review_order", "Can approve or reject work-visit orders"),
+            ("resubmit_order", "Can resubmit failed work-visit orders"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(visit_end__gt=models.F("visit_start")), name="visit_end_after_start"),
+            models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
+            models.CheckConstraint(
+                condition=Q(po_type__in=[*PurchaseOrderType.values, ""]), name="order_po_type_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "status"]), models.Index(fields=["status", "submitting_since"])]
+
+    def __str__(self):
+        return self.order_id
+
+    @property
+    def is_open(self) -> bool:
+        return rules.order_is_open(self.status)
+
+    cancellable = modifiable = is_open
+
+
+class OrderCage(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="cages")
+    cage = models.ForeignKey(Cage, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    cabinet = models.ForeignKey(Cabinet, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "cage"], name="order_cage_once")]
+
+    def __str__(self):
+        return f"{self.cage} / {self.account.number}" + (f" / {self.cabinet}" if self.cabinet_id else "")
+
+
+class Person(models.Model):
+    """A registered user, or a person typed in with a name, company and email/phone details."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    first_name = models.CharField(max_length=rules.NAME_MAX, blank=True)
+    last_name = models.CharField(max_length=rules.NAME_MAX, blank=True)
+    company_name = models.CharField(max_length=rules.NAME_MAX, blank=True)
+    details = models.JSONField(default=list, blank=True)  # [{"type": "EMAIL", "value": "..."}]
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def name(self) -> str:
+        if self.user_id:
+            return self.user.display_name()
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def email(self) -> str:
+        if self.user_id:
+            return self.user.email
+        return next((d["value"] for d in self.details if d.get("type") == "EMAIL"), "")
+
+    @property
+    def phone(self) -> str:
+        if self.user_id:
+            return self.user.phone
+        return next((d["value"] for d in self.details if d.get("type") in ("PHONE", "MOBILE")), "")
+
+
+class Visitor(Person):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="visitors")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | (~Q(first_name="") & ~Q(last_name="")),
+                name="visitor_registered_or_named",
+            ),
+        ]
+
+
+class Contact(Person):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="contacts")
+    contact_type = models.CharField(max_length=16, choices=ContactType.choices)
+    availability = models.CharField(max_length=16, choices=Availability.choices, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(contact_type="TECHNICAL"), name="one_technical_contact_per_order"
+            ),
+            models.CheckConstraint(condition=Q(contact_type__in=ContactType.values), name="contact_type_valid"),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | Q(contact_type="TECHNICAL"),
+                name="notification_contact_registered",
+            ),
+        ]
+
+
+def _attachment_path(instance, filename) -> str:
+    # The stored name is generated: the customer's file name never touches the file system.
+    return f"attachments/{instance.organization_id}/{instance.id.hex}"
+
+
+class Attachment(models.Model):
+    """A file uploaded by a member of an organization, checked by its content."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments")
+    name = models.CharField(max_length=255)
+    file = models.FileField(upload_to=_attachment_path, max_length=255)
+    size = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(size__lte=rules.MAX_ATTACHMENT_BYTES), name="attachment_size_limit"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class OrderEvent(models.Model):
+    """One thing that happened to an order: the customer's timeline and the reviewers' audit trail."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    from_status = models.CharField(max_length=16, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=OrderStatus.choices, blank=True)
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.order_id} {self.kind} {self.from_status}→{self.to_status}"
+
+
+class SentNotification(models.Model):
+    """An email sent for an order: at most one per order, notice and recipient, whatever retries happen."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+    notice = models.CharField(max_length=64)  # e.g. "submitted", "modified:3", "reminder"
+    recipient = models.EmailField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "notice", "recipient"], name="notify_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.notice} to {self.recipient}"
+
+
+class ApiClient(models.Model):
+    """Client credentials of the JSON API; a call acts as `user` with the user's permissions."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_clients")
+    name = models.CharField(max_length=100, blank=True)
+    client_id = models.CharField(max_length=64, unique=True)
+    secret_hash = models.CharField(max_length=256)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.client_id} ({self.user})"
+
+
+class ApiToken(models.Model):
+    """A bearer token, stored as its hash."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"token of {self.client.client_id} until {self.expires_at:%Y-%m-%d %H:%M}Z"
+
+
+class UpstreamCall(models.Model):
+    """One HTTP call to the upstream, for the operators: what, how long, how it ended."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="upstream_calls")
+    method = models.CharField(max_length=10)
+    url = models.CharField(max_length=500)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    correlation_id = models.CharField(max_length=100, blank=True)
+    request_body = models.JSONField(null=True, blank=True)  # redacted
+    response_body = models.TextField(blank=True)  # redacted, truncated
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.method} {self.url} → {self.status_code or self.error[:40]}"
+
+
+class LocationSync(models.Model):
+    """A run of the locations import (from the upstream or a CSV): what it created, changed and retired."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=20)  # "upstream" or "csv"
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.source} import {self.created_at:%Y-%m-%d %H:%M}Z"

@@ -1,0 +1,1079 @@
+"""Every rule of a work visit, as pure functions over plain data.
+
+No ORM and no HTTP: callers (the wizard, the JSON API, the admin, the sandbox upstream) gather the
+facts into the small dataclasses below and get back *every* error at once, each keyed by the JSON
+path of the offending property (``details.cages[0].id``) with an upstream error code and a
+sentence that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from .choices import CLOSED_STATUSES, Availability, ContactType, DetailType, PurchaseOrderType
+
+# ---------------------------------------------------------------------------------------------
+# Limits, named once. Models, forms and the API schema take their bounds from here.
+DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
+CUSTOMER_REFERENCE_MIN, CUSTOMER_REFERENCE_MAX = 1, 40
+CANCEL_REASON_MIN, CANCEL_REASON_MAX = 5, 4000
+NAME_MAX = 100
+DETAIL_VALUE_MAX = 254
+PO_NUMBER_MAX = 40
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_VISIT_LENGTH = timedelta(days=14)
+MAX_VISITORS = 50
+MAX_USERNAMES_PER_ENTRY = 10
+MAX_VISITOR_DETAILS = 2
+MAX_MODIFY_CONTACTS = 1
+ATTACHMENT_EXTENSIONS = "bmp jpg jpeg gif png tif tiff txt doc docx xls xlsx ppt pps ppsx pdf vsd".split()
+
+# Upstream error codes.
+MISSING = "EQ-2016011"
+INVALID = "EQ-2010010"
+NO_CREATE_PERMISSION = "EQ-2012006"
+NO_UPDATE_PERMISSION = "EQ-2012007"
+NOT_FOUND = "EQ-2014005"
+ERROR_MESSAGES = {
+    MISSING: "One or more mandatory properties are missing.",
+    INVALID: "One or more properties are invalid",
+    NO_CREATE_PERMISSION: "User does not have permission to create the order.",
+    NO_UPDATE_PERMISSION: "User does not have permission to update or cancel the order.",
+    NOT_FOUND: "Order not found.",
+}
+
+SECURITY_ACCESS_HINT = (
+    "Work visits last at most 14 days; visits longer than 14 days need a Security Access request "
+    "instead. Shorten the visit or request Security Access."
+)
+
+
+@dataclass(frozen=True)
+class RuleError:
+    path: str
+    code: str
+    message: str
+
+
+class RuleViolation(Exception):
+    """Raised by services with every error of a request."""
+
+    def __init__(self, errors: Iterable[RuleError]):
+        self.errors = list(errors)
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in self.errors))
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts the callers gather.
+@dataclass(frozen=True)
+class AccountFacts:
+    number: str
+    name: str = ""
+    is_credit_hold: bool = False
+    is_po_bearing: bool = False
+    cabinets: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CageFacts:
+    cage_id: str
+    ibx: str
+    accounts: Mapping[str, AccountFacts] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttachmentFacts:
+    attachment_id: str
+    name: str
+    in_use: bool = False
+
+
+@dataclass(frozen=True)
+class OrderingContext:
+    """What the rules need to know about the caller and the catalogue."""
+
+    now: datetime
+    cages: Mapping[str, CageFacts]  # every cage of the caller's organization
+    orderable: frozenset[str]  # the cage ids the caller may order work visits for
+    usernames: frozenset[str]  # users of the caller's organization
+    attachments: Mapping[str, AttachmentFacts] = field(default_factory=dict)  # the organization's
+
+
+# ---------------------------------------------------------------------------------------------
+# Cleaned values: what the services store once the rules have passed.
+@dataclass
+class CleanDetail:
+    type: str
+    value: str
+
+
+@dataclass
+class CleanPerson:
+    """A visitor or contact: a registered user, or a person typed in."""
+
+    username: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    company_name: str = ""
+    details: list[CleanDetail] = field(default_factory=list)
+    type: str | None = None  # contacts only
+    availability: str = ""
+    timezone: str = ""
+
+
+@dataclass
+class CleanCage:
+    cage_id: str
+    account_number: str
+    cabinet_id: str | None
+
+
+@dataclass
+class CleanPurchaseOrder:
+    type: str
+    number: str = ""
+    amount: str = ""
+    start_date: date | None = None
+    end_date: date | None = None
+    attachment_id: str | None = None
+
+
+@dataclass
+class CleanOrder:
+    description: str
+    customer_reference_id: str
+    purchase_order: CleanPurchaseOrder | None
+    attachment_ids: list[str]
+    contacts: list[CleanPerson]
+    cages: list[CleanCage]
+    open_cabinet: bool
+    visit_start: datetime
+    visit_end: datetime
+    visitors: list[CleanPerson]
+
+
+@dataclass
+class CleanModification:
+    visit_start: datetime | None = None
+    visit_end: datetime | None = None
+    open_cabinet: bool | None = None
+    notification_usernames: list[str] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers.
+class _Errors:
+    def __init__(self):
+        self.items: list[RuleError] = []
+
+    def missing(self, path: str, how: str = "") -> None:
+        self.items.append(RuleError(path, MISSING, f"{path} is required{': ' + how if how else '.'}"))
+
+    def invalid(self, path: str, message: str) -> None:
+        self.items.append(RuleError(path, INVALID, message))
+
+    def denied(self, path: str, message: str, code: str = NO_CREATE_PERMISSION) -> None:
+        self.items.append(RuleError(path, code, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def _join(prefix: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{prefix}[{key}]"
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _type_name(value) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _unknown_keys(errors: _Errors, obj: Mapping, allowed: Iterable[str], prefix: str) -> None:
+    allowed = set(allowed)
+    for key in obj:
+        if key not in allowed:
+            errors.invalid(
+                _join(prefix, str(key)),
+                f"{_join(prefix, str(key))} is not a property of this request; remove it "
+                f"(allowed here: {', '.join(sorted(allowed))}).",
+            )
+
+
+def _string(
+    errors: _Errors,
+    obj: Mapping,
+    key: str,
+    prefix: str,
+    *,
+    required: bool,
+    lo: int = 0,
+    hi: int = 10_000,
+    what: str = "",
+) -> str | None:
+    path = _join(prefix, key)
+    value = obj.get(key)
+    if value is None:
+        if required:
+            errors.missing(path, what)
+        return None
+    if not isinstance(value, str):
+        errors.invalid(path, f"{path} must be a string, not {_type_name(value)}.")
+        return None
+    length = len(value.strip())
+    if required and length == 0:
+        errors.missing(path, what)
+        return None
+    if length < lo or len(value) > hi:
+        errors.invalid(path, f"{path} must be {lo} to {hi} characters long; it has {len(value)}.")
+        return None
+    return value.strip()
+
+
+def _list(
+    errors: _Errors,
+    obj: Mapping,
+    key: str,
+    prefix: str,
+    *,
+    required: bool,
+    hi: int | None = None,
+    lo: int = 0,
+    what: str = "items",
+) -> list | None:
+    path = _join(prefix, key)
+    value = obj.get(key)
+    if value is None:
+        if required:
+            errors.missing(path)
+        return None
+    if not isinstance(value, list):
+        errors.invalid(path, f"{path} must be an array, not {_type_name(value)}.")
+        return None
+    if required and len(value) < max(lo, 1):
+        errors.missing(path, f"give at least {max(lo, 1)} of the {what}.")
+        return None
+    if hi is not None and len(value) > hi:
+        errors.invalid(path, f"{path} may hold at most {hi} {what}; it has {len(value)}. Remove some.")
+        return None
+    return value
+
+
+def _object(errors: _Errors, value, path: str) -> Mapping | None:
+    if not isinstance(value, dict):
+        errors.invalid(path, f"{path} must be an object, not {_type_name(value)}.")
+        return None
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates and times.
+def parse_datetime(value: str) -> datetime | None:
+    """An ISO 8601 instant as an aware UTC datetime; accepts the upstream's ``'T'`` quirk."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    text = value.strip().replace("'T'", "T")
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if "T" not in text.upper() or parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def format_datetime(value: datetime) -> str:
+    """The wire form of an instant: UTC, second precision, ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _datetime(errors: _Errors, obj: Mapping, key: str, prefix: str, *, required: bool) -> datetime | None:
+    path = _join(prefix, key)
+    value = obj.get(key)
+    if value is None:
+        if required:
+            errors.missing(path, "give an ISO 8601 UTC time such as 2026-12-01T09:00:00Z.")
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        errors.invalid(path, f"{path} must be an ISO 8601 date and time in UTC, such as 2026-12-01T09:00:00Z.")
+    return parsed
+
+
+def schedule_errors(
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+    *,
+    start_path: str = "details.visitStartDateTime",
+    end_path: str = "details.visitEndDateTime",
+    check_start_in_past: bool = True,
+) -> list[RuleError]:
+    """The visit window rules: start not in the past, end after start, at most 14 days.
+
+    Lengths are real elapsed time between two UTC instants, so a daylight-saving change inside
+    the visit neither adds nor removes an hour.
+    """
+    errors = _Errors()
+    if start is not None and check_start_in_past and start < now:
+        errors.invalid(start_path, f"{start_path} is in the past; choose a start time from now on.")
+    if start is not None and end is not None:
+        if end <= start:
+            errors.invalid(end_path, f"{end_path} must be after the visit start; choose a later end time.")
+        elif end - start > MAX_VISIT_LENGTH:
+            errors.invalid(end_path, SECURITY_ACCESS_HINT)
+    if end is not None and end <= now and (start is None or end > start):
+        errors.invalid(end_path, f"{end_path} is in the past; choose an end time in the future.")
+    return errors.items
+
+
+# ---------------------------------------------------------------------------------------------
+# People: visitors and contacts.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_PHONE = re.compile(r"^\+?[0-9 ()./-]{6,30}$")
+
+
+def detail_value_error(kind: str, value: str) -> str | None:
+    """Why an email or phone value is not usable, or None."""
+    if kind == DetailType.EMAIL and not _EMAIL.match(value):
+        return "is not an email address; write it as name@example.com."
+    if kind in (DetailType.PHONE, DetailType.MOBILE) and not _PHONE.match(value):
+        return "is not a phone number; use digits with an optional leading + and country code."
+    return None
+
+
+def _details(errors: _Errors, obj: Mapping, prefix: str) -> list[CleanDetail]:
+    items = _list(
+        errors,
+        obj,
+        "details",
+        prefix,
+        required=True,
+        hi=MAX_VISITOR_DETAILS,
+        what="contact details (EMAIL, PHONE or MOBILE)",
+    )
+    clean: list[CleanDetail] = []
+    for i, raw in enumerate(items or []):
+        path = _join(_join(prefix, "details"), i)
+        item = _object(errors, raw, path)
+        if item is None:
+            continue
+        _unknown_keys(errors, item, ("type", "value"), path)
+        kind = _string(errors, item, "type", path, required=True)
+        value = _string(errors, item, "value", path, required=True, lo=1, hi=DETAIL_VALUE_MAX)
+        if kind is not None and kind not in DetailType.values:
+            errors.invalid(_join(path, "type"), f"{_join(path, 'type')} must be one of EMAIL, PHONE, MOBILE.")
+            continue
+        if kind and value:
+            problem = detail_value_error(kind, value)
+            if problem:
+                errors.invalid(_join(path, "value"), f"{_join(path, 'value')} {problem}")
+            else:
+                clean.append(CleanDetail(kind, value))
+    return clean
+
+
+def valid_timezone(name: str) -> bool:
+    if not name or name not in _timezones():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+_TIMEZONES: frozenset[str] | None = None
+
+
+def _timezones() -> frozenset[str]:
+    global _TIMEZONES
+    if _TIMEZONES is None:
+        _TIMEZONES = frozenset(available_timezones())
+    return _TIMEZONES
+
+
+def _usernames(errors: _Errors, obj: Mapping, prefix: str, ctx: OrderingContext) -> list[str]:
+    names = _list(errors, obj, "registeredUsers", prefix, required=True, hi=MAX_USERNAMES_PER_ENTRY, what="usernames")
+    clean = []
+    for i, name in enumerate(names or []):
+        path = _join(_join(prefix, "registeredUsers"), i)
+        if not isinstance(name, str) or not name.strip():
+            errors.invalid(path, f"{path} must be a username (a non-empty string).")
+        elif name not in ctx.usernames:
+            errors.invalid(
+                path,
+                f"{path}: '{name}' is not a user of your organization; "
+                "give a registered username or enter the person's name and contact details.",
+            )
+        else:
+            clean.append(name)
+    return clean
+
+
+def _non_registered(errors: _Errors, obj: Mapping, prefix: str) -> CleanPerson:
+    person = CleanPerson(
+        first_name=_string(
+            errors,
+            obj,
+            "firstName",
+            prefix,
+            required=True,
+            lo=1,
+            hi=NAME_MAX,
+            what="write the first name as on the photo ID.",
+        )
+        or "",
+        last_name=_string(
+            errors,
+            obj,
+            "lastName",
+            prefix,
+            required=True,
+            lo=1,
+            hi=NAME_MAX,
+            what="write the last name as on the photo ID.",
+        )
+        or "",
+        company_name=_string(
+            errors,
+            obj,
+            "companyName",
+            prefix,
+            required=True,
+            lo=1,
+            hi=NAME_MAX,
+            what="give the company the person works for.",
+        )
+        or "",
+    )
+    before = len(errors.items)
+    person.details = _details(errors, obj, prefix)
+    if len(errors.items) == before and not person.details:
+        errors.missing(_join(prefix, "details"), "give at least an email or a phone number.")
+    return person
+
+
+def visitors_errors_and_clean(
+    raw_visitors,
+    ctx: OrderingContext,
+    prefix: str = "details.visitors",
+) -> tuple[list[RuleError], list[CleanPerson]]:
+    """Visitors: at least one, at most 50, registered users of the organization or people typed in."""
+    errors = _Errors()
+    items = _list(errors, {"visitors": raw_visitors}, "visitors", "details", required=True, what="visitors")
+    clean: list[CleanPerson] = []
+    seen: set[tuple] = set()
+    for i, raw in enumerate(items or []):
+        path = _join(prefix, i)
+        item = _object(errors, raw, path)
+        if item is None:
+            continue
+        if "registeredUsers" in item:
+            _unknown_keys(errors, item, ("registeredUsers",), path)
+            people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx)]
+        else:
+            _unknown_keys(errors, item, ("firstName", "lastName", "companyName", "details"), path)
+            people = [_non_registered(errors, item, path)]
+        for person in people:
+            key = _person_key(person)
+            if key in seen:
+                who = person.username or f"{person.first_name} {person.last_name}"
+                errors.invalid(path, f"{path}: {who} is listed twice as a visitor; remove the duplicate.")
+                continue
+            seen.add(key)
+            clean.append(person)
+    if len(clean) > MAX_VISITORS:
+        errors.invalid(prefix, f"{prefix} may name at most {MAX_VISITORS} visitors; it names {len(clean)}.")
+    return errors.items, clean
+
+
+def _person_key(person: CleanPerson) -> tuple:
+    if person.username:
+        return ("user", person.username)
+    emails = sorted(d.value.lower() for d in person.details)
+    return ("person", person.first_name.lower(), person.last_name.lower(), tuple(emails))
+
+
+def contacts_errors_and_clean(
+    raw_contacts, ctx: OrderingContext, ordering_username: str, prefix: str = "contacts"
+) -> tuple[list[RuleError], list[CleanPerson]]:
+    """Contacts: at most one TECHNICAL (registered or not); NOTIFICATION contacts are registered users.
+
+    The ordering user is the technical and notification contact unless others are given.
+    """
+    errors = _Errors()
+    items = _list(errors, {"contacts": raw_contacts}, "contacts", "", required=False, what="contacts") or []
+    clean: list[CleanPerson] = []
+    technical_paths: list[str] = []
+    for i, raw in enumerate(items):
+        path = _join(prefix, i)
+        item = _object(errors, raw, path)
+        if item is None:
+            continue
+        kind = _string(errors, item, "type", path, required=True, what="say TECHNICAL or NOTIFICATION.")
+        if kind is not None and kind not in ContactType.values:
+            errors.invalid(_join(path, "type"), f"{_join(path, 'type')} must be TECHNICAL or NOTIFICATION.")
+            kind = None
+        availability = _string(errors, item, "availability", path, required=False) or ""
+        if availability and availability not in Availability.values:
+            errors.invalid(_join(path, "availability"), f"{_join(path, 'availability')} must be WORK_HOURS or ANYTIME.")
+        timezone = _string(errors, item, "timezone", path, required=False) or ""
+        if timezone and not valid_timezone(timezone):
+            errors.invalid(
+                _join(path, "timezone"),
+                f"{_join(path, 'timezone')} '{timezone}' is not a time zone; "
+                "use an IANA name such as Europe/Amsterdam.",
+            )
+        if "registeredUsers" in item:
+            _unknown_keys(errors, item, ("registeredUsers", "type", "availability", "timezone"), path)
+            people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx)]
+        else:
+            _unknown_keys(
+                errors,
+                item,
+                ("type", "firstName", "lastName", "companyName", "details", "availability", "timezone"),
+                path,
+            )
+            if kind == ContactType.NOTIFICATION:
+                errors.invalid(
+                    path,
+                    f"{path}: notification contacts must be registered users; "
+                    "give registeredUsers, or make this person the TECHNICAL contact.",
+                )
+                continue
+            people = [_non_registered(errors, item, path)]
+            if not availability:
+                errors.missing(_join(path, "availability"), "say WORK_HOURS or ANYTIME.")
+            if not timezone:
+                errors.missing(_join(path, "timezone"), "give an IANA time zone such as Europe/Amsterdam.")
+        for person in people:
+            person.type, person.availability, person.timezone = kind, availability, timezone
+            if kind == ContactType.TECHNICAL:
+                technical_paths.append(path)
+            clean.append(person)
+    if len(technical_paths) > 1:
+        errors.invalid(
+            technical_paths[1],
+            f"{technical_paths[1]}: an order has only one TECHNICAL contact; make the others NOTIFICATION contacts.",
+        )
+    seen: set[tuple] = set()
+    unique: list[CleanPerson] = []
+    for person in clean:
+        key = (person.type, *_person_key(person))
+        if key not in seen:
+            seen.add(key)
+            unique.append(person)
+    if not technical_paths:
+        unique.insert(0, CleanPerson(username=ordering_username, type=ContactType.TECHNICAL))
+    if not any(p.type == ContactType.NOTIFICATION for p in unique):
+        unique.append(CleanPerson(username=ordering_username, type=ContactType.NOTIFICATION))
+    return errors.items, unique
+
+
+# ---------------------------------------------------------------------------------------------
+# Cages, accounts and cabinets.
+def cages_errors_and_clean(
+    raw_cages,
+    ctx: OrderingContext,
+    prefix: str = "details.cages",
+) -> tuple[list[RuleError], list[CleanCage]]:
+    """At least one cage the caller may order for; account and cabinet belong to that cage."""
+    errors = _Errors()
+    items = _list(errors, {"cages": raw_cages}, "cages", "details", required=True, what="cages")
+    clean: list[CleanCage] = []
+    ibxs: set[str] = set()
+    seen: set[str] = set()
+    for i, raw in enumerate(items or []):
+        path = _join(prefix, i)
+        item = _object(errors, raw, path)
+        if item is None:
+            continue
+        _unknown_keys(errors, item, ("id", "accountNumber", "cabinetId"), path)
+        cage_id = _string(errors, item, "id", path, required=True, lo=1, hi=100)
+        account_number = _string(errors, item, "accountNumber", path, required=False, lo=1, hi=100)
+        cabinet_id = _string(errors, item, "cabinetId", path, required=False, lo=1, hi=100)
+        if cage_id is None:
+            continue
+        cage = ctx.cages.get(cage_id)
+        id_path = _join(path, "id")
+        if cage is None:
+            errors.invalid(
+                id_path,
+                f"{id_path}: there is no cage '{cage_id}' of your organization; "
+                "pick one from GET /colocations/v2/locations?permissionCode=WORK_VISIT.",
+            )
+            continue
+        if cage_id not in ctx.orderable:
+            errors.denied(
+                id_path,
+                f"{id_path}: you do not hold the work-visit ordering permission on cage "
+                f"{cage_id}; ask your organization's administrator to grant it.",
+            )
+            continue
+        if cage_id in seen:
+            errors.invalid(id_path, f"{id_path}: cage {cage_id} is listed twice; list each cage once.")
+            continue
+        seen.add(cage_id)
+        ibxs.add(cage.ibx)
+        if len(ibxs) > 1:
+            errors.invalid(
+                id_path,
+                f"{id_path}: all cages of one work visit must be in the same IBX; place a separate order for each IBX.",
+            )
+            continue
+        account_path = _join(path, "accountNumber")
+        if account_number is None:
+            if len(cage.accounts) == 1:
+                account_number = next(iter(cage.accounts))
+            elif "accountNumber" not in item:
+                errors.missing(
+                    account_path,
+                    f"cage {cage_id} has several accounts ({', '.join(sorted(cage.accounts))}); say which one.",
+                )
+                continue
+            else:
+                continue
+        account = cage.accounts.get(account_number)
+        if account is None:
+            errors.invalid(
+                account_path,
+                f"{account_path}: account {account_number} does not belong to cage "
+                f"{cage_id}; use one of {', '.join(sorted(cage.accounts)) or 'none'}.",
+            )
+            continue
+        if account.is_credit_hold:
+            errors.invalid(
+                account_path,
+                f"{account_path}: account {account_number} is on credit hold and "
+                "cannot order work visits; contact your billing team to lift the hold.",
+            )
+            continue
+        if cabinet_id is not None and cabinet_id not in account.cabinets:
+            errors.invalid(
+                _join(path, "cabinetId"),
+                f"{_join(path, 'cabinetId')}: cabinet {cabinet_id} does not belong to cage {cage_id} "
+                f"and account {account_number}; leave it out or pick one of "
+                f"{', '.join(sorted(account.cabinets)) or 'none'}.",
+            )
+            continue
+        clean.append(CleanCage(cage_id, account_number, cabinet_id))
+    return errors.items, clean
+
+
+# ---------------------------------------------------------------------------------------------
+# Purchase order and attachments.
+def _date(errors: _Errors, obj: Mapping, key: str, prefix: str) -> date | None:
+    path = _join(prefix, key)
+    value = obj.get(key)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        pass
+    errors.invalid(path, f"{path} must be a date written as YYYY-MM-DD.")
+    return None
+
+
+def purchase_order_errors_and_clean(
+    raw_po,
+    po_bearing_accounts: Iterable[str],
+    ctx: OrderingContext,
+    prefix: str = "purchaseOrder",
+) -> tuple[list[RuleError], CleanPurchaseOrder | None]:
+    """PO type EXEMPTED, NEW or EXISTING (with a number); PO-bearing accounts need one other than EXEMPTED."""
+    errors = _Errors()
+    po_bearing = sorted(po_bearing_accounts)
+    if raw_po is None:
+        if po_bearing:
+            errors.missing(
+                prefix, f"account {', '.join(po_bearing)} requires a purchase order; give type NEW or EXISTING."
+            )
+        return errors.items, None
+    po = _object(errors, raw_po, prefix)
+    if po is None:
+        return errors.items, None
+    _unknown_keys(errors, po, ("type", "number", "amount", "startDate", "endDate", "attachmentId"), prefix)
+    kind = _string(errors, po, "type", prefix, required=True, what="say EXEMPTED, NEW or EXISTING.")
+    if kind is not None and kind not in PurchaseOrderType.values:
+        errors.invalid(_join(prefix, "type"), f"{_join(prefix, 'type')} must be EXEMPTED, NEW or EXISTING.")
+        kind = None
+    number = po.get("number")
+    number_path = _join(prefix, "number")
+    if isinstance(number, bool) or (number is not None and not isinstance(number, str | int)):
+        errors.invalid(number_path, f"{number_path} must be a string or a whole number.")
+        number = None
+    number = str(number).strip() if number is not None else ""
+    if len(number) > PO_NUMBER_MAX:
+        errors.invalid(number_path, f"{number_path} must be at most {PO_NUMBER_MAX} characters long.")
+    if kind == PurchaseOrderType.EXISTING and not number:
+        errors.missing(number_path, "an EXISTING purchase order needs its number.")
+    if kind == PurchaseOrderType.EXEMPTED and po_bearing:
+        errors.invalid(
+            _join(prefix, "type"),
+            f"{_join(prefix, 'type')}: account {', '.join(po_bearing)} requires a purchase order; "
+            "EXEMPTED is not allowed, use NEW or EXISTING.",
+        )
+    amount = po.get("amount")
+    amount_path = _join(prefix, "amount")
+    if isinstance(amount, bool) or (amount is not None and not isinstance(amount, str | int | float)):
+        errors.invalid(amount_path, f"{amount_path} must be a string or a number.")
+        amount = None
+    amount = str(amount).strip() if amount is not None else ""
+    if len(amount) > 40:
+        errors.invalid(amount_path, f"{amount_path} must be at most 40 characters long.")
+    start, end = _date(errors, po, "startDate", prefix), _date(errors, po, "endDate", prefix)
+    if start and end and end < start:
+        errors.invalid(_join(prefix, "endDate"), f"{_join(prefix, 'endDate')} must not be before the start date.")
+    attachment_id = _string(errors, po, "attachmentId", prefix, required=False, lo=1, hi=100)
+    if attachment_id is not None and attachment_id not in ctx.attachments:
+        errors.invalid(
+            _join(prefix, "attachmentId"),
+            f"{_join(prefix, 'attachmentId')}: no attachment {attachment_id} of your organization; "
+            "upload it first with POST /colocations/v2/attachments/file.",
+        )
+    if errors or kind is None:
+        return errors.items, None
+    return errors.items, CleanPurchaseOrder(kind, number, amount, start, end, attachment_id)
+
+
+def attachments_errors_and_clean(
+    raw,
+    ctx: OrderingContext,
+    prefix: str = "attachments",
+) -> tuple[list[RuleError], list[str]]:
+    """At most five attachments, each uploaded by the caller's organization and not used by another order."""
+    errors = _Errors()
+    items = _list(
+        errors, {"attachments": raw}, "attachments", "", required=False, hi=MAX_ATTACHMENTS, what="attachments"
+    )
+    clean: list[str] = []
+    for i, rawitem in enumerate(items or []):
+        path = _join(prefix, i)
+        item = _object(errors, rawitem, path)
+        if item is None:
+            continue
+        _unknown_keys(errors, item, ("id", "name"), path)
+        attachment_id = _string(errors, item, "id", path, required=True, lo=1, hi=100)
+        _string(errors, item, "name", path, required=False, hi=255)
+        if attachment_id is None:
+            continue
+        facts = ctx.attachments.get(attachment_id)
+        if facts is None:
+            errors.invalid(
+                _join(path, "id"),
+                f"{_join(path, 'id')}: no attachment {attachment_id} of your "
+                "organization; upload it first with POST /colocations/v2/attachments/file.",
+            )
+        elif facts.in_use:
+            errors.invalid(
+                _join(path, "id"),
+                f"{_join(path, 'id')}: attachment {attachment_id} belongs to another order; upload the file again.",
+            )
+        elif attachment_id in clean:
+            errors.invalid(_join(path, "id"), f"{_join(path, 'id')}: attachment {attachment_id} is listed twice.")
+        else:
+            clean.append(attachment_id)
+    return errors.items, clean
+
+
+# Leading bytes of each accepted type. Office's old formats share the OLE2 container and the new
+# ones the ZIP container, so the extension picks the member of the family.
+_SIGNATURES: list[tuple[bytes, tuple[str, ...], str]] = [
+    (b"\x89PNG\r\n\x1a\n", ("png",), "image/png"),
+    (b"\xff\xd8\xff", ("jpg", "jpeg"), "image/jpeg"),
+    (b"GIF87a", ("gif",), "image/gif"),
+    (b"GIF89a", ("gif",), "image/gif"),
+    (b"BM", ("bmp",), "image/bmp"),
+    (b"II*\x00", ("tif", "tiff"), "image/tiff"),
+    (b"MM\x00*", ("tif", "tiff"), "image/tiff"),
+    (b"%PDF-", ("pdf",), "application/pdf"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ("doc", "xls", "ppt", "pps", "vsd"), "application/x-ole-storage"),
+    (b"PK\x03\x04", ("docx", "xlsx", "ppsx"), "application/zip"),
+]
+_CONTENT_TYPES = {
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint",
+    "pps": "application/vnd.ms-powerpoint",
+    "vsd": "application/vnd.visio",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ppsx": "application/vnd.openxmlformats-officedocument.presentationml.slideshow",
+    "txt": "text/plain",
+}
+# Markup that a browser could be talked into rendering, wherever it hides in the first bytes.
+_ACTIVE_MARKUP = re.compile(rb"<\s*(html|script|body|iframe|svg|object|embed|meta|!doctype\s+html)\b", re.I)
+SNIFF_BYTES = 8192
+
+
+def attachment_file_errors(name: str, size: int, head: bytes, path: str = "file") -> tuple[list[RuleError], str]:
+    """Is this upload acceptable? Judged by its name, its size and its first bytes (at least 8 KiB).
+
+    Returns the errors and the content type the bytes show.
+    """
+    errors = _Errors()
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if size > MAX_ATTACHMENT_BYTES:
+        errors.invalid(path, f"{path} is {size / 1048576:.1f} MB; attachments may be at most 10 MB.")
+    if not name or len(name) > 255 or "/" in name or "\\" in name or "\x00" in name:
+        errors.invalid(path, f"{path} needs a plain file name of at most 255 characters.")
+    if extension not in ATTACHMENT_EXTENSIONS:
+        errors.invalid(
+            path,
+            f"{path}: .{extension or '(none)'} files are not accepted; use one of {', '.join(ATTACHMENT_EXTENSIONS)}.",
+        )
+        return errors.items, ""
+    if size == 0:
+        errors.invalid(path, f"{path} is empty; attach a file with content.")
+        return errors.items, ""
+    content_type = ""
+    if extension == "txt":
+        if b"\x00" in head:
+            errors.invalid(path, f"{path} is named .txt but is not text; attach a plain text file.")
+        else:
+            content_type = _CONTENT_TYPES["txt"]
+    else:
+        for signature, extensions, mime in _SIGNATURES:
+            if head.startswith(signature):
+                if extension in extensions:
+                    content_type = _CONTENT_TYPES.get(extension, mime)
+                break
+        if not content_type:
+            errors.invalid(
+                path,
+                f"{path}: the content is not a .{extension} file; attach a real .{extension} "
+                "file or rename it to match its type.",
+            )
+    if content_type and _ACTIVE_MARKUP.search(head):
+        errors.invalid(
+            path,
+            f"{path} contains web page markup (HTML or script), which is not accepted; attach the document itself.",
+        )
+        content_type = ""
+    return errors.items, content_type
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole create and modify bodies.
+CREATE_KEYS = ("description", "customerReferenceId", "purchaseOrder", "attachments", "contacts", "details")
+DETAILS_KEYS = ("cages", "openCabinet", "visitStartDateTime", "visitEndDateTime", "visitors")
+
+
+def validate_create(body, ctx: OrderingContext, ordering_username: str) -> tuple[list[RuleError], CleanOrder | None]:
+    """Every rule of a new work visit. Returns every error, or the cleaned order when there are none."""
+    errors = _Errors()
+    if not isinstance(body, dict):
+        errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
+        return errors.items, None
+    _unknown_keys(errors, body, CREATE_KEYS, "")
+    description = _string(
+        errors,
+        body,
+        "description",
+        "",
+        required=True,
+        lo=DESCRIPTION_MIN,
+        hi=DESCRIPTION_MAX,
+        what=f"describe the work in {DESCRIPTION_MIN} to {DESCRIPTION_MAX} characters.",
+    )
+    reference = (
+        _string(
+            errors,
+            body,
+            "customerReferenceId",
+            "",
+            required=False,
+            lo=CUSTOMER_REFERENCE_MIN,
+            hi=CUSTOMER_REFERENCE_MAX,
+        )
+        or ""
+    )
+    attachment_errors, attachment_ids = attachments_errors_and_clean(body.get("attachments"), ctx)
+    errors.items += attachment_errors
+    contact_errors, contacts = contacts_errors_and_clean(body.get("contacts"), ctx, ordering_username)
+    errors.items += contact_errors
+
+    cages: list[CleanCage] = []
+    visitors: list[CleanPerson] = []
+    start = end = None
+    open_cabinet = False
+    details = body.get("details")
+    if details is None:
+        errors.missing("details", "give the cages, visit times and visitors.")
+    elif _object(errors, details, "details") is not None:
+        _unknown_keys(errors, details, DETAILS_KEYS, "details")
+        cage_errors, cages = cages_errors_and_clean(details.get("cages"), ctx)
+        errors.items += cage_errors
+        raw_open = details.get("openCabinet", False)
+        if not isinstance(raw_open, bool):
+            errors.invalid("details.openCabinet", "details.openCabinet must be true or false.")
+        else:
+            open_cabinet = raw_open
+        start = _datetime(errors, details, "visitStartDateTime", "details", required=True)
+        end = _datetime(errors, details, "visitEndDateTime", "details", required=True)
+        errors.items += schedule_errors(start, end, ctx.now)
+        visitor_errors, visitors = visitors_errors_and_clean(details.get("visitors"), ctx)
+        errors.items += visitor_errors
+
+    po_bearing = {c.account_number for c in cages if ctx.cages[c.cage_id].accounts[c.account_number].is_po_bearing}
+    po_errors, purchase_order = purchase_order_errors_and_clean(body.get("purchaseOrder"), po_bearing, ctx)
+    errors.items += po_errors
+    if errors:
+        return errors.items, None
+    return [], CleanOrder(
+        description=description,
+        customer_reference_id=reference,
+        purchase_order=purchase_order,
+        attachment_ids=attachment_ids,
+        contacts=contacts,
+        cages=cages,
+        open_cabinet=open_cabinet,
+        visit_start=start,
+        visit_end=end,
+        visitors=visitors,
+    )
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the modify and cancel rules need to know about an existing order."""
+
+    status: str
+    visit_start: datetime
+    visit_end: datetime
+    ordered_by: str
+    technical_usernames: frozenset[str] = frozenset()
+
+
+def order_is_open(status: str) -> bool:
+    """Modifiable and cancellable: not cancelled, closed or rejected."""
+    return status not in CLOSED_STATUSES
+
+
+def may_change_order(username: str, sees_all_orders: bool, order: OrderFacts) -> bool:
+    """The ordering user, the technical contact, or someone who may see all the organization's orders."""
+    return sees_all_orders or username == order.ordered_by or username in order.technical_usernames
+
+
+def validate_modify(body, ctx: OrderingContext, order: OrderFacts) -> tuple[list[RuleError], CleanModification | None]:
+    """A change to an order: visit start/end, openCabinet and at most one notification contact."""
+    errors = _Errors()
+    if not isinstance(body, dict):
+        errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
+        return errors.items, None
+    _unknown_keys(errors, body, ("contacts", "details"), "")
+    change = CleanModification()
+    contacts = _list(errors, body, "contacts", "", required=False, hi=MAX_MODIFY_CONTACTS, what="contacts")
+    for i, raw in enumerate(contacts or []):
+        path = _join("contacts", i)
+        item = _object(errors, raw, path)
+        if item is None:
+            continue
+        _unknown_keys(errors, item, ("registeredUsers", "type"), path)
+        kind = _string(errors, item, "type", path, required=True, what="say NOTIFICATION.")
+        if kind is not None and kind != ContactType.NOTIFICATION:
+            errors.invalid(
+                _join(path, "type"),
+                f"{_join(path, 'type')} must be NOTIFICATION; only notification contacts can be changed.",
+            )
+        change.notification_usernames = _usernames(errors, item, path, ctx)
+    details = body.get("details")
+    if details is not None and _object(errors, details, "details") is not None:
+        _unknown_keys(errors, details, ("visitStartDateTime", "visitEndDateTime", "openCabinet"), "details")
+        change.visit_start = _datetime(errors, details, "visitStartDateTime", "details", required=False)
+        change.visit_end = _datetime(errors, details, "visitEndDateTime", "details", required=False)
+        if "openCabinet" in details:
+            if not isinstance(details["openCabinet"], bool):
+                errors.invalid("details.openCabinet", "details.openCabinet must be true or false.")
+            else:
+                change.open_cabinet = details["openCabinet"]
+    if change.visit_start is not None or change.visit_end is not None:
+        start = change.visit_start or order.visit_start
+        end = change.visit_end or order.visit_end
+        errors.items += schedule_errors(
+            start, end, ctx.now, check_start_in_past=change.visit_start is not None and start != order.visit_start
+        )
+    if not errors and change == CleanModification():
+        errors.missing("details", "give a new visit start or end, openCabinet, or a notification contact.")
+    if errors:
+        return errors.items, None
+    return [], change
+
+
+def cancel_reason_errors(reason) -> list[RuleError]:
+    errors = _Errors()
+    _string(
+        errors,
+        {"reason": reason},
+        "reason",
+        "",
+        required=True,
+        lo=CANCEL_REASON_MIN,
+        hi=CANCEL_REASON_MAX,
+        what=f"say why in {CANCEL_REASON_MIN} to {CANCEL_REASON_MAX} characters.",
+    )
+    return errors.items
+
+
+# ---------------------------------------------------------------------------------------------
+# Review policy: which orders wait for a reviewer.
+@dataclass(frozen=True)
+class ReviewPolicy:
+    mode: str  # choices.ReviewMode
+    within_24_hours: bool = False
+    non_registered_visitors: bool = False
+    new_purchase_order: bool = False
+    night_or_weekend: bool = False
+
+
+NIGHT_STARTS, NIGHT_ENDS = 20, 7  # local hours: 20:00 to 07:00 counts as night
+
+
+def review_reasons(
+    policy: ReviewPolicy,
+    *,
+    now: datetime,
+    visit_start: datetime,
+    visit_end: datetime,
+    ibx_timezone: str,
+    has_non_registered_visitors: bool,
+    purchase_order_type: str | None,
+) -> list[str]:
+    """Why an order must wait for a reviewer under `policy`; empty when it goes straight to the upstream."""
+    if policy.mode == "OFF":
+        return []
+    if policy.mode == "ALL":
+        return ["The organization reviews every order."]
+    reasons = []
+    if policy.within_24_hours and visit_start - now < timedelta(hours=24):
+        reasons.append("The visit starts within 24 hours.")
+    if policy.non_registered_visitors and has_non_registered_visitors:
+        reasons.append("Some visitors are not registered users.")
+    if policy.new_purchase_order and purchase_order_type == PurchaseOrderType.NEW:
+        reasons.append("The order raises a NEW purchase order.")
+    if policy.night_or_weekend and _touches_night_or_weekend(visit_start, visit_end, ZoneInfo(ibx_timezone)):
+        reasons.append("The visit falls at night or at a weekend in the IBX's time zone.")
+    return reasons
+
+
+def _touches_night_or_weekend(start: datetime, end: datetime, zone: ZoneInfo) -> bool:
+    step = timedelta(minutes=30)
+    moment = start
+    while moment < end:
+        local = moment.astimezone(zone)
+        if local.weekday() >= 5 or local.hour >= NIGHT_STARTS or local.hour < NIGHT_ENDS:
+            return True
+        moment += step
+    local_end = (end - timedelta(seconds=1)).astimezone(zone)
+    return local_end.weekday() >= 5 or local_end.hour >= NIGHT_STARTS or local_end.hour < NIGHT_ENDS

@@ -1,0 +1,160 @@
+"""Reads: what a user may see and order, with the queries shaped once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from . import rules
+from .choices import ContactType
+from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, User, Visitor
+
+VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
+
+
+def user_sees_all_orders(user: User) -> bool:
+    """Members with the grant see every order of their organization, not only their own."""
+    return bool(user.organization_id) and user.has_perm(VIEW_ALL_ORDERS)
+
+
+def orderable_cages(user: User) -> QuerySet[Cage]:
+    """Active cages of the user's organization on which the user holds the ordering permission."""
+    if not user.is_authenticated or not user.organization_id:
+        return Cage.objects.none()
+    return Cage.objects.filter(
+        Q(grants__user=user) | Q(ibx__grants__user=user),
+        organization_id=user.organization_id,
+        active=True,
+        ibx__active=True,
+    ).distinct()
+
+
+def user_may_order(user: User) -> bool:
+    return orderable_cages(user).exists()
+
+
+def ordering_context(user: User, now: datetime | None = None) -> rules.OrderingContext:
+    """The facts the rules need about `user`'s organization, in a fixed number of queries."""
+    now = now or timezone.now()
+    if not user.organization_id:
+        return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset())
+    cabinets = Prefetch(
+        "cabinets", queryset=Cabinet.objects.filter(active=True).only("cabinet_id", "cage_id", "account_id")
+    )
+    cages = (
+        Cage.objects.filter(organization_id=user.organization_id, active=True)
+        .select_related("ibx")
+        .prefetch_related("accounts", cabinets)
+    )
+    facts = {}
+    for cage in cages:
+        by_account: dict[int, set[str]] = {}
+        for cabinet in cage.cabinets.all():
+            by_account.setdefault(cabinet.account_id, set()).add(cabinet.cabinet_id)
+        facts[cage.cage_id] = rules.CageFacts(
+            cage_id=cage.cage_id,
+            ibx=cage.ibx.code,
+            accounts={
+                a.number: rules.AccountFacts(
+                    number=a.number,
+                    name=a.name,
+                    is_credit_hold=a.is_credit_hold,
+                    is_po_bearing=a.is_po_bearing,
+                    cabinets=frozenset(by_account.get(a.pk, ())),
+                )
+                for a in cage.accounts.all()
+            },
+        )
+    orderable = frozenset(orderable_cages(user).values_list("cage_id", flat=True))
+    usernames = frozenset(
+        User.objects.filter(organization_id=user.organization_id, is_active=True).values_list("username", flat=True)
+    )
+    attachments = {
+        str(a.id): rules.AttachmentFacts(attachment_id=str(a.id), name=a.name, in_use=a.order_id is not None)
+        for a in Attachment.objects.filter(organization_id=user.organization_id).only("id", "name", "order_id")
+    }
+    return rules.OrderingContext(
+        now=now, cages=facts, orderable=orderable, usernames=usernames, attachments=attachments
+    )
+
+
+def _with_parts(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    return queryset.select_related("ibx", "organization", "ordered_by").prefetch_related(
+        Prefetch("cages", queryset=OrderCage.objects.select_related("cage", "account", "cabinet")),
+        Prefetch("visitors", queryset=Visitor.objects.select_related("user").order_by("id")),
+        Prefetch("contacts", queryset=Contact.objects.select_related("user").order_by("id")),
+        "attachments",
+    )
+
+
+def orders_for_user(user: User) -> QuerySet[Order]:
+    """The orders `user` may see: all of the organization's with the grant, else the ones they are part of."""
+    if not user.is_authenticated or not user.organization_id:
+        return Order.objects.none()
+    orders = Order.objects.filter(organization_id=user.organization_id)
+    if not user_sees_all_orders(user):
+        orders = orders.filter(Q(ordered_by=user) | Q(contacts__user=user) | Q(visitors__user=user)).distinct()
+    return _with_parts(orders)
+
+
+def order_for_user(user: User, order_id: str) -> Order:
+    """One order `user` may see; Order.DoesNotExist for an unknown one or another organization's."""
+    return orders_for_user(user).get(order_id=order_id)
+
+
+def order_with_parts(pk: int) -> Order:
+    return _with_parts(Order.objects.all()).get(pk=pk)
+
+
+def order_facts(order: Order) -> rules.OrderFacts:
+    technical = frozenset(
+        c.user.username for c in order.contacts.all() if c.contact_type == ContactType.TECHNICAL and c.user_id
+    )
+    return rules.OrderFacts(
+        status=order.status,
+        visit_start=order.visit_start,
+        visit_end=order.visit_end,
+        ordered_by=order.ordered_by.username,
+        technical_usernames=technical,
+    )
+
+
+def user_may_change_order(user: User, order: Order) -> bool:
+    return rules.may_change_order(user.username, user_sees_all_orders(user), order_facts(order))
+
+
+def locations_for_user(user: User) -> list[IBX]:
+    """IBXs with the cages the user may order for, each cage with its accounts and their cabinets.
+
+    Each IBX carries `orderable_cages`; each cage `orderable_accounts`, each account `cage_cabinets`.
+    """
+    cages = list(
+        orderable_cages(user)
+        .select_related("ibx")
+        .prefetch_related(
+            Prefetch("accounts", queryset=Account.objects.order_by("number"), to_attr="orderable_accounts"),
+            Prefetch(
+                "cabinets",
+                queryset=Cabinet.objects.filter(active=True).order_by("cabinet_id"),
+                to_attr="active_cabinets",
+            ),
+        )
+        .order_by("ibx__code", "cage_id")
+    )
+    ibxs: dict[int, IBX] = {}
+    for cage in cages:
+        ibx = ibxs.setdefault(cage.ibx_id, cage.ibx)
+        if not hasattr(ibx, "orderable_cages"):
+            ibx.orderable_cages = []
+        ibx.orderable_cages.append(cage)
+        for account in cage.orderable_accounts:
+            account.cage_cabinets = [c for c in cage.active_cabinets if c.account_id == account.pk]
+    return list(ibxs.values())
+
+
+def organization_users(user: User) -> QuerySet[User]:
+    if not user.organization_id:
+        return User.objects.none()
+    return User.objects.filter(organization_id=user.organization_id, is_active=True).order_by("last_name", "username")

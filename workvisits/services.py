@@ -1,0 +1,444 @@
+"""Writes. Every change of an order goes through one of these functions, in one transaction,
+records its event, and hands follow-up work to Celery once the transaction has committed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import rules, selectors
+from .choices import (
+    CLOSED_STATUSES,
+    HELD_UPSTREAM_STATUSES,
+    ContactType,
+    EventKind,
+    OrderStatus,
+)
+from .models import Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
+
+logger = logging.getLogger(__name__)
+
+# Names of the Celery tasks the services hand work to (defined in workvisits.tasks).
+SUBMIT_TASK = "workvisits.submit_order"
+MODIFY_TASK = "workvisits.modify_order"
+CANCEL_TASK = "workvisits.cancel_order"
+NOTIFY_TASK = "workvisits.notify_event"
+# Events whose recipients the notification task decides on.
+NOTIFIED_EVENTS = frozenset(
+    {EventKind.CREATED, EventKind.STATUS, EventKind.MODIFIED, EventKind.REJECTED, EventKind.CANCEL_REQUESTED}
+)
+
+
+class OrderConflict(Exception):
+    """The order's state (or a concurrent change) forbids the action: HTTP 409."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class OrderNotFound(Exception):
+    """No such order for this user: HTTP 404."""
+
+
+def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
+    """Send a task, never failing the caller: with the broker down the sweeper sends it later."""
+    from portal.celery import app
+
+    try:
+        app.send_task(task_name, args=args, countdown=countdown)
+    except Exception:  # broker down or misconfigured: the order keeps its state and is swept up later
+        logger.warning("could not enqueue %s%r; the sweeper will retry", task_name, args, exc_info=True)
+        return False
+    return True
+
+
+def _enqueue_on_commit(task_name: str, *args) -> None:
+    transaction.on_commit(lambda: enqueue(task_name, *args))
+
+
+def record_event(
+    *,
+    order: Order,
+    kind: str,
+    actor: User | None = None,
+    from_status: str = "",
+    to_status: str = "",
+    note: str = "",
+    data: dict | None = None,
+) -> OrderEvent:
+    """Add to the order's timeline; events that concern people are handed to the notifier on commit."""
+    event = OrderEvent.objects.create(
+        order=order, kind=kind, actor=actor, from_status=from_status, to_status=to_status, note=note, data=data or {}
+    )
+    if kind in NOTIFIED_EVENTS:
+        _enqueue_on_commit(NOTIFY_TASK, event.pk)
+    return event
+
+
+def _violation(path: str, code: str, message: str) -> rules.RuleViolation:
+    return rules.RuleViolation([rules.RuleError(path, code, message)])
+
+
+# ---------------------------------------------------------------------------------------------
+def order_create(*, user: User, data: dict, now: datetime | None = None) -> Order:
+    """Check `data` (the Work Visits v2 create body) against every rule and store the order.
+
+    Raises rules.RuleViolation with every error. The order waits for review when the organization's
+    policy says so, otherwise it is queued for submission once the transaction commits.
+    """
+    if not user.organization_id:
+        raise _violation(
+            "details.cages",
+            rules.NO_CREATE_PERMISSION,
+            "Your user belongs to no customer organization, so it cannot order work visits.",
+        )
+    ctx = selectors.ordering_context(user, now)
+    errors, clean = rules.validate_create(data, ctx, user.username)
+    if errors:
+        raise rules.RuleViolation(errors)
+
+    cages = {
+        c.cage_id: c for c in Cage.objects.filter(cage_id__in=[c.cage_id for c in clean.cages]).select_related("ibx")
+    }
+    ibx = cages[clean.cages[0].cage_id].ibx
+    accounts = {a.number: a for a in Account.objects.filter(number__in=[c.account_number for c in clean.cages])}
+    cabinets = {
+        c.cabinet_id: c
+        for c in Cabinet.objects.filter(cabinet_id__in=[c.cabinet_id for c in clean.cages if c.cabinet_id])
+    }
+    usernames = {p.username for p in clean.visitors + clean.contacts if p.username}
+    users = {u.username: u for u in User.objects.filter(organization_id=user.organization_id, username__in=usernames)}
+    po = clean.purchase_order
+    reasons = rules.review_reasons(
+        user.organization.review_policy(),
+        now=ctx.now,
+        visit_start=clean.visit_start,
+        visit_end=clean.visit_end,
+        ibx_timezone=ibx.timezone,
+        has_non_registered_visitors=any(not v.username for v in clean.visitors),
+        purchase_order_type=po.type if po else None,
+    )
+    status = OrderStatus.PENDING_REVIEW if reasons else OrderStatus.QUEUED
+
+    with transaction.atomic():
+        order = Order.objects.create(
+            organization_id=user.organization_id,
+            ibx=ibx,
+            ordered_by=user,
+            description=clean.description,
+            customer_reference_id=clean.customer_reference_id,
+            po_type=po.type if po else "",
+            po_number=po.number if po else "",
+            po_amount=po.amount if po else "",
+            po_start_date=po.start_date if po else None,
+            po_end_date=po.end_date if po else None,
+            po_attachment_id=po.attachment_id if po else None,
+            open_cabinet=clean.open_cabinet,
+            visit_start=clean.visit_start,
+            visit_end=clean.visit_end,
+            status=status,
+            review_reasons=reasons,
+        )
+        OrderCage.objects.bulk_create(
+            [
+                OrderCage(
+                    order=order,
+                    cage=cages[c.cage_id],
+                    account=accounts[c.account_number],
+                    cabinet=cabinets.get(c.cabinet_id) if c.cabinet_id else None,
+                )
+                for c in clean.cages
+            ]
+        )
+        Visitor.objects.bulk_create([Visitor(order=order, **_person_fields(p, users)) for p in clean.visitors])
+        Contact.objects.bulk_create(
+            [
+                Contact(
+                    order=order,
+                    contact_type=p.type,
+                    availability=p.availability,
+                    timezone=p.timezone,
+                    **_person_fields(p, users),
+                )
+                for p in clean.contacts
+            ]
+        )
+        if clean.attachment_ids:
+            claimed = Attachment.objects.filter(
+                id__in=clean.attachment_ids, organization_id=user.organization_id, order__isnull=True
+            ).update(order=order)
+            if claimed != len(clean.attachment_ids):
+                # Another order took one of them between the check and now.
+                raise _violation(
+                    "attachments",
+                    rules.INVALID,
+                    "attachments: one of the attachments was just used by another order; upload it again.",
+                )
+        record_event(
+            order=order,
+            kind=EventKind.CREATED,
+            actor=user,
+            to_status=status,
+            note=" ".join(reasons) if reasons else "Queued for submission to the data centre.",
+        )
+        if status == OrderStatus.QUEUED:
+            _enqueue_on_commit(SUBMIT_TASK, order.pk)
+    logger.info("order %s created with status %s", order.order_id, status)
+    return order
+
+
+def _person_fields(person: rules.CleanPerson, users: dict[str, User]) -> dict:
+    if person.username:
+        return {"user": users[person.username]}
+    return {
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "company_name": person.company_name,
+        "details": [{"type": d.type, "value": d.value} for d in person.details],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+def _order_for_change(user: User, order_id: str) -> Order:
+    try:
+        order = selectors.order_for_user(user, order_id)
+    except Order.DoesNotExist:
+        raise OrderNotFound(order_id) from None
+    if not selectors.user_may_change_order(user, order):
+        raise _violation(
+            "orderId",
+            rules.NO_UPDATE_PERMISSION,
+            "Only the ordering user, the technical contact or a user who may see all of the "
+            "organization's orders can change or cancel this order.",
+        )
+    if not order.is_open:
+        raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be changed or cancelled.")
+    return order
+
+
+def order_modify(
+    *, user: User, order_id: str, data: dict, expected_version: int | None = None, now: datetime | None = None
+) -> Order:
+    """Change the visit window, open cabinet or add a notification contact (the Work Visits v2 PATCH).
+
+    Optimistic locking: the change applies only to the version that was read (or `expected_version`);
+    a concurrent change in between raises OrderConflict instead of being overwritten.
+    """
+    order = _order_for_change(user, order_id)
+    version = expected_version if expected_version is not None else order.version
+    if version != order.version:
+        raise OrderConflict(
+            f"Order {order.order_id} has changed since you read it (version {order.version}, "
+            f"not {version}); read it again and retry."
+        )
+    ctx = selectors.ordering_context(user, now)
+    errors, change = rules.validate_modify(data, ctx, selectors.order_facts(order))
+    if errors:
+        raise rules.RuleViolation(errors)
+
+    fields: dict = {}
+    before: dict = {}
+    for name, value in (
+        ("visit_start", change.visit_start),
+        ("visit_end", change.visit_end),
+        ("open_cabinet", change.open_cabinet),
+    ):
+        if value is not None and value != getattr(order, name):
+            fields[name] = value
+            before[name] = getattr(order, name)
+    with transaction.atomic():
+        updated = Order.objects.filter(pk=order.pk, version=version, status=order.status).update(
+            **fields, version=F("version") + 1, updated_at=timezone.now()
+        )
+        if not updated:
+            raise OrderConflict(
+                f"Order {order.order_id} was changed by someone else meanwhile; read it again and retry."
+            )
+        added = []
+        if change.notification_usernames:
+            known = {
+                c.user.username
+                for c in order.contacts.all()
+                if c.user_id and c.contact_type == ContactType.NOTIFICATION
+            }
+            new_users = User.objects.filter(
+                organization_id=order.organization_id, username__in=set(change.notification_usernames) - known
+            )
+            Contact.objects.bulk_create(
+                [Contact(order=order, contact_type=ContactType.NOTIFICATION, user=u) for u in new_users]
+            )
+            added = sorted(u.username for u in new_users)
+        order.refresh_from_db()
+        record_event(
+            order=order,
+            kind=EventKind.MODIFIED,
+            actor=user,
+            note=_describe_change(order, before, added),
+            data={
+                "before": {k: _jsonable(v) for k, v in before.items()},
+                "after": {k: _jsonable(getattr(order, k)) for k in before},
+                "notificationContacts": added,
+                "version": order.version,
+            },
+        )
+        if order.status in HELD_UPSTREAM_STATUSES:
+            _enqueue_on_commit(MODIFY_TASK, order.pk, order.version)
+    return order
+
+
+def _jsonable(value):
+    return rules.format_datetime(value) if isinstance(value, datetime) else value
+
+
+def _describe_change(order: Order, before: dict, added: list[str]) -> str:
+    parts = []
+    if "visit_start" in before or "visit_end" in before:
+        parts.append(
+            f"Visit rescheduled to {rules.format_datetime(order.visit_start)} – "
+            f"{rules.format_datetime(order.visit_end)} (UTC)."
+        )
+    if "open_cabinet" in before:
+        parts.append("Cabinet to be opened." if order.open_cabinet else "Cabinet not to be opened.")
+    if added:
+        parts.append(f"Notification contact added: {', '.join(added)}.")
+    return " ".join(parts) or "No change."
+
+
+def order_cancel(*, user: User, order_id: str, reason: str) -> Order:
+    """Cancel an open order. One the upstream holds is cancelled there too, by a task."""
+    errors = rules.cancel_reason_errors(reason)
+    if errors:
+        raise rules.RuleViolation(errors)
+    order = _order_for_change(user, order_id)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if not order.is_open:
+            raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
+        held_upstream = order.status in HELD_UPSTREAM_STATUSES or order.submitting_since is not None
+        _set_status(order, OrderStatus.CANCELLED, actor=user, note=reason.strip(), kind=EventKind.CANCEL_REQUESTED)
+        if held_upstream:
+            _enqueue_on_commit(CANCEL_TASK, order.pk)
+    return order
+
+
+# ---------------------------------------------------------------------------------------------
+def _set_status(
+    order: Order,
+    to_status: str,
+    *,
+    actor: User | None,
+    note: str,
+    kind: str = EventKind.STATUS,
+    data: dict | None = None,
+    **fields,
+) -> OrderEvent:
+    from_status = order.status
+    order.status = to_status
+    for name, value in fields.items():
+        setattr(order, name, value)
+    order.version += 1
+    order.save(update_fields=["status", "version", "updated_at", *fields])
+    return record_event(
+        order=order, kind=kind, actor=actor, from_status=from_status, to_status=to_status, note=note, data=data
+    )
+
+
+def order_change_status(
+    *,
+    order_pk: int,
+    to_status: str,
+    from_statuses: frozenset[str] | set[str] | None = None,
+    actor: User | None = None,
+    note: str = "",
+    kind: str = EventKind.STATUS,
+    data: dict | None = None,
+    **fields,
+) -> Order | None:
+    """Move an order to `to_status` under a row lock, if it is in one of `from_statuses`.
+
+    Returns the order, or None when its status was not one of `from_statuses` (someone else moved it).
+    Extra keyword arguments are stored on the order in the same save.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_pk)
+        if from_statuses is not None and order.status not in from_statuses:
+            return None
+        if order.status == to_status and not fields:
+            return order
+        _set_status(order, to_status, actor=actor, note=note, kind=kind, data=data, **fields)
+        return order
+
+
+def order_approve(*, reviewer: User, order_pk: int, note: str = "") -> Order:
+    """A reviewer lets a waiting order go to the data centre."""
+    order = order_change_status(
+        order_pk=order_pk,
+        to_status=OrderStatus.QUEUED,
+        from_statuses={OrderStatus.PENDING_REVIEW},
+        actor=reviewer,
+        note=note or "Approved.",
+        kind=EventKind.APPROVED,
+    )
+    if order is None:
+        raise OrderConflict("Only orders waiting for review can be approved.")
+    transaction.on_commit(lambda: enqueue(SUBMIT_TASK, order.pk))
+    return order
+
+
+def order_reject(*, reviewer: User, order_pk: int, reason: str) -> Order:
+    """A reviewer turns an order down; the customer and the contacts are told why."""
+    errors = rules.cancel_reason_errors(reason)
+    if errors:
+        raise rules.RuleViolation(errors)
+    order = order_change_status(
+        order_pk=order_pk,
+        to_status=OrderStatus.REJECTED,
+        from_statuses={OrderStatus.PENDING_REVIEW},
+        actor=reviewer,
+        note=reason.strip(),
+        kind=EventKind.REJECTED,
+        rejection_reasons=[{"property": "", "reason": reason.strip()}],
+    )
+    if order is None:
+        raise OrderConflict("Only orders waiting for review can be rejected.")
+    return order
+
+
+def order_resubmit(*, operator: User, order_pk: int) -> Order:
+    """An operator sends a FAILED order to the data centre again."""
+    order = order_change_status(
+        order_pk=order_pk,
+        to_status=OrderStatus.QUEUED,
+        from_statuses={OrderStatus.FAILED},
+        actor=operator,
+        note="Resubmitted by an operator.",
+        submit_attempts=0,
+        last_error="",
+        next_attempt_at=None,
+        submitting_since=None,
+    )
+    if order is None:
+        raise OrderConflict("Only FAILED orders can be resubmitted.")
+    transaction.on_commit(lambda: enqueue(SUBMIT_TASK, order.pk))
+    return order
+
+
+def order_staff_cancel(*, staff: User, order_pk: int, reason: str) -> Order:
+    """Data-centre staff cancel an open order from the admin."""
+    errors = rules.cancel_reason_errors(reason)
+    if errors:
+        raise rules.RuleViolation(errors)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_pk)
+        if order.status in CLOSED_STATUSES:
+            raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
+        held_upstream = order.status in HELD_UPSTREAM_STATUSES or order.submitting_since is not None
+        _set_status(order, OrderStatus.CANCELLED, actor=staff, note=reason.strip(), kind=EventKind.CANCEL_REQUESTED)
+        if held_upstream:
+            _enqueue_on_commit(CANCEL_TASK, order.pk)
+    return order

@@ -1,0 +1,3 @@
+"""The customer pages."""
+
+urlpatterns: list = []
