@@ -442,3 +442,28 @@ def order_staff_cancel(*, staff: User, order_pk: int, reason: str) -> Order:
         if held_upstream:
             _enqueue_on_commit(CANCEL_TASK, order.pk)
     return order
+
+
+# ---------------------------------------------------------------------------------------------
+def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment:
+    """Store an uploaded file for `user`'s organization after checking its name, size and content.
+
+    `uploaded` is a Django UploadedFile. Raises rules.RuleViolation naming `path`.
+    """
+    if not user.organization_id:
+        raise _violation(path, rules.NO_CREATE_PERMISSION, "Your user belongs to no customer organization.")
+    name = (uploaded.name or "").strip()
+    uploaded.seek(0)
+    head = uploaded.read(rules.SNIFF_BYTES)
+    uploaded.seek(0)
+    errors, content_type = rules.attachment_file_errors(name, uploaded.size or 0, head, path=path)
+    if errors:
+        raise rules.RuleViolation(errors)
+    attachment = Attachment(
+        organization_id=user.organization_id, uploaded_by=user, name=name, size=uploaded.size,
+        content_type=content_type,
+    )
+    attachment.file.save(attachment.id.hex, uploaded, save=False)
+    attachment.save()
+    logger.info("attachment %s (%s, %d bytes) stored", attachment.id, content_type, attachment.size)
+    return attachment
