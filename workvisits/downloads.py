@@ -1,0 +1,43 @@
+"""Streaming an attachment to a member of its organization, for the JSON API and the customer pages."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import FileResponse, Http404
+
+from . import selectors
+from .models import Attachment, User
+
+
+def attachment_for_user(user: User, attachment_id) -> Attachment:
+    """The attachment if `user` may download it, else Http404 (existence is not revealed).
+
+    A member of the owning organization may; when the attachment belongs to an order, that order
+    must also be one the user may see.
+    """
+    try:
+        key = uuid.UUID(str(attachment_id))
+    except (TypeError, ValueError, AttributeError):
+        raise Http404("No such attachment.") from None
+    if not getattr(user, "is_authenticated", False) or not user.organization_id:
+        raise Http404("No such attachment.")
+    attachment = Attachment.objects.filter(pk=key, organization_id=user.organization_id).select_related("order").first()
+    if attachment is None:
+        raise Http404("No such attachment.")
+    if attachment.order_id and not selectors.orders_for_user(user).filter(pk=attachment.order_id).exists():
+        raise Http404("No such attachment.")
+    return attachment
+
+
+def attachment_download(user: User, attachment_id) -> FileResponse:
+    """A download response for the attachment: never rendered inline, never sniffed by the browser."""
+    attachment = attachment_for_user(user, attachment_id)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The file of this attachment is missing.") from None
+    response = FileResponse(handle, as_attachment=True, filename=attachment.name, content_type=attachment.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
