@@ -9,6 +9,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 
+def pytest_configure(config):
+    # The demo users' passwords are hashed for every test; the production hasher is deliberately slow.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def pytest_sessionstart(session):
     # In CI the suite must run on PostgreSQL; a missing service is a failure, never a skip.
     if os.environ.get("CI") and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":

@@ -1,0 +1,118 @@
+"""The services every interface shares: create, modify, cancel, and what each records."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from workvisits import rules, selectors, services
+from workvisits.choices import ContactType, EventKind, OrderStatus
+from workvisits.models import Order
+
+
+def test_create_stores_the_order_its_parts_and_its_first_event(orderer, make_body, django_capture_on_commit_callbacks):
+    body = make_body()
+    body["details"]["visitors"].append(
+        {
+            "firstName": "Jane",
+            "lastName": "Doe",
+            "companyName": "Fixit BV",
+            "details": [{"type": "EMAIL", "value": "jane@fixit.example"}],
+        }
+    )
+    body["contacts"] = [{"type": "NOTIFICATION", "registeredUsers": ["viewer"]}]
+    with django_capture_on_commit_callbacks() as callbacks:
+        order = services.order_create(user=orderer, data=body)
+    order = selectors.order_with_parts(order.pk)
+    assert order.status == OrderStatus.QUEUED
+    assert order.ibx.code == "DC2"
+    assert [str(c.cabinet) for c in order.cages.all()] == ["DC2:01:123456:0101"]
+    assert [v.name for v in order.visitors.all()] == ["Olivia Orderer", "Jane Doe"]
+    contacts = {(c.contact_type, c.name) for c in order.contacts.all()}
+    assert contacts == {(ContactType.TECHNICAL, "Olivia Orderer"), (ContactType.NOTIFICATION, "Victor Viewer")}
+    assert [(e.kind, e.to_status) for e in order.events.all()] == [(EventKind.CREATED, OrderStatus.QUEUED)]
+    assert len(callbacks) == 2  # the notification of the new event and the submission
+
+
+def test_create_refuses_with_every_error_and_stores_nothing(orderer, make_body):
+    body = make_body(description="short")
+    body["details"]["visitEndDateTime"] = body["details"]["visitStartDateTime"]
+    with pytest.raises(rules.RuleViolation) as caught:
+        services.order_create(user=orderer, data=body)
+    assert {e.path for e in caught.value.errors} == {"description", "details.visitEndDateTime"}
+    assert not Order.objects.exists()
+
+
+def test_a_user_without_the_grant_cannot_order(viewer, make_body):
+    with pytest.raises(rules.RuleViolation) as caught:
+        services.order_create(user=viewer, data=make_body())
+    assert caught.value.errors[0].code == rules.NO_CREATE_PERMISSION
+
+
+def test_another_organization_cannot_see_or_change_the_order(orderer, globex, make_body):
+    order = services.order_create(user=orderer, data=make_body())
+    assert not selectors.orders_for_user(globex).exists()
+    with pytest.raises(services.OrderNotFound):
+        services.order_cancel(user=globex, order_id=order.order_id, reason="Not ours at all")
+
+
+def test_modify_reschedules_records_the_change_and_bumps_the_version(orderer, make_body):
+    order = services.order_create(user=orderer, data=make_body())
+    new_start = order.visit_start + timedelta(days=2)
+    changed = services.order_modify(
+        user=orderer,
+        order_id=order.order_id,
+        data={
+            "details": {
+                "visitStartDateTime": rules.format_datetime(new_start),
+                "visitEndDateTime": rules.format_datetime(new_start + timedelta(hours=2)),
+                "openCabinet": True,
+            }
+        },
+    )
+    assert (changed.visit_start, changed.open_cabinet, changed.version) == (new_start, True, order.version + 1)
+    event = changed.events.get(kind=EventKind.MODIFIED)
+    assert event.actor == orderer and "rescheduled" in event.note
+
+
+def test_modify_against_a_stale_version_is_a_conflict(orderer, make_body):
+    order = services.order_create(user=orderer, data=make_body())
+    data = {"details": {"openCabinet": True}}
+    services.order_modify(user=orderer, order_id=order.order_id, data=data, expected_version=order.version)
+    with pytest.raises(services.OrderConflict, match="changed since"):
+        services.order_modify(user=orderer, order_id=order.order_id, data=data, expected_version=order.version)
+
+
+def test_viewer_with_the_view_all_grant_may_change_but_a_plain_member_may_not(orderer, users, make_body):
+    order = services.order_create(user=orderer, data=make_body())
+    services.order_modify(user=users["viewer"], order_id=order.order_id, data={"details": {"openCabinet": True}})
+    with pytest.raises(services.OrderNotFound):
+        services.order_modify(
+            user=users["technician"], order_id=order.order_id, data={"details": {"openCabinet": True}}
+        )
+
+
+def test_cancel_needs_a_reason_and_closes_the_order(orderer, make_body):
+    order = services.order_create(user=orderer, data=make_body())
+    with pytest.raises(rules.RuleViolation):
+        services.order_cancel(user=orderer, order_id=order.order_id, reason="no")
+    cancelled = services.order_cancel(user=orderer, order_id=order.order_id, reason="Plans changed")
+    assert cancelled.status == OrderStatus.CANCELLED and not cancelled.cancellable and not cancelled.modifiable
+    with pytest.raises(services.OrderConflict):
+        services.order_cancel(user=orderer, order_id=order.order_id, reason="Plans changed again")
+    with pytest.raises(services.OrderConflict):
+        services.order_modify(user=orderer, order_id=order.order_id, data={"details": {"openCabinet": True}})
+
+
+def test_review_policy_holds_matching_orders_for_a_reviewer(orderer, users, make_body):
+    organization = orderer.organization
+    organization.review_mode = "CONDITIONS"
+    organization.review_within_24_hours = True
+    organization.save()
+    soon = services.order_create(user=orderer, data=make_body(start=timezone.now() + timedelta(hours=3)))
+    later = services.order_create(user=orderer, data=make_body(start=timezone.now() + timedelta(days=3)))
+    assert (soon.status, later.status) == (OrderStatus.PENDING_REVIEW, OrderStatus.QUEUED)
+    assert soon.review_reasons == ["The visit starts within 24 hours."]
+    approved = services.order_approve(reviewer=users["reviewer"], order_pk=soon.pk)
+    assert approved.status == OrderStatus.QUEUED
+    assert approved.events.filter(kind=EventKind.APPROVED, actor=users["reviewer"]).exists()
