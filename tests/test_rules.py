@@ -520,3 +520,17 @@ def test_review_policy_conditions():
     assert rules.review_reasons(
         every, **{**kwargs, "visit_start": saturday, "visit_end": saturday + timedelta(hours=2)}
     )
+
+
+def test_description_rule_on_its_own_matches_the_create_body():
+    errors, clean = rules.description_errors_and_clean("too short")
+    assert [(e.path, e.code) for e in errors] == [("description", rules.INVALID)]
+    assert errors[0].message == errors_of(body(description="too short"))["description"].message
+    assert rules.description_errors_and_clean("  Replace the PSU.  ") == ([], "Replace the PSU.")
+    assert rules.description_errors_and_clean(None)[0][0].code == rules.MISSING
+
+
+def test_customer_reference_rule_on_its_own_is_optional_and_at_most_40():
+    assert rules.customer_reference_errors_and_clean(None) == ([], "")
+    errors, _ = rules.customer_reference_errors_and_clean("x" * 41)
+    assert errors[0].path == "customerReferenceId" and "1 to 40" in errors[0].message

@@ -865,6 +865,33 @@ def attachment_file_errors(name: str, size: int, head: bytes, path: str = "file"
 
 
 # ---------------------------------------------------------------------------------------------
+# Free text of the order.
+def description_errors_and_clean(value, path: str = "description") -> tuple[list[RuleError], str | None]:
+    """The description of the work: 10 to 4000 characters."""
+    errors = _Errors()
+    clean = _string(
+        errors,
+        {path: value},
+        path,
+        "",
+        required=True,
+        lo=DESCRIPTION_MIN,
+        hi=DESCRIPTION_MAX,
+        what=f"describe the work in {DESCRIPTION_MIN} to {DESCRIPTION_MAX} characters.",
+    )
+    return errors.items, clean
+
+
+def customer_reference_errors_and_clean(value, path: str = "customerReferenceId") -> tuple[list[RuleError], str]:
+    """The customer's own reference: optional, 1 to 40 characters."""
+    errors = _Errors()
+    clean = _string(
+        errors, {path: value}, path, "", required=False, lo=CUSTOMER_REFERENCE_MIN, hi=CUSTOMER_REFERENCE_MAX
+    )
+    return errors.items, clean or ""
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole create and modify bodies.
 CREATE_KEYS = ("description", "customerReferenceId", "purchaseOrder", "attachments", "contacts", "details")
 DETAILS_KEYS = ("cages", "openCabinet", "visitStartDateTime", "visitEndDateTime", "visitors")
@@ -877,28 +904,10 @@ def validate_create(body, ctx: OrderingContext, ordering_username: str) -> tuple
         errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
         return errors.items, None
     _unknown_keys(errors, body, CREATE_KEYS, "")
-    description = _string(
-        errors,
-        body,
-        "description",
-        "",
-        required=True,
-        lo=DESCRIPTION_MIN,
-        hi=DESCRIPTION_MAX,
-        what=f"describe the work in {DESCRIPTION_MIN} to {DESCRIPTION_MAX} characters.",
-    )
-    reference = (
-        _string(
-            errors,
-            body,
-            "customerReferenceId",
-            "",
-            required=False,
-            lo=CUSTOMER_REFERENCE_MIN,
-            hi=CUSTOMER_REFERENCE_MAX,
-        )
-        or ""
-    )
+    description_errors, description = description_errors_and_clean(body.get("description"))
+    errors.items += description_errors
+    reference_errors, reference = customer_reference_errors_and_clean(body.get("customerReferenceId"))
+    errors.items += reference_errors
     attachment_errors, attachment_ids = attachments_errors_and_clean(body.get("attachments"), ctx)
     errors.items += attachment_errors
     contact_errors, contacts = contacts_errors_and_clean(body.get("contacts"), ctx, ordering_username)
