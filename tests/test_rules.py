@@ -497,6 +497,14 @@ def test_cancel_reason_is_5_to_4000_characters(reason, ok):
     assert (rules.cancel_reason_errors(reason) == []) is ok
 
 
+def test_cancel_body_is_an_object_with_only_a_reason():
+    assert rules.validate_cancel({"reason": "  Plans changed "}) == ([], "Plans changed")
+    assert [e.path for e in rules.validate_cancel(["Plans changed"])[0]] == ["$"]
+    assert [e.path for e in rules.validate_cancel({"reason": "Plans changed", "why": 1})[0]] == ["why"]
+    assert [(e.path, e.code) for e in rules.validate_cancel({})[0]] == [("reason", rules.MISSING)]
+    assert [(e.path, e.code) for e in rules.validate_cancel({"reason": 12345})[0]] == [("reason", rules.INVALID)]
+
+
 def test_review_policy_conditions():
     start = datetime(2026, 3, 4, 14, 0, tzinfo=UTC)  # a Wednesday, 09:00 in New York
     kwargs = dict(

@@ -1035,6 +1035,19 @@ def cancel_reason_errors(reason) -> list[RuleError]:
     return errors.items
 
 
+def validate_cancel(body) -> tuple[list[RuleError], str | None]:
+    """The cancel body `{"reason"}`: an object with only a reason of 5 to 4000 characters."""
+    errors = _Errors()
+    if not isinstance(body, dict):
+        errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
+        return errors.items, None
+    _unknown_keys(errors, body, ("reason",), "")
+    errors.items += cancel_reason_errors(body.get("reason"))
+    if errors:
+        return errors.items, None
+    return [], body["reason"].strip()
+
+
 # ---------------------------------------------------------------------------------------------
 # Review policy: which orders wait for a reviewer.
 @dataclass(frozen=True)
