@@ -5,3 +5,7 @@ class WorkVisitsConfig(AppConfig):
     name = "workvisits"
     verbose_name = "Work visits"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # Celery tasks defined outside tasks.py register when their module is imported.
+        from . import health, locations  # noqa: F401

@@ -4,26 +4,38 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 ROLES = {
+    # Reviewers: orders (view, approve, reject) and what they need to judge them.
     "Reviewers": [
         ("workvisits", "view_order"),
-        ("workvisits", "change_order"),
         ("workvisits", "review_order"),
         ("workvisits", "view_orderevent"),
         ("workvisits", "view_attachment"),
+        ("workvisits", "view_sentnotification"),
         ("workvisits", "view_organization"),
         ("workvisits", "view_cage"),
         ("workvisits", "view_ibx"),
         ("workvisits", "view_account"),
         ("workvisits", "view_cabinet"),
     ],
+    # Operators: the tasks, the upstream log, resubmitting failed orders, the locations catalogue and grants.
     "Operators": [
         ("workvisits", "view_order"),
-        ("workvisits", "change_order"),
         ("workvisits", "resubmit_order"),
         ("workvisits", "view_orderevent"),
         ("workvisits", "view_upstreamcall"),
         ("workvisits", "view_sentnotification"),
         ("workvisits", "view_locationsync"),
+        ("workvisits", "add_locationsync"),
+        ("workvisits", "view_organization"),
+        ("workvisits", "view_ibx"),
+        ("workvisits", "view_cage"),
+        ("workvisits", "view_account"),
+        ("workvisits", "view_cabinet"),
+        ("workvisits", "view_user"),
+        ("workvisits", "view_orderinggrant"),
+        ("workvisits", "add_orderinggrant"),
+        ("workvisits", "change_orderinggrant"),
+        ("workvisits", "delete_orderinggrant"),
         ("django_celery_results", "view_taskresult"),
         ("django_celery_results", "view_groupresult"),
         ("django_celery_beat", "view_periodictask"),
