@@ -1,3 +1,29 @@
-"""The Work Visits v2 compatible JSON API."""
+"""The Work Visits v2 compatible JSON API, its OpenAPI document and its docs page."""
 
-urlpatterns: list = []
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from . import views
+from .schemas import ORDER_ID_PATTERN
+
+order_id = f"(?P<orderId>{ORDER_ID_PATTERN})"
+
+urlpatterns = [
+    path("oauth2/v1/token", views.TokenView.as_view(), name="api-token"),
+    path("colocations/v2/openapi.json", SpectacularAPIView.as_view(), name="api-schema"),
+    path("colocations/v2/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("colocations/v2/redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("colocations/v2/locations", views.LocationsView.as_view(), name="api-locations"),
+    path("colocations/v2/orders", views.OrderListView.as_view(), name="api-orders"),
+    path("colocations/v2/orders/workVisits", views.CreateView.as_view(), name="api-create"),
+    re_path(rf"^colocations/v2/orders/workVisits/{order_id}$", views.ModifyView.as_view(), name="api-modify"),
+    re_path(rf"^colocations/v2/orders/{order_id}/cancel$", views.CancelView.as_view(), name="api-cancel"),
+    re_path(rf"^colocations/v2/orders/{order_id}$", views.OrderView.as_view(), name="api-order"),
+    path("colocations/v2/attachments/file", views.AttachmentUploadView.as_view(), name="api-upload"),
+    path(
+        "colocations/v2/attachments/<uuid:attachmentId>/file",
+        views.AttachmentDownloadView.as_view(),
+        name="api-download",
+    ),
+    re_path(r"^(?:colocations/v2|oauth2/v1)(?:/.*)?$", views.NotFoundView.as_view()),
+]
