@@ -165,23 +165,46 @@ UPSTREAM_READ_TIMEOUT = 30.0
 
 # Celery: configured here with the CELERY_ namespace.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-CELERY_TASK_MAX_SECONDS = 300
-CELERY_RETRY_MAX_DELAY = 900
+CELERY_TASK_MAX_SECONDS = env.int("CELERY_TASK_MAX_SECONDS", default=300)
+# Transient upstream errors: exponential backoff with jitter from the base delay, capped; after
+# UPSTREAM_MAX_ATTEMPTS the order is FAILED and the operators are emailed.
+CELERY_RETRY_BASE_DELAY = env.float("CELERY_RETRY_BASE_DELAY", default=10.0)
+CELERY_RETRY_MAX_DELAY = env.float("CELERY_RETRY_MAX_DELAY", default=900)
+UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=8)
+# The sweeper re-queues QUEUED orders untouched for this long, and orders mid-submission for
+# longer than a task may run.
+SWEEP_AFTER_SECONDS = env.int("SWEEP_AFTER_SECONDS", default=120)
+# Status sync: each open order at most every STATUS_SYNC_MIN_AGE seconds, a batch per run.
+STATUS_SYNC_SECONDS = env.int("STATUS_SYNC_SECONDS", default=300)
+STATUS_SYNC_MIN_AGE = env.int("STATUS_SYNC_MIN_AGE", default=240)
+STATUS_SYNC_BATCH = env.int("STATUS_SYNC_BATCH", default=100)
 # Longer than any task and any retry countdown, or Redis would redeliver a task still running.
-CELERY_VISIBILITY_TIMEOUT = 2 * 3600
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_VISIBILITY_TIMEOUT = max(2 * 3600, int(CELERY_RETRY_MAX_DELAY + CELERY_TASK_MAX_SECONDS) * 2)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # A down broker costs a web request about a second, never a hang.
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS.update(
-        {
-            "data_folder_in": str(_broker_dir / "queue"),
-            "data_folder_out": str(_broker_dir / "queue"),
-            "processed_folder": str(_broker_dir / "processed"),
-            "store_processed": False,
-        }
-    )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_CACHE_BACKEND = "django-cache"
@@ -193,6 +216,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_MAX_SECONDS - 30
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "sync upstream statuses": {"task": "workvisits.sync_statuses", "schedule": float(STATUS_SYNC_SECONDS)},
+    "visit reminders": {"task": "workvisits.send_reminders", "schedule": 3600.0},
+    "sweep stuck orders": {"task": "workvisits.sweep_orders", "schedule": 60.0},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 

@@ -1,0 +1,376 @@
+"""Celery tasks: carry orders to the upstream exactly once, follow their status, tell people.
+
+Every task takes primary keys and may run twice (acks_late redelivery, the sweeper): each one
+re-reads the order and acts only on the state it finds. Work on one order is serialized by a
+PostgreSQL advisory lock, which dies with the worker's connection, so a killed worker never
+leaves an order locked. Status changes go through services.order_change_status (a row lock and
+an event); web requests never wait for any of this.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from contextlib import contextmanager
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import notifications, selectors, services
+from .choices import OPEN_UPSTREAM_STATUSES, UPSTREAM_STATUSES, EventKind, OrderStatus
+from .models import Order, OrderEvent
+from .upstream import payloads
+from .upstream.client import UpstreamClient
+from .upstream.errors import PermanentUpstreamError, TransientUpstreamError, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+_LOCK_SPACE = 5417  # first key of the advisory locks this module takes; the order's pk is the second
+LOCK_BUSY_DELAY = 2.0  # seconds to wait before trying again when another task holds the order
+
+
+@contextmanager
+def order_lock(order_pk: int):
+    """Yields True when this task may work on the order now (no other task holds it)."""
+    if connection.vendor != "postgresql":  # SQLite under `make run`: one worker, no concurrent writers
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_SPACE, order_pk])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_SPACE, order_pk])
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter for the `attempt`-th failure, never sooner than Retry-After."""
+    ceiling = min(settings.CELERY_RETRY_MAX_DELAY, settings.CELERY_RETRY_BASE_DELAY * 2 ** max(0, attempt - 1))
+    delay = ceiling * random.uniform(0.5, 1.0)
+    if retry_after is not None:
+        delay = max(delay, min(float(retry_after), settings.CELERY_RETRY_MAX_DELAY))
+    return round(delay, 3)
+
+
+def _client() -> UpstreamClient:
+    return UpstreamClient()
+
+
+# ---------------------------------------------------------------------------------------------
+# Submission.
+@shared_task(bind=True, name=services.SUBMIT_TASK, max_retries=None)
+def submit_order(self, order_pk: int) -> str:
+    """Create the order upstream once: claim it, look it up after an earlier attempt, then create."""
+    with order_lock(order_pk) as acquired:
+        if not acquired:
+            raise self.retry(countdown=LOCK_BUSY_DELAY)
+        outcome, delay = _submit(order_pk)
+    if delay is not None:
+        raise self.retry(countdown=delay)
+    return outcome
+
+
+def _submit(order_pk: int) -> tuple[str, float | None]:
+    order = Order.objects.filter(pk=order_pk).first()
+    if order is None or order.status != OrderStatus.QUEUED or order.upstream_order_id:
+        return f"nothing to do ({order.status if order else 'no order'})", None
+    # An earlier attempt that left no answer (timeout, dropped connection, killed worker) may have
+    # created the order upstream: such an order is looked up by its reference before creating.
+    earlier_attempt = order.submit_attempts > 0 or order.submitting_since is not None
+    now = timezone.now()
+    claimed = Order.objects.filter(pk=order_pk, status=OrderStatus.QUEUED).update(
+        submit_attempts=F("submit_attempts") + 1, submitting_since=now, next_attempt_at=None, updated_at=now
+    )
+    if not claimed:
+        return "moved on meanwhile", None
+    attempt = order.submit_attempts + 1
+    client = _client()
+    body = None
+    mark = 0  # events after this one are changes the created order may lack
+    try:
+        found = client.find_order_by_reference(str(order.submission_key), order=order) if earlier_attempt else None
+        if found:
+            upstream_id = found["orderId"]
+        else:
+            order = selectors.order_with_parts(order_pk)
+            mark = OrderEvent.objects.filter(order_id=order_pk).order_by("-id").values_list("id", flat=True).first()
+            body = _create_body(client, order)
+            upstream_id = client.create_work_visit(body, order=order)
+    except PermanentUpstreamError as exc:
+        services.order_change_status(
+            order_pk=order_pk,
+            to_status=OrderStatus.REJECTED,
+            from_statuses={OrderStatus.QUEUED},
+            kind=EventKind.REJECTED,
+            note=f"The data centre refused the order: {exc.message}",
+            data={"reasons": exc.reasons(), "status": exc.status},
+            rejection_reasons=exc.reasons(),
+            last_error=str(exc),
+            submitting_since=None,
+            upstream_payload=body,
+            upstream_response={"status": exc.status, "errors": exc.errors},
+        )
+        return "rejected", None
+    except TransientUpstreamError as exc:
+        return _submission_failed(order_pk, attempt, exc)
+    _submitted(order_pk, upstream_id, body, mark)
+    return f"submitted as {upstream_id}", None
+
+
+def _create_body(client: UpstreamClient, order: Order) -> dict:
+    """The create body, with the order's files uploaded first (upstream attachment ids do not last)."""
+    uploaded = []
+    po_attachment_id = None
+    for attachment in order.attachments.all():
+        with attachment.file.open("rb") as handle:
+            upstream_id = client.upload_attachment(
+                attachment.name, handle.read(), attachment.content_type, order=order
+            )
+        uploaded.append({"id": upstream_id, "name": attachment.name})
+        if attachment.pk == order.po_attachment_id:
+            po_attachment_id = upstream_id
+    if order.po_attachment_id and po_attachment_id is None and order.po_attachment:
+        with order.po_attachment.file.open("rb") as handle:
+            po_attachment_id = client.upload_attachment(
+                order.po_attachment.name, handle.read(), order.po_attachment.content_type, order=order
+            )
+    return payloads.create_body(order, uploaded, po_attachment_id)
+
+
+def _submitted(order_pk: int, upstream_id: str, body: dict | None, mark: int) -> None:
+    order = services.order_change_status(
+        order_pk=order_pk,
+        to_status=OrderStatus.SUBMITTED,
+        from_statuses={OrderStatus.QUEUED},
+        note=f"Accepted by the data centre as order {upstream_id}.",
+        data={"upstreamOrderId": upstream_id},
+        upstream_order_id=upstream_id,
+        submitting_since=None,
+        next_attempt_at=None,
+        last_error="",
+        upstream_payload=body,
+        upstream_response={"orderId": upstream_id},
+    )
+    if order is None:
+        # Cancelled (or moved) while the request was on its way: keep the id so the cancellation,
+        # which waits for this task, reaches the upstream order.
+        Order.objects.filter(pk=order_pk).update(upstream_order_id=upstream_id, submitting_since=None)
+        services.record_event(
+            order=Order.objects.get(pk=order_pk),
+            kind=EventKind.UPSTREAM,
+            note=f"The data centre accepted the order as {upstream_id} after it was cancelled here.",
+            data={"upstreamOrderId": upstream_id},
+        )
+        return
+    # A change made while the order was on its way must still reach the upstream.
+    changed = OrderEvent.objects.filter(order_id=order_pk, kind=EventKind.MODIFIED, id__gt=mark or 0).exists()
+    if changed:
+        services.enqueue(services.MODIFY_TASK, order_pk, order.version)
+
+
+def _submission_failed(order_pk: int, attempt: int, exc: UpstreamError) -> tuple[str, float | None]:
+    if attempt >= settings.UPSTREAM_MAX_ATTEMPTS:
+        services.order_change_status(
+            order_pk=order_pk,
+            to_status=OrderStatus.FAILED,
+            from_statuses={OrderStatus.QUEUED},
+            note=f"The data centre could not be reached after {attempt} attempts: {exc}",
+            last_error=str(exc),
+            submitting_since=None,
+            next_attempt_at=None,
+        )
+        return "failed", None
+    delay = backoff_delay(attempt, exc.retry_after)
+    Order.objects.filter(pk=order_pk).update(
+        submitting_since=None, next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=str(exc)
+    )
+    logger.info("order %s: attempt %d failed (%s); next in %.1f s", order_pk, attempt, exc, delay)
+    return "retrying", delay
+
+
+# ---------------------------------------------------------------------------------------------
+# Modification and cancellation.
+def _retry_or_give_up(task, order_pk: int, what: str, exc: UpstreamError):
+    attempt = task.request.retries + 1
+    if attempt < settings.UPSTREAM_MAX_ATTEMPTS:
+        raise task.retry(countdown=backoff_delay(attempt, exc.retry_after))
+    Order.objects.filter(pk=order_pk).update(last_error=str(exc))
+    order = Order.objects.get(pk=order_pk)
+    note = f"The {what} could not reach the data centre: {exc}"
+    services.record_event(order=order, kind=EventKind.UPSTREAM, note=note)
+    notifications.alert_operators(order, f"The {what} of order {order.order_id} could not reach the data centre", note)
+    return "gave up"
+
+
+@shared_task(bind=True, name=services.MODIFY_TASK, max_retries=None)
+def modify_order(self, order_pk: int, version: int) -> str:
+    """Send the order's current visit window, open-cabinet flag and notification contacts upstream."""
+    with order_lock(order_pk) as acquired:
+        if not acquired:
+            raise self.retry(countdown=LOCK_BUSY_DELAY)
+        order = selectors.order_with_parts(order_pk)
+        if order.status not in OPEN_UPSTREAM_STATUSES or not order.upstream_order_id:
+            # Not upstream yet: the submission sends the current state. Over: nothing to change.
+            return f"nothing to do ({order.status})"
+        body = payloads.modify_body(order)
+        try:
+            _client().modify_work_visit(order.upstream_order_id, body, order=order)
+        except PermanentUpstreamError as exc:
+            Order.objects.filter(pk=order_pk).update(last_error=str(exc))
+            services.record_event(
+                order=order,
+                kind=EventKind.UPSTREAM,
+                note=f"The data centre refused the change: {exc.message}",
+                data={"reasons": exc.reasons(), "version": version},
+            )
+            notifications.alert_operators(order, f"The data centre refused a change of {order.order_id}", str(exc))
+            return "refused"
+        except TransientUpstreamError as exc:
+            return _retry_or_give_up(self, order_pk, "change", exc)
+        services.record_event(
+            order=order,
+            kind=EventKind.UPSTREAM,
+            note=f"Change sent to the data centre (version {order.version}).",
+            data={"version": order.version, "body": body},
+        )
+        return "sent"
+
+
+@shared_task(bind=True, name=services.CANCEL_TASK, max_retries=None)
+def cancel_order(self, order_pk: int) -> str:
+    """Cancel a cancelled order upstream too, after any submission still in flight has finished."""
+    with order_lock(order_pk) as acquired:
+        if not acquired:
+            raise self.retry(countdown=LOCK_BUSY_DELAY)
+        order = Order.objects.get(pk=order_pk)
+        if order.status != OrderStatus.CANCELLED:
+            return f"nothing to do ({order.status})"
+        if order.upstream_response and order.upstream_response.get("cancelled"):
+            return "already cancelled upstream"
+        client = _client()
+        try:
+            upstream_id = order.upstream_order_id
+            if not upstream_id and order.submit_attempts:
+                found = client.find_order_by_reference(str(order.submission_key), order=order)
+                upstream_id = found["orderId"] if found else None
+                if upstream_id:
+                    Order.objects.filter(pk=order_pk).update(upstream_order_id=upstream_id)
+            if not upstream_id:
+                services.record_event(
+                    order=order, kind=EventKind.UPSTREAM, note="The order never reached the data centre."
+                )
+                return "never upstream"
+            event = order.events.filter(kind=EventKind.CANCEL_REQUESTED).order_by("-id").first()
+            reason = event.note if event and len(event.note) >= 5 else "Cancelled by the customer."
+            client.cancel_order(upstream_id, reason, order=order)
+        except PermanentUpstreamError as exc:
+            services.record_event(
+                order=order, kind=EventKind.UPSTREAM, note=f"The data centre refused the cancellation: {exc.message}"
+            )
+            notifications.alert_operators(
+                order, f"The data centre refused to cancel {order.order_id}", str(exc)
+            )
+            return "refused"
+        except TransientUpstreamError as exc:
+            return _retry_or_give_up(self, order_pk, "cancellation", exc)
+        Order.objects.filter(pk=order_pk).update(
+            upstream_response={**(order.upstream_response or {}), "cancelled": True}, last_synced_at=timezone.now()
+        )
+        services.record_event(
+            order=order, kind=EventKind.UPSTREAM, note=f"Order {upstream_id} cancelled at the data centre."
+        )
+        return "cancelled"
+
+
+# ---------------------------------------------------------------------------------------------
+# Notifications.
+@shared_task(bind=True, name=services.NOTIFY_TASK, max_retries=None)
+def notify_event(self, event_pk: int) -> str:
+    """Email the people an event concerns; retried on mail failures, never sending twice."""
+    try:
+        sent = notifications.notify_event(event_pk)
+    except notifications.DeliveryError as exc:
+        attempt = self.request.retries + 1
+        if attempt >= settings.UPSTREAM_MAX_ATTEMPTS:
+            logger.error("giving up on the emails of event %s: %s", event_pk, exc)
+            return "gave up"
+        raise self.retry(countdown=backoff_delay(attempt)) from exc
+    return f"{sent} sent"
+
+
+# ---------------------------------------------------------------------------------------------
+# Periodic work (beat).
+@shared_task(name="workvisits.sync_statuses")
+def sync_statuses() -> str:
+    """Follow the upstream's status of open orders, the least recently checked first, a batch at a time."""
+    checked_before = timezone.now() - timedelta(seconds=settings.STATUS_SYNC_MIN_AGE)
+    orders = (
+        Order.objects.filter(status__in=OPEN_UPSTREAM_STATUSES, upstream_order_id__isnull=False)
+        .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=checked_before))
+        .order_by(F("last_synced_at").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)[: settings.STATUS_SYNC_BATCH]
+    )
+    client = _client()
+    changed = 0
+    for order_pk in list(orders):
+        order = Order.objects.get(pk=order_pk)
+        try:
+            data = client.get_order(order.upstream_order_id, order=order)
+        except TransientUpstreamError as exc:
+            logger.warning("status sync stopped: %s", exc)  # the upstream struggles: do not hammer it
+            break
+        except PermanentUpstreamError as exc:
+            Order.objects.filter(pk=order_pk).update(last_synced_at=timezone.now(), last_error=str(exc))
+            continue
+        status = data.get("status")
+        if status in UPSTREAM_STATUSES and status != order.status:
+            moved = services.order_change_status(
+                order_pk=order_pk,
+                to_status=status,
+                from_statuses=OPEN_UPSTREAM_STATUSES,
+                note=f"The data centre reports the order {status}.",
+                last_synced_at=timezone.now(),
+            )
+            changed += moved is not None
+        else:
+            Order.objects.filter(pk=order_pk).update(last_synced_at=timezone.now())
+    return f"{changed} changed"
+
+
+@shared_task(name="workvisits.send_reminders")
+def send_reminders() -> str:
+    """Remind the contacts of visits starting within the next day (once per visit start)."""
+    now = timezone.now()
+    orders = Order.objects.filter(
+        status__in=OPEN_UPSTREAM_STATUSES - {OrderStatus.CLOSED},
+        visit_start__gt=now,
+        visit_start__lte=now + timedelta(hours=24),
+    ).values_list("pk", flat=True)
+    sent = sum(notifications.send_reminder(pk) for pk in orders)
+    return f"{sent} sent"
+
+
+@shared_task(name="workvisits.sweep_orders")
+def sweep_orders() -> str:
+    """Queue again the orders no task is carrying: accepted while the broker was down, or whose
+    worker died mid-submission."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.SWEEP_AFTER_SECONDS)
+    stuck = Order.objects.filter(status=OrderStatus.QUEUED).filter(
+        Q(submitting_since__isnull=True, next_attempt_at__isnull=True, updated_at__lt=grace)
+        | Q(submitting_since__isnull=True, next_attempt_at__lt=grace)
+        | Q(submitting_since__lt=now - timedelta(seconds=settings.CELERY_TASK_MAX_SECONDS))
+    )
+    pks = list(stuck.values_list("pk", flat=True)[:1000])
+    for pk in pks:
+        services.enqueue(services.SUBMIT_TASK, pk)
+    if pks:
+        logger.info("sweeper queued %d orders again", len(pks))
+    return f"{len(pks)} queued"
