@@ -1,0 +1,160 @@
+"""The order list and page of the admin: the columns reviewers read, search, filters, the inlines,
+and a constant number of queries however many orders there are."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.admin_helpers import CHANGELIST, order_in
+from workvisits import services
+from workvisits.choices import OrderStatus
+from workvisits.models import Order, OrderCage, OrderEvent, Visitor
+
+
+@pytest.fixture
+def admin_client_(client, users):
+    client.force_login(users["admin"])
+    return client
+
+
+def _listed(page) -> list[str]:
+    return [o.order_id for o in page.context["cl"].result_list]
+
+
+def test_the_list_shows_the_visit_in_the_ibx_time_with_the_zone_named(admin_client_, orderer, make_body):
+    start = datetime(2030, 1, 15, 14, 0, tzinfo=UTC)  # 09:00 in Ashburn (EST)
+    order = order_in(OrderStatus.PENDING_REVIEW, orderer, make_body, start=start, hours=4)
+    page = admin_client_.get(CHANGELIST)
+    html = page.content.decode()
+    assert "2030-01-15 09:00–13:00 America/New_York (EST)" in html
+    for shown in (order.order_id, "Acme Corp", "DC2:01:123456", "Olivia Orderer", "Waiting for review"):
+        assert shown in html
+
+
+def test_search_finds_orders_by_reference_visitor_and_contact(admin_client_, orderer, make_body):
+    plain = order_in(OrderStatus.QUEUED, orderer, make_body)
+    body_visitor = {
+        "firstName": "Jane",
+        "lastName": "Doe",
+        "companyName": "Fixit BV",
+        "details": [{"type": "EMAIL", "value": "jane@fixit.example"}],
+    }
+    body = make_body(customerReferenceId="PO-SEARCH-77")
+    body["details"]["visitors"].append(body_visitor)
+    with_visitor = services.order_create(user=orderer, data=body)
+    with_contact = order_in(
+        OrderStatus.QUEUED, orderer, make_body, contacts=[{"type": "NOTIFICATION", "registeredUsers": ["viewer"]}]
+    )
+    for query, expected in (
+        ("PO-SEARCH-77", [with_visitor.order_id]),
+        ("jane@fixit.example", [with_visitor.order_id]),
+        ("Doe", [with_visitor.order_id]),
+        ("viewer@acme.example", [with_contact.order_id]),
+        ("Victor", [with_contact.order_id]),
+        (plain.order_id, [plain.order_id]),
+    ):
+        assert _listed(admin_client_.get(CHANGELIST, {"q": query})) == expected, query
+
+
+def test_filters_status_ibx_organization_visit_date_and_needs_an_operator(admin_client_, orderer, make_body):
+    waiting = order_in(OrderStatus.PENDING_REVIEW, orderer, make_body)
+    failed = order_in(OrderStatus.FAILED, orderer, make_body, start=timezone.now() + timedelta(days=10))
+    stuck = order_in(OrderStatus.QUEUED, orderer, make_body)
+    Order.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2))
+    fresh = order_in(OrderStatus.QUEUED, orderer, make_body)
+    assert _listed(admin_client_.get(CHANGELIST, {"status__exact": "PENDING_REVIEW"})) == [waiting.order_id]
+    assert set(_listed(admin_client_.get(CHANGELIST, {"problem": "any"}))) == {failed.order_id, stuck.order_id}
+    assert _listed(admin_client_.get(CHANGELIST, {"problem": "stuck"})) == [stuck.order_id]
+    assert _listed(admin_client_.get(CHANGELIST, {"visit": "later"})) == [failed.order_id]
+    assert fresh.order_id in _listed(admin_client_.get(CHANGELIST, {"visit": "week"}))
+    dc2 = waiting.ibx_id
+    assert len(_listed(admin_client_.get(CHANGELIST, {"ibx__id__exact": dc2}))) == 4
+    assert _listed(admin_client_.get(CHANGELIST, {"organization__id__exact": waiting.organization_id + 999})) == []
+
+
+def test_the_order_page_shows_its_parts_timeline_and_upstream_exchange_read_only(admin_client_, orderer, make_body):
+    order = order_in(OrderStatus.SUBMITTED, orderer, make_body)
+    Order.objects.filter(pk=order.pk).update(
+        upstream_payload={"description": "sent as is"}, upstream_response={"orderId": "1-99887766"}
+    )
+    page = admin_client_.get(reverse("admin:workvisits_order_change", args=[order.pk]))
+    html = page.content.decode()
+    for shown in ("DC2:01:123456:0101", "Olivia Orderer", "Technical", "Order placed", "1-99887766", "sent as is"):
+        assert shown in html, shown
+    assert 'name="upstream_payload"' not in html and 'name="upstream_response"' not in html
+
+
+def _bulk_orders(template: Order, count: int) -> None:
+    """Copies of an order made through the service, with their cages, visitors and an event."""
+    cage = template.cages.get()
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                organization_id=template.organization_id,
+                ibx_id=template.ibx_id,
+                ordered_by_id=template.ordered_by_id,
+                description=template.description,
+                visit_start=template.visit_start,
+                visit_end=template.visit_end,
+                status=OrderStatus.QUEUED,
+            )
+            for _ in range(count)
+        ]
+    )
+    OrderCage.objects.bulk_create(
+        [
+            OrderCage(order=o, cage_id=cage.cage_id, account_id=cage.account_id, cabinet_id=cage.cabinet_id)
+            for o in orders
+        ]
+    )
+    Visitor.objects.bulk_create(
+        [Visitor(order=o, user_id=template.ordered_by_id) for o in orders]
+        + [Visitor(order=o, first_name="Jane", last_name="Doe") for o in orders]
+    )
+    OrderEvent.objects.bulk_create([OrderEvent(order=o, kind="CREATED", to_status="QUEUED") for o in orders])
+
+
+def _queries(client, url, params=None) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, params or {}).status_code == 200
+    return len(queries)
+
+
+def test_the_order_list_costs_the_same_queries_for_5_and_500_orders(admin_client_, orderer, make_body):
+    first = order_in(OrderStatus.QUEUED, orderer, make_body)
+    _bulk_orders(first, 4)
+    few = {params: _queries(admin_client_, CHANGELIST, dict(params)) for params in ((), (("q", "Doe"),))}
+    _bulk_orders(first, 495)
+    assert Order.objects.count() == 500
+    many = {params: _queries(admin_client_, CHANGELIST, dict(params)) for params in ((), (("q", "Doe"),))}
+    assert many == few
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "admin:workvisits_cage_changelist",
+        "admin:workvisits_cabinet_changelist",
+        "admin:workvisits_orderinggrant_changelist",
+        "admin:workvisits_user_changelist",
+        "admin:workvisits_ibx_changelist",
+        "admin:workvisits_upstreamcall_changelist",
+        "admin:workvisits_sentnotification_changelist",
+    ],
+)
+def test_other_list_pages_cost_a_constant_number_of_queries(admin_client_, orderer, make_body, url):
+    from workvisits.models import SentNotification, UpstreamCall
+
+    order = order_in(OrderStatus.QUEUED, orderer, make_body)
+    UpstreamCall.objects.create(order=order, method="POST", url="/x", status_code=201)
+    SentNotification.objects.create(order=order, notice="submitted", recipient="a@acme.example")
+    before = _queries(admin_client_, reverse(url))
+    for i in range(20):
+        other = order_in(OrderStatus.QUEUED, orderer, make_body)
+        UpstreamCall.objects.create(order=other, method="POST", url=f"/x{i}", status_code=201)
+        SentNotification.objects.create(order=other, notice="submitted", recipient=f"{i}@acme.example")
+    assert _queries(admin_client_, reverse(url)) == before
