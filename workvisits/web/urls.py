@@ -1,3 +1,39 @@
 """The customer pages."""
 
-urlpatterns: list = []
+from django.contrib.auth import views as auth_views
+from django.urls import path, re_path
+
+from . import views
+from .wizard import WorkVisitWizard
+
+wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish")
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("new/", wizard, name="wizard"),
+    re_path(r"^new/(?P<step>[a-z]+)/$", wizard, name="wizard_step"),
+    path("wizard/cages/", views.wizard_cages, name="wizard_cages"),
+    path("wizard/cabinets/", views.wizard_cabinets, name="wizard_cabinets"),
+    path("wizard/schedule-check/", views.wizard_schedule_check, name="wizard_schedule_check"),
+    path("wizard/attachments/", views.wizard_upload, name="wizard_upload"),
+    path("orders/<str:order_id>/", views.order_detail, name="order_detail"),
+    path("orders/<str:order_id>/placed/", views.order_confirmation, name="order_confirmation"),
+    path("orders/<str:order_id>/reschedule/", views.order_reschedule, name="order_reschedule"),
+    path("orders/<str:order_id>/notification-contact/", views.order_add_notification, name="order_add_notification"),
+    path("orders/<str:order_id>/cancel/", views.order_cancel, name="order_cancel"),
+    path(
+        "orders/<str:order_id>/attachments/<uuid:attachment_id>/",
+        views.attachment_download,
+        name="order_attachment",
+    ),
+]

@@ -1,0 +1,110 @@
+// Small behaviours of the customer pages. Everything works without them; they make it quicker.
+(function () {
+  "use strict";
+
+  function on(selector, event, handler) {
+    document.addEventListener(event, function (e) {
+      var target = e.target.closest(selector);
+      if (target) handler(e, target);
+    });
+  }
+
+  // Live count of a text field against its limits.
+  function updateCounter(field) {
+    var out = document.getElementById(field.dataset.counter);
+    if (!out) return;
+    var n = field.value.trim().length, min = +field.dataset.min, max = +field.dataset.max;
+    out.textContent = n + " / " + max + " characters" + (n < min ? " (at least " + min + ")" : "");
+    out.classList.toggle("text-danger", n < min || n > max);
+  }
+  on("[data-counter]", "input", function (e, field) { updateCounter(field); });
+
+  // Show only the fields that apply to the choice made (purchase-order type, technical contact).
+  function applyToggles() {
+    document.querySelectorAll("[data-show-when]").forEach(function (block) {
+      var control = document.querySelector(block.dataset.showWhen);
+      if (!control) return;
+      var checked = control.querySelector("input:checked");
+      var value = control.matches("select, input") ? control.value : (checked ? checked.value : "");
+      var show = block.dataset.values.split(" ").indexOf(value) >= 0;
+      block.hidden = !show;
+    });
+  }
+  document.addEventListener("change", applyToggles);
+
+  // Visitor rows: add from the empty template, remove a row.
+  on("[data-add-row]", "click", function (e, button) {
+    var total = document.getElementById(button.dataset.total);
+    var template = document.getElementById(button.dataset.template);
+    var index = +total.value;
+    var wrapper = document.createElement("div");
+    wrapper.innerHTML = template.innerHTML.replace(/__prefix__/g, index).replace(/__number__/g, index + 1);
+    var row = wrapper.firstElementChild;
+    document.getElementById(button.dataset.rows).appendChild(row);
+    total.value = index + 1;
+    var first = row.querySelector("input");
+    if (first) first.focus();
+  });
+  on("[data-remove-row]", "click", function (e, button) {
+    var row = button.closest("[data-row]");
+    row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+    row.remove();
+    var add = document.querySelector("[data-add-row]");
+    if (add) add.focus();
+  });
+
+  // Attachments: check the type, size and count here, then upload; the server checks the content again.
+  on("#attachment-input", "change", function (e, input) {
+    var errors = document.getElementById("attachment-errors");
+    var list = document.getElementById("attachment-list");
+    errors.innerHTML = "";
+    var extensions = input.dataset.extensions.split(" ");
+    var maxBytes = +input.dataset.maxBytes, maxCount = +input.dataset.maxCount;
+    Array.prototype.forEach.call(input.files, function (file) {
+      var ext = file.name.indexOf(".") >= 0 ? file.name.split(".").pop().toLowerCase() : "";
+      var problem = null;
+      if (list.querySelectorAll("[data-attachment]").length >= maxCount) {
+        problem = file.name + ": at most " + maxCount + " attachments; remove one first.";
+      } else if (extensions.indexOf(ext) < 0) {
+        problem = file.name + ": ." + (ext || "(none)") + " files are not accepted; use one of " + extensions.join(", ") + ".";
+      } else if (file.size > maxBytes) {
+        problem = file.name + " is " + (file.size / 1048576).toFixed(1) + " MB; attachments may be at most " + (maxBytes / 1048576) + " MB.";
+      } else if (file.size === 0) {
+        problem = file.name + " is empty; attach a file with content.";
+      }
+      if (problem) { addError(errors, problem); return; }
+      var data = new FormData();
+      data.append("file", file);
+      var status = document.getElementById("attachment-status");
+      status.textContent = "Uploading " + file.name + "…";
+      fetch(input.dataset.url, {
+        method: "POST", body: data, credentials: "same-origin",
+        headers: { "X-CSRFToken": document.querySelector("[name=csrfmiddlewaretoken]").value },
+      }).then(function (response) {
+        return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+      }).then(function (result) {
+        status.textContent = "";
+        if (!result.ok) { (result.body.errors || ["The upload failed."]).forEach(function (m) { addError(errors, m); }); return; }
+        list.insertAdjacentHTML("beforeend", result.body.html);
+        status.textContent = file.name + " attached.";
+      }).catch(function () { status.textContent = ""; addError(errors, file.name + ": the upload failed; try again."); });
+    });
+    input.value = "";
+  });
+  function addError(container, message) {
+    var p = document.createElement("p");
+    p.className = "mb-1";
+    p.textContent = message;
+    container.appendChild(p);
+  }
+  on("[data-remove-attachment]", "click", function (e, button) {
+    button.closest("[data-attachment]").remove();
+    document.getElementById("attachment-input").focus();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-counter]").forEach(updateCounter);
+    applyToggles();
+  });
+  document.addEventListener("htmx:afterSwap", applyToggles);
+})();

@@ -1,0 +1,127 @@
+"""Template helpers of the customer pages: times in the IBX's zone, status badges."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from django import forms, template
+from django.utils.html import format_html
+
+from workvisits.choices import OrderStatus
+
+register = template.Library()
+
+STATUS_STYLES = {
+    OrderStatus.PENDING_REVIEW: "text-bg-warning",
+    OrderStatus.QUEUED: "text-bg-info",
+    OrderStatus.SUBMITTED: "text-bg-primary",
+    OrderStatus.RECEIVED: "text-bg-primary",
+    OrderStatus.IN_PROGRESS: "text-bg-primary",
+    OrderStatus.ON_HOLD: "text-bg-warning",
+    OrderStatus.CLOSED: "text-bg-success",
+    OrderStatus.CANCELLED: "text-bg-secondary",
+    OrderStatus.REJECTED: "text-bg-danger",
+    OrderStatus.FAILED: "text-bg-danger",
+}
+
+
+def _zone(where) -> ZoneInfo:
+    name = getattr(where, "timezone", where) or "UTC"
+    return ZoneInfo(str(name))
+
+
+@register.filter
+def in_zone(value: datetime | None, where) -> str:
+    """`value` (UTC) in the zone of `where` (an IBX or a zone name), the zone named and the UTC time beside it."""
+    if not value:
+        return ""
+    zone = _zone(where)
+    local = value.astimezone(zone)
+    utc = value.astimezone(UTC)
+    return format_html(
+        '<time datetime="{}">{}</time> <abbr title="{}">{}</abbr> '
+        '<span class="text-body-secondary small text-nowrap">({} UTC)</span>',
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        local.strftime("%a %d %b %Y, %H:%M"),
+        zone.key,
+        local.tzname(),
+        utc.strftime("%d %b %H:%M"),
+    )
+
+
+@register.filter
+def zone_label(where) -> str:
+    """`America/New_York (EST, UTC−05:00)` for an IBX or a zone name, as of now."""
+    zone = _zone(where)
+    now = datetime.now(UTC).astimezone(zone)
+    offset = now.strftime("%z")
+    return f"{zone.key} ({now.tzname()}, UTC{offset[0]}{offset[1:3]}:{offset[3:]})"
+
+
+@register.filter
+def status_badge(order_or_status) -> str:
+    status = getattr(order_or_status, "status", order_or_status)
+    label = OrderStatus(status).label if status in OrderStatus.values else status
+    return format_html(
+        '<span class="badge {}" data-status="{}">{}</span>', STATUS_STYLES.get(status, "text-bg-light"), status, label
+    )
+
+
+@register.filter
+def filesize(num: int) -> str:
+    if num is None:
+        return ""
+    if num < 1024:
+        return f"{num} bytes"
+    if num < 1024 * 1024:
+        return f"{num / 1024:.0f} KB"
+    return f"{num / 1048576:.1f} MB"
+
+
+def _describedby(field) -> list[str]:
+    ids = []
+    if field.help_text:
+        ids.append(f"{field.auto_id}_help")
+    if field.errors:
+        ids.append(f"{field.auto_id}_error")
+    return ids
+
+
+@register.filter
+def widget(field, extra: str = ""):
+    """The field's input with Bootstrap's class and its help text and errors tied to it (aria-describedby)."""
+    widget = field.field.widget
+    if isinstance(widget, forms.CheckboxInput):
+        css = "form-check-input"
+    elif isinstance(widget, forms.Select):
+        css = "form-select"
+    else:
+        css = "form-control"
+    attrs = {"class": " ".join(filter(None, [widget.attrs.get("class", ""), css, extra]))}
+    ids = _describedby(field)
+    if ids:
+        attrs["aria-describedby"] = " ".join(ids)
+    if field.errors:
+        attrs["aria-invalid"] = "true"
+        attrs["class"] += " is-invalid"
+    return field.as_widget(attrs=attrs)
+
+
+@register.filter
+def describedby(field) -> str:
+    return " ".join(_describedby(field))
+
+
+@register.inclusion_tag("workvisits/_field.html")
+def field_row(field, extra: str = "", hint: str = ""):
+    """A labelled field with its help and its errors, for every kind of widget the pages use."""
+    widget = field.field.widget
+    kind = "text"
+    if isinstance(widget, forms.CheckboxSelectMultiple):
+        kind = "checkboxes"
+    elif isinstance(widget, forms.RadioSelect):
+        kind = "radios"
+    elif isinstance(widget, forms.CheckboxInput):
+        kind = "checkbox"
+    elif isinstance(widget, forms.MultipleHiddenInput | forms.HiddenInput):
+        kind = "hidden"
+    return {"field": field, "kind": kind, "extra": extra, "hint": hint}

@@ -1,0 +1,286 @@
+"""The customer pages: dashboard, order page and its actions, and the wizard's small helpers.
+
+Thin views: read through selectors, write through services, show rule errors at their fields.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import downloads, rules, selectors, services
+from ..models import Order, OrderEvent, Visitor
+from . import forms
+from .wizard import require_ordering_permission
+
+PAGE_SIZE = 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard
+def filtered_orders(user, params: forms.OrderFilterForm, now):
+    """The user's orders after the dashboard's filters and search, upcoming visits first."""
+    orders = selectors.orders_for_user(user)
+    data = params.cleaned_data if params.is_bound and params.is_valid() else {}
+    if data.get("status"):
+        orders = orders.filter(status=data["status"])
+    if data.get("ibx"):
+        orders = orders.filter(ibx__code=data["ibx"])
+    if data.get("when") == "upcoming":
+        orders = orders.filter(visit_end__gte=now)
+    elif data.get("when") == "past":
+        orders = orders.filter(visit_end__lt=now)
+    query = (data.get("q") or "").strip()
+    if query:
+        named = Visitor.objects.filter(
+            Q(first_name__icontains=query)
+            | Q(last_name__icontains=query)
+            | Q(user__first_name__icontains=query)
+            | Q(user__last_name__icontains=query)
+            | Q(user__username__iexact=query)
+        ).values("order_id")
+        orders = orders.filter(
+            Q(order_id__icontains=query) | Q(customer_reference_id__icontains=query) | Q(pk__in=named)
+        )
+    past = Case(When(visit_end__lt=now, then=Value(1)), default=Value(0), output_field=IntegerField())
+    upcoming_start = Case(When(visit_end__gte=now, then=F("visit_start")))
+    return orders.annotate(is_past=past, upcoming_start=upcoming_start).order_by(
+        "is_past", F("upcoming_start").asc(nulls_last=True), F("visit_start").desc(), "pk"
+    )
+
+
+@login_required
+def dashboard(request):
+    user = request.user
+    ibx_codes = [ibx.code for ibx in selectors.locations_for_user(user)]
+    params = forms.OrderFilterForm(request.GET or None, ibxs=sorted(set(ibx_codes) | _seen_ibxs(user)))
+    orders = filtered_orders(user, params, timezone.now())
+    page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filters": params,
+        "page": page,
+        "query": query.urlencode(),
+        "may_order": bool(ibx_codes),
+    }
+    template = "workvisits/_order_list.html" if request.htmx else "workvisits/dashboard.html"
+    return render(request, template, context)
+
+
+def _seen_ibxs(user) -> set[str]:
+    if not user.organization_id:
+        return set()
+    return set(Order.objects.filter(organization_id=user.organization_id).values_list("ibx__code", flat=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# The order page
+def _order_or_404(user, order_id: str) -> Order:
+    try:
+        return selectors.order_for_user(user, order_id)
+    except Order.DoesNotExist:
+        raise Http404("No such work visit.") from None
+
+
+def _local(value, zone):
+    return value.astimezone(zone).replace(tzinfo=None)
+
+
+def _order_context(request, order, *, reschedule=None, notify=None, cancel=None) -> dict:
+    user = request.user
+    may_change = order.is_open and selectors.user_may_change_order(user, order)
+    zone = order.ibx.zone
+    known = {c.user_id for c in order.contacts.all() if c.user_id and c.contact_type == "NOTIFICATION"}
+    return {
+        "order": order,
+        "events": OrderEvent.objects.filter(order=order).select_related("actor").order_by("created_at", "id"),
+        "may_change": may_change,
+        "reschedule_form": reschedule
+        or forms.RescheduleForm(
+            zone_name=order.ibx.timezone,
+            initial={
+                "start": _local(order.visit_start, zone),
+                "end": _local(order.visit_end, zone),
+                "open_cabinet": order.open_cabinet,
+                "version": order.version,
+            },
+        ),
+        "notify_form": notify
+        or forms.NotificationContactForm(
+            users=[u for u in selectors.organization_users(user) if u.pk not in known],
+            initial={"version": order.version},
+        ),
+        "cancel_form": cancel or forms.CancelForm(),
+    }
+
+
+@login_required
+def order_detail(request, order_id):
+    order = _order_or_404(request.user, order_id)
+    return render(request, "workvisits/order_detail.html", _order_context(request, order))
+
+
+@login_required
+def order_confirmation(request, order_id):
+    order = _order_or_404(request.user, order_id)
+    return render(request, "workvisits/order_confirmation.html", {"order": order})
+
+
+def _apply_service_errors(form, exc: rules.RuleViolation) -> None:
+    forms.apply_rule_errors(form, exc.errors, form.field_for)
+
+
+def _change(request, order, form, data_for_service, success_message):
+    """Run order_modify for a valid form; rule errors go to the form, conflicts to a message."""
+    try:
+        services.order_modify(
+            user=request.user,
+            order_id=order.order_id,
+            data=data_for_service,
+            expected_version=form.cleaned_data["version"],
+        )
+    except services.OrderNotFound:
+        raise Http404("No such work visit.") from None
+    except services.OrderConflict as exc:
+        messages.error(request, exc.message)
+        return redirect("order_detail", order_id=order.order_id)
+    except rules.RuleViolation as exc:
+        _apply_service_errors(form, exc)
+        return None
+    messages.success(request, success_message)
+    return redirect("order_detail", order_id=order.order_id)
+
+
+@login_required
+@require_POST
+def order_reschedule(request, order_id):
+    order = _order_or_404(request.user, order_id)
+    form = forms.RescheduleForm(request.POST, zone_name=order.ibx.timezone, user=request.user)
+    if form.is_valid():
+        response = _change(request, order, form, form.body(), "The visit has been changed.")
+        if response:
+            return response
+    context = _order_context(request, order, reschedule=form)
+    context["open_panel"] = "reschedule"
+    return render(request, "workvisits/order_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def order_add_notification(request, order_id):
+    order = _order_or_404(request.user, order_id)
+    form = forms.NotificationContactForm(
+        request.POST, users=selectors.organization_users(request.user), user=request.user
+    )
+    if form.is_valid():
+        response = _change(request, order, form, form.body(), "The notification contact has been added.")
+        if response:
+            return response
+    context = _order_context(request, order, notify=form)
+    context["open_panel"] = "notify"
+    return render(request, "workvisits/order_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def order_cancel(request, order_id):
+    order = _order_or_404(request.user, order_id)
+    form = forms.CancelForm(request.POST)
+    if form.is_valid():
+        try:
+            services.order_cancel(user=request.user, order_id=order.order_id, reason=form.cleaned_data["reason"])
+        except services.OrderNotFound:
+            raise Http404("No such work visit.") from None
+        except services.OrderConflict as exc:
+            messages.error(request, exc.message)
+            return redirect("order_detail", order_id=order.order_id)
+        except rules.RuleViolation as exc:
+            for error in exc.errors:
+                form.add_error("reason" if error.path == "reason" else None, error.message)
+        else:
+            messages.success(request, f"Work visit {order.order_id} has been cancelled.")
+            return redirect("order_detail", order_id=order.order_id)
+    context = _order_context(request, order, cancel=form)
+    context["open_panel"] = "cancel"
+    return render(request, "workvisits/order_detail.html", context, status=400)
+
+
+@login_required
+def attachment_download(request, order_id, attachment_id):
+    order = _order_or_404(request.user, order_id)
+    if not any(str(a.id) == str(attachment_id) for a in order.attachments.all()):
+        raise Http404("No such attachment.")
+    return downloads.attachment_download(request.user, attachment_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# The wizard's helpers: the dependent choices, the live schedule check, uploads.
+def _wizard_location_form(request):
+    return forms.LocationForm(
+        request.GET,
+        prefix="location",
+        user=request.user,
+        ctx=None,
+        locations=selectors.locations_for_user(request.user),
+    )
+
+
+@login_required
+@require_GET
+def wizard_cages(request):
+    """The cage rows of the IBX chosen in step 1 (htmx), keeping what was already ticked."""
+    require_ordering_permission(request.user)
+    form = _wizard_location_form(request)
+    return render(request, "workvisits/_cage_rows.html", {"form": form, "rows": form.rows_for(form.selected_ibx())})
+
+
+@login_required
+@require_GET
+def wizard_cabinets(request):
+    """The cabinet options of one cage for the account chosen (htmx)."""
+    require_ordering_permission(request.user)
+    form = _wizard_location_form(request)
+    cage_id = request.GET.get("cage", "")
+    ibx = next((i for i in form.locations for c in i.orderable_cages if c.cage_id == cage_id), None)
+    row = next((r for r in form.rows_for(ibx) if r["cage"].cage_id == cage_id), None)
+    if row is None:
+        return HttpResponseBadRequest("Unknown cage.")
+    return render(request, "workvisits/_cabinet_options.html", {"row": row})
+
+
+@login_required
+@require_POST
+def wizard_schedule_check(request):
+    """The visit window as typed, in UTC, with the rules' verdict: shown live beside the fields (htmx)."""
+    require_ordering_permission(request.user)
+    code = request.POST.get("ibx", "")
+    ibx = next((i for i in selectors.locations_for_user(request.user) if i.code == code), None)
+    if ibx is None:
+        return HttpResponseBadRequest("Unknown IBX.")
+    form = forms.ScheduleForm(request.POST, prefix="schedule", zone_name=ibx.timezone, user=request.user, ctx=None)
+    form.is_valid()
+    return render(request, "workvisits/_schedule_check.html", {"form": form, "ibx": ibx, "live": True})
+
+
+@login_required
+@require_POST
+def wizard_upload(request):
+    """Store one attachment for the wizard's details step; the content is checked by the service."""
+    require_ordering_permission(request.user)
+    uploaded = request.FILES.get("file")
+    if uploaded is None:
+        return JsonResponse({"errors": ["Choose a file to attach."]}, status=400)
+    try:
+        attachment = services.attachment_create(user=request.user, uploaded=uploaded, path=uploaded.name or "file")
+    except rules.RuleViolation as exc:
+        return JsonResponse({"errors": [e.message for e in exc.errors]}, status=400)
+    row = render_to_string("workvisits/_attachment_row.html", {"attachment": attachment}, request=request)
+    return JsonResponse({"id": str(attachment.id), "name": attachment.name, "html": row}, status=201)
