@@ -1,0 +1,71 @@
+"""End to end: an order reaches the sandbox upstream once, with a token, and everyone is told, once."""
+
+import pytest
+from django_celery_results.models import TaskResult
+
+from portal.celery import app
+from tests.pipeline_harness import pipeline_fixture, wait_for  # noqa: F401
+from workvisits import services
+from workvisits.choices import EventKind, OrderStatus
+from workvisits.models import SentNotification, UpstreamCall
+
+pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+TECHNICAL = {
+    "type": "TECHNICAL",
+    "firstName": "Nina",
+    "lastName": "Night",
+    "companyName": "Fixit Ltd",
+    "details": [{"type": "EMAIL", "value": "nina@fixit.example"}],
+    "availability": "ANYTIME",
+    "timezone": "America/New_York",
+}
+PEOPLE = {"orderer@acme.example", "nina@fixit.example", "tess@acme.example"}
+
+
+def test_order_is_submitted_once_and_every_contact_gets_the_invite(pipeline, users, make_body):
+    pipeline.start(concurrency=2)
+    body = make_body(contacts=[TECHNICAL, {"type": "NOTIFICATION", "registeredUsers": ["technician"]}])
+    order = services.order_create(user=users["orderer"], data=body)
+
+    order = pipeline.wait_for_status(order, OrderStatus.SUBMITTED)
+    upstream = pipeline.sandbox.orders()
+    assert [o["orderId"] for o in upstream] == [order.upstream_order_id]
+    assert order.upstream_order_id.startswith("1-") and len(order.upstream_order_id) == 10
+    assert upstream[0]["customerReferenceId"] == str(order.submission_key)
+    creates = pipeline.sandbox.creates()
+    assert len(creates) == 1 and creates[0]["authorization"] and creates[0]["status"] == 201
+    call = UpstreamCall.objects.get(method="POST", url__endswith="/workVisits")
+    assert call.order_id == order.pk and call.status_code == 201 and call.correlation_id
+    token_call = UpstreamCall.objects.get(url__endswith="/oauth2/v1/token")
+    assert token_call.request_body["client_secret"] == "***"
+
+    # "received" and "accepted" to the orderer, the technical contact and the notification contact.
+    wait_for(lambda: SentNotification.objects.filter(order=order, sent_at__isnull=False).count() == 6,
+             timeout=30, what="six emails")
+    messages = pipeline.worker.emails()
+    assert len(messages) == 6
+    assert {m["To"] for m in messages} == PEOPLE
+    accepted = [m for m in messages if "accepted" in m["Subject"]]
+    assert len(accepted) == 3 and order.upstream_order_id in accepted[0]["Subject"]
+    received = [m for m in messages if m["Subject"] == f"Work visit {order.order_id} received"]
+    assert len(received) == 3
+    parts = {p.get_content_type(): p for p in received[0].walk()}
+    text = parts["text/plain"].get_payload(decode=True).decode()
+    assert "(America/New_York)" in text and ("EST" in text or "EDT" in text)
+    assert "text/html" in parts
+    invite = parts["text/calendar"]
+    assert invite.get_param("method") == "REQUEST"
+    ics = invite.get_payload(decode=True).decode()
+    assert "BEGIN:VTIMEZONE" in ics and "TZID:America/New_York" in ics
+    assert f"UID:{order.submission_key}@workvisits" in ics and "SEQUENCE:0" in ics
+    emails = order.events.filter(kind=EventKind.EMAIL)
+    assert emails.count() == 2 and all("sent to" in e.note for e in emails)
+
+    # The notification tasks delivered again (a redelivery, a retry) send nothing new.
+    events = order.events.filter(kind__in=[EventKind.CREATED, EventKind.STATUS]).values_list("pk", flat=True)
+    ids = [app.send_task(services.NOTIFY_TASK, args=(pk,)).id for pk in events for _ in range(3)]
+    wait_for(lambda: TaskResult.objects.filter(task_id__in=ids, status="SUCCESS").count() == len(ids),
+             timeout=30, what="the repeated notification tasks")
+    assert len(pipeline.worker.emails()) == 6
+    assert order.events.filter(kind=EventKind.EMAIL).count() == 2
