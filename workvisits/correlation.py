@@ -32,7 +32,8 @@ def reset(token: contextvars.Token) -> None:
 
 class CorrelationIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.correlation_id = _current.get()
+        # django.request logs 4xx/5xx after the middleware has returned; its record carries the request.
+        record.correlation_id = _current.get() or getattr(getattr(record, "request", None), "correlation_id", "")
         return True
 
 

@@ -150,7 +150,7 @@ def api_exception_handler(exc, context) -> Response:
 
 
 def _printable(key) -> str:
-    return str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+    return str(key).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def check_json_text(data) -> None:

@@ -1,0 +1,171 @@
+"""POST /colocations/v2/orders/workVisits: the seed's body, every rule, permissions, one transaction."""
+
+import copy
+from datetime import timedelta
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.api_support import SEED_CREATE_SAMPLE, Api, error_props
+from workvisits.choices import EventKind, OrderStatus
+from workvisits.models import Account, Cage, Order, User
+from workvisits.rules import format_datetime
+
+CREATE = "/colocations/v2/orders/workVisits"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def future_seed_sample(api):
+    """The seed's create sample with future dates, demo users and the caller's own attachments."""
+    body = copy.deepcopy(SEED_CREATE_SAMPLE)
+    start = (timezone.now() + timedelta(days=2)).replace(microsecond=0)
+    body["details"]["visitStartDateTime"] = format_datetime(start)
+    body["details"]["visitEndDateTime"] = format_datetime(start + timedelta(hours=6))
+    body["details"]["visitors"] = [{"registeredUsers": ["orderer", "technician"]}]
+    body["contacts"][0]["registeredUsers"] = ["viewer"]
+    uploads = [api.upload(name, PNG).json()["attachmentId"] for name in ("po.png", "error-log.png")]
+    body["purchaseOrder"]["attachmentId"] = uploads[0]
+    body["attachments"] = [{"id": uploads[1], "name": "error-log"}]
+    return body
+
+
+def test_the_seed_sample_with_future_dates_and_demo_users_is_created(orderer):
+    api = Api(orderer)
+    body = future_seed_sample(api)
+    response = api.post(CREATE, body)
+    assert response.status_code == 201, response.json()
+    order_id = response.json()["orderId"]
+    assert response["Location"] == f"/orders/{order_id}"
+    order = Order.objects.get(order_id=order_id)
+    assert order.status == OrderStatus.QUEUED
+    assert order.po_type == "EXISTING" and order.po_number == "1091238010"
+    assert sorted(v.user.username for v in order.visitors.all()) == ["orderer", "technician"]
+    assert sorted((c.contact_type, c.user.username) for c in order.contacts.all()) == [
+        ("NOTIFICATION", "viewer"),
+        ("TECHNICAL", "orderer"),
+    ]
+    assert [str(a.id) for a in order.attachments.all()] == [body["attachments"][0]["id"]]
+    assert list(order.events.values_list("kind", flat=True)) == [EventKind.CREATED]
+
+    got = api.get(f"/colocations/v2{response['Location']}").json()
+    assert got["details"]["visitStartDateTime"] == body["details"]["visitStartDateTime"]
+    assert got["details"]["cages"] == body["details"]["cages"]
+
+
+def test_the_seed_sample_verbatim_names_the_past_dates_and_the_unknown_user(orderer):
+    response = Api(orderer).post(CREATE, SEED_CREATE_SAMPLE)
+    assert response.status_code == 400
+    props = error_props(response)
+    invalid = props["EQ-2010010"]
+    assert "details.visitStartDateTime" in invalid and "details.visitEndDateTime" in invalid
+    assert "contacts[0].registeredUsers[0]" in invalid
+    assert "details.visitors[0].registeredUsers[0]" in invalid
+    assert "attachments[0].id" in invalid and "purchaseOrder.attachmentId" in invalid
+    reasons = {i["property"]: i["reason"] for e in response.json() for i in e["additionalInfo"]}
+    assert "past" in reasons["details.visitStartDateTime"]
+    assert "john_doe1" in reasons["contacts[0].registeredUsers[0]"]
+    assert not Order.objects.exists()
+
+
+def test_missing_properties_are_eq_2016011_with_their_paths(orderer, make_body):
+    body = make_body()
+    del body["description"]
+    body["details"]["cages"] = [{"accountNumber": "1234567890"}]
+    response = Api(orderer).post(CREATE, body)
+    assert response.status_code == 400
+    assert error_props(response) == {"EQ-2016011": ["description", "details.cages[0].id"]}
+    assert response.json()[0]["errorMessage"] == "One or more mandatory properties are missing."
+
+
+def test_more_than_14_days_says_security_access(orderer, make_body):
+    response = Api(orderer).post(CREATE, make_body(hours=15 * 24))
+    assert response.status_code == 400
+    entry = response.json()[0]
+    assert entry["additionalInfo"][0]["property"] == "details.visitEndDateTime"
+    assert "Security Access" in entry["additionalInfo"][0]["reason"]
+
+
+def test_a_user_without_ordering_permission_gets_403_eq_2012006(viewer, make_body):
+    response = Api(viewer).post(CREATE, make_body())
+    assert response.status_code == 403
+    assert error_props(response) == {"EQ-2012006": ["details.cages[0].id"]}
+
+
+def test_permission_error_comes_first_with_the_other_errors_listed(viewer, make_body):
+    response = Api(viewer).post(CREATE, make_body(description="short"))
+    assert response.status_code == 403
+    assert list(error_props(response)) == ["EQ-2012006", "EQ-2010010"]
+
+
+def test_another_organization_s_cage_is_not_offered_to_globex(globex, make_body):
+    response = Api(globex).post(CREATE, make_body())
+    assert response.status_code in (400, 403)
+    assert "details.cages[0].id" in sum(error_props(response).values(), [])
+    assert not Order.objects.exists()
+
+
+def test_attachments_must_be_the_organization_s_and_at_most_five(orderer, globex, make_body):
+    api = Api(orderer)
+    mine = [api.upload(f"f{i}.png", PNG).json()["attachmentId"] for i in range(6)]
+    theirs = Api(globex).upload("g.png", PNG).json()["attachmentId"]
+
+    response = api.post(CREATE, make_body(attachments=[{"id": a} for a in mine]))
+    assert response.status_code == 400
+    assert error_props(response) == {"EQ-2010010": ["attachments"]}
+
+    response = api.post(CREATE, make_body(attachments=[{"id": theirs}]))
+    assert error_props(response) == {"EQ-2010010": ["attachments[0].id"]}
+
+    assert api.post(CREATE, make_body(attachments=[{"id": a} for a in mine[:5]])).status_code == 201
+    response = api.post(CREATE, make_body(attachments=[{"id": mine[0]}]))  # already used by that order
+    assert error_props(response) == {"EQ-2010010": ["attachments[0].id"]}
+
+
+def test_an_organization_reviewing_every_order_gets_pending_review(orderer, make_body):
+    orderer.organization.review_mode = "ALL"
+    orderer.organization.save()
+    response = Api(orderer).post(CREATE, make_body())
+    assert response.status_code == 201
+    assert response.json()["status"] == OrderStatus.PENDING_REVIEW
+
+
+def _big_body(make_body, acme, n):
+    start = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
+    account = Account.objects.get(number="1234567890")
+    dc2 = Cage.objects.get(cage_id="DC2:01:123456").ibx
+    cages = ["DC2:01:123456"]
+    members = []
+    for i in range(n - 1):
+        cage = Cage.objects.create(cage_id=f"DC2:01:9{i:05d}", ibx=dc2, organization=acme)
+        cage.accounts.add(account)
+        cages.append(cage.cage_id)
+    for i in range(n):
+        members.append(User.objects.create(username=f"member{n}-{i}", organization=acme).username)
+    body = make_body(start=start)
+    body["details"]["cages"] = [{"id": c, "accountNumber": "1234567890"} for c in cages]
+    body["details"]["visitors"] = [
+        {
+            "firstName": f"Visitor{i}",
+            "lastName": "Person",
+            "companyName": "Acme",
+            "details": [{"type": "EMAIL", "value": f"v{i}@acme.example"}],
+        }
+        for i in range(n)
+    ]
+    body["contacts"] = [{"type": "NOTIFICATION", "registeredUsers": [m]} for m in members]
+    return body
+
+
+def test_create_costs_the_same_queries_for_1_and_20_cages_visitors_and_contacts(
+    orderer, make_body, django_assert_num_queries
+):
+    api = Api(orderer)
+    one, twenty = _big_body(make_body, orderer.organization, 1), _big_body(make_body, orderer.organization, 20)
+    with CaptureQueriesContext(connection) as small:
+        assert api.post(CREATE, one).status_code == 201
+    with django_assert_num_queries(len(small.captured_queries)):
+        response = api.post(CREATE, twenty)
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get(order_id=response.json()["orderId"])
+    assert (order.cages.count(), order.visitors.count(), order.contacts.count()) == (20, 20, 21)
