@@ -220,6 +220,8 @@ CELERY_BEAT_SCHEDULE = {
     "sync upstream statuses": {"task": "workvisits.sync_statuses", "schedule": float(STATUS_SYNC_SECONDS)},
     "visit reminders": {"task": "workvisits.send_reminders", "schedule": 3600.0},
     "sweep stuck orders": {"task": "workvisits.sweep_orders", "schedule": 60.0},
+    "worker heartbeat": {"task": "workvisits.heartbeat", "schedule": 60.0},
+    "import locations": {"task": "workvisits.import_locations", "schedule": 6 * 3600.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False

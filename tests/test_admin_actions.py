@@ -2,10 +2,11 @@
 orders whose state allows it, and records who did it and why on the timeline."""
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from tests.admin_helpers import CHANGELIST, messages_of, order_in, post_action
-from workvisits import services
+from workvisits import notifications, services
 from workvisits.choices import EventKind, OrderStatus
 
 
@@ -67,8 +68,12 @@ def test_reject_with_a_reason_tells_the_customer_why(
     assert order.rejection_reasons == [{"property": "", "reason": reason}]
     event = _last_event(order)
     assert (event.kind, event.actor, event.note) == (EventKind.REJECTED, users["reviewer"], reason)
-    # The REJECTED event is handed to the notifier, which tells the customer and the contacts.
+    # The REJECTED event is handed to the notifier, which tells the customer and the contacts why.
     assert len(callbacks) == 1
+    assert notifications.notify_event(event.pk) >= 1
+    told = {address for message in mail.outbox for address in message.to}
+    assert "orderer@acme.example" in told
+    assert all(reason in message.body for message in mail.outbox)
 
 
 def test_a_reason_too_short_is_refused_on_the_page(reviewer_client, orderer, make_body):
@@ -124,6 +129,8 @@ def test_staff_cancel_records_the_reason(operator_client, users, orderer, make_b
     assert order.status == OrderStatus.CANCELLED
     event = _last_event(order)
     assert (event.kind, event.actor, event.note) == (EventKind.CANCEL_REQUESTED, users["operator"], reason)
+    assert notifications.notify_event(event.pk) >= 1
+    assert "orderer@acme.example" in {address for message in mail.outbox for address in message.to}
 
 
 def test_a_closed_order_cannot_be_cancelled(operator_client, orderer, make_body):
