@@ -144,6 +144,8 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     def validated_forms(self) -> dict | None:
         forms_by_step = {}
         for step in self.get_form_list():
+            if step == "review":
+                continue
             form = self.get_form(step, data=self.storage.get_step_data(step))
             if not form.is_valid():
                 return None
