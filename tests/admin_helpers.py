@@ -21,12 +21,12 @@ def order_in(status, orderer, make_body, **body_changes) -> Order:
     return order
 
 
-def post_action(client, action, *orders, **extra):
+def post_action(client, action, *orders, headers=None, **extra):
     data = {"action": action, "index": 0, ACTION_CHECKBOX_NAME: [o.pk for o in orders]}
     data.update(extra)
     if "apply" in extra:
         data.pop("index")  # the intermediate page posts without the list's index
-    return client.post(CHANGELIST, data, follow=False)
+    return client.post(CHANGELIST, data, headers=headers or {})
 
 
 def messages_of(response) -> list[str]:

@@ -7,6 +7,7 @@ hold `review_order`, operators `resubmit_order` and the task/upstream views (mig
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 from django import forms
@@ -43,6 +44,8 @@ from .models import (
     User,
     Visitor,
 )
+
+logger = logging.getLogger(__name__)
 
 # A QUEUED order not sent for this long, or a submission running this long, needs an operator's look.
 STUCK_AFTER = timedelta(minutes=30)
@@ -520,6 +523,7 @@ class OrderAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{order.order_id}: not {verb}. {exc}", messages.ERROR)
             else:
                 done.append(order.order_id)
+                logger.info("order %s %s by %s in the admin", order.order_id, verb, request.user.username)
         if done:
             self.message_user(request, f"{verb.capitalize()}: {', '.join(done)}.", messages.SUCCESS)
 

@@ -58,7 +58,7 @@ def _redis() -> str:
 def _broker() -> str:
     from portal.celery import app
 
-    with app.connection_for_write() as conn:
+    with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=CHECK_TIMEOUT)
     return "ok"
 

@@ -1,0 +1,78 @@
+"""/healthz and /readyz: cheap probes; readiness names the database, Redis, the broker and a worker that
+ran the heartbeat recently, and turns 503 when one of them is down."""
+
+import time
+
+import pytest
+from django.core.cache import cache
+
+from portal.celery import app
+from tests.pipeline_harness import RedisServer, pipeline_fixture, wait_for  # noqa: F401
+from workvisits import health
+
+
+def _point_at(settings, redis_server: RedisServer) -> None:
+    """This process's cache and broker on the private Redis (db 1 and db 0, as the worker has them)."""
+    cache_url = f"redis://127.0.0.1:{redis_server.port}/1"
+    settings.REDIS_URL = cache_url
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": cache_url}}
+    settings.CELERY_BROKER_URL = redis_server.url
+
+
+def _ready(client):
+    response = client.get("/readyz")
+    return response.status_code, response.json()["checks"]
+
+
+def test_healthz_answers_without_login_or_services(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.fixture
+def private_redis(tmp_path, settings):
+    server = RedisServer(tmp_path)
+    server.start()
+    _point_at(settings, server)
+    yield server
+    server.stop()
+
+
+def test_ready_when_every_service_answers_and_503_naming_redis_and_broker_when_redis_is_down(
+    client, db, private_redis
+):
+    health._write_heartbeat(time.time())
+    status, checks = _ready(client)
+    assert status == 200, checks
+    assert checks == {"database": "ok", "redis": "ok", "broker": "ok", "worker": "ok"}
+
+    private_redis.stop()
+    started = time.monotonic()
+    status, checks = _ready(client)
+    assert time.monotonic() - started < 10  # cheap even when a service is down
+    assert status == 503
+    assert checks["database"] == "ok"
+    for name in ("redis", "broker", "worker"):
+        assert checks[name].startswith("error:"), (name, checks)
+
+
+def test_not_ready_when_no_worker_answered_recently(client, db, private_redis):
+    status, checks = _ready(client)
+    assert status == 503 and "no worker has answered" in checks["worker"]
+    health._write_heartbeat(time.time() - health.HEARTBEAT_MAX_AGE - 5)
+    status, checks = _ready(client)
+    assert status == 503 and "old" in checks["worker"]
+    assert {checks[n] for n in ("database", "redis", "broker")} == {"ok"}
+
+
+@pytest.mark.celery
+def test_a_real_worker_running_the_heartbeat_makes_the_portal_ready(client, db, pipeline, settings):
+    pipeline.start()
+    _point_at(settings, pipeline.redis)
+    assert _ready(client)[0] == 503  # no heartbeat yet
+    app.send_task(health.HEARTBEAT_TASK)
+    wait_for(lambda: cache.get(health.HEARTBEAT_KEY), timeout=30, what="the worker's heartbeat")
+    status, checks = _ready(client)
+    assert status == 200, (checks, pipeline.worker.log())
+    assert health.HEARTBEAT_TASK in settings.CELERY_BEAT_SCHEDULE["worker heartbeat"]["task"]
+
