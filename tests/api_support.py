@@ -93,3 +93,11 @@ def error_props(response) -> dict[str, list[str]]:
         assert entry["correlationId"] == response["X-Correlation-ID"]
         result[entry["errorCode"]] = [info["property"] for info in entry["additionalInfo"]]
     return result
+
+
+def media_in(settings, folder) -> None:
+    """Store uploads of this test under `folder` instead of var/uploads."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(folder)}},
+    }

@@ -3,17 +3,23 @@
 import copy
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.api_support import SEED_CREATE_SAMPLE, Api, error_props
+from tests.api_support import SEED_CREATE_SAMPLE, Api, error_props, media_in
 from workvisits.choices import EventKind, OrderStatus
 from workvisits.models import Account, Cage, Order, User
 from workvisits.rules import format_datetime
 
 CREATE = "/colocations/v2/orders/workVisits"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture(autouse=True)
+def uploads_in_tmp(settings, tmp_path):
+    media_in(settings, tmp_path)
 
 
 def future_seed_sample(api):
