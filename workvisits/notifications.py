@@ -28,6 +28,7 @@ from .rules import format_datetime
 logger = logging.getLogger(__name__)
 
 OPERATORS_GROUP = "Operators"
+NOTIFIED = "notified"  # OrderEvent.data key: the event's emails are done (the sweeper skips it)
 
 # notice -> (subject, headline); {id} is the portal's order id, {upstream} the upstream's.
 NOTICES = {
@@ -201,6 +202,7 @@ def notify_event(event_pk: int) -> int:
     order = selectors.order_with_parts(event.order_id)
     notice, key, sequence, method = _notice_of(event, order)
     if notice is None:
+        _mark_notified(event)
         return 0
     people = recipients(order)
     invite = None
@@ -210,7 +212,13 @@ def notify_event(event_pk: int) -> int:
     sent = _send(order, notice, key, people, extra, invite)
     if notice == "failed":
         alert_operators(order, f"Work visit {order.order_id} FAILED", order.last_error, key=f"ops-{key}")
+    _mark_notified(event)
     return sent
+
+
+def _mark_notified(event: OrderEvent) -> None:
+    event.data[NOTIFIED] = timezone.now().isoformat()
+    event.save(update_fields=["data"])
 
 
 def send_reminder(order_pk: int) -> int:

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 _LOCK_SPACE = 5417  # first key of the advisory locks this module takes; the order's pk is the second
 LOCK_BUSY_DELAY = 2.0  # seconds to wait before trying again when another task holds the order
+SENT_UPSTREAM = "sentUpstream"  # OrderEvent.data key: this change has reached the upstream
+CANCEL_DONE = "cancelDone"  # Order.upstream_response key: the cancellation needs nothing more
+SWEEP_WINDOW = timedelta(days=1)  # the sweeper looks this far back for lost follow-up work
 
 
 @contextmanager
@@ -61,6 +64,15 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
 
 def _client() -> UpstreamClient:
     return UpstreamClient()
+
+
+def _mark_events(events, key: str) -> None:
+    """Note in each event's data that its follow-up work is done (the sweeper skips marked events)."""
+    stamp = timezone.now().isoformat()
+    for event in events:
+        if key not in event.data:
+            event.data[key] = stamp
+            event.save(update_fields=["data"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,8 +182,9 @@ def _submitted(order_pk: int, upstream_id: str, body: dict | None, mark: int) ->
         )
         return
     # A change made while the order was on its way must still reach the upstream.
-    changed = OrderEvent.objects.filter(order_id=order_pk, kind=EventKind.MODIFIED, id__gt=mark or 0).exists()
-    if changed:
+    changes = OrderEvent.objects.filter(order_id=order_pk, kind=EventKind.MODIFIED)
+    _mark_events(changes.filter(id__lte=mark or 0), SENT_UPSTREAM)
+    if changes.filter(id__gt=mark or 0).exists():
         services.enqueue(services.MODIFY_TASK, order_pk, order.version)
 
 
@@ -230,6 +243,7 @@ def modify_order(self, order_pk: int, version: int) -> str:
                 note=f"The data centre refused the change: {exc.message}",
                 data={"reasons": exc.reasons(), "version": version},
             )
+            _mark_events(order.events.filter(kind=EventKind.MODIFIED), SENT_UPSTREAM)
             notifications.alert_operators(order, f"The data centre refused a change of {order.order_id}", str(exc))
             return "refused"
         except TransientUpstreamError as exc:
@@ -240,6 +254,7 @@ def modify_order(self, order_pk: int, version: int) -> str:
             note=f"Change sent to the data centre (version {order.version}).",
             data={"version": order.version, "body": body},
         )
+        _mark_events(order.events.filter(kind=EventKind.MODIFIED), SENT_UPSTREAM)
         return "sent"
 
 
@@ -252,8 +267,8 @@ def cancel_order(self, order_pk: int) -> str:
         order = Order.objects.get(pk=order_pk)
         if order.status != OrderStatus.CANCELLED:
             return f"nothing to do ({order.status})"
-        if order.upstream_response and order.upstream_response.get("cancelled"):
-            return "already cancelled upstream"
+        if (order.upstream_response or {}).get(CANCEL_DONE):
+            return "already done"
         client = _client()
         try:
             upstream_id = order.upstream_order_id
@@ -263,6 +278,7 @@ def cancel_order(self, order_pk: int) -> str:
                 if upstream_id:
                     Order.objects.filter(pk=order_pk).update(upstream_order_id=upstream_id)
             if not upstream_id:
+                _cancel_done(order, "never upstream")
                 services.record_event(
                     order=order, kind=EventKind.UPSTREAM, note="The order never reached the data centre."
                 )
@@ -271,6 +287,7 @@ def cancel_order(self, order_pk: int) -> str:
             reason = event.note if event and len(event.note) >= 5 else "Cancelled by the customer."
             client.cancel_order(upstream_id, reason, order=order)
         except PermanentUpstreamError as exc:
+            _cancel_done(order, "refused")
             services.record_event(
                 order=order, kind=EventKind.UPSTREAM, note=f"The data centre refused the cancellation: {exc.message}"
             )
@@ -280,13 +297,16 @@ def cancel_order(self, order_pk: int) -> str:
             return "refused"
         except TransientUpstreamError as exc:
             return _retry_or_give_up(self, order_pk, "cancellation", exc)
-        Order.objects.filter(pk=order_pk).update(
-            upstream_response={**(order.upstream_response or {}), "cancelled": True}, last_synced_at=timezone.now()
-        )
+        _cancel_done(order, "cancelled")
         services.record_event(
             order=order, kind=EventKind.UPSTREAM, note=f"Order {upstream_id} cancelled at the data centre."
         )
         return "cancelled"
+
+
+def _cancel_done(order: Order, outcome: str) -> None:
+    response = {**(Order.objects.get(pk=order.pk).upstream_response or {}), CANCEL_DONE: outcome}
+    Order.objects.filter(pk=order.pk).update(upstream_response=response, last_synced_at=timezone.now())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,8 +379,8 @@ def send_reminders() -> str:
 
 @shared_task(name="workvisits.sweep_orders")
 def sweep_orders() -> str:
-    """Queue again the orders no task is carrying: accepted while the broker was down, or whose
-    worker died mid-submission."""
+    """Send again the work no task is carrying: orders accepted while the broker was down or whose
+    worker died mid-submission, and lost notifications, changes and cancellations."""
     now = timezone.now()
     grace = now - timedelta(seconds=settings.SWEEP_AFTER_SECONDS)
     stuck = Order.objects.filter(status=OrderStatus.QUEUED).filter(
@@ -368,9 +388,45 @@ def sweep_orders() -> str:
         | Q(submitting_since__isnull=True, next_attempt_at__lt=grace)
         | Q(submitting_since__lt=now - timedelta(seconds=settings.CELERY_TASK_MAX_SECONDS))
     )
-    pks = list(stuck.values_list("pk", flat=True)[:1000])
-    for pk in pks:
+    submits = list(stuck.values_list("pk", flat=True)[:1000])
+    for pk in submits:
         services.enqueue(services.SUBMIT_TASK, pk)
-    if pks:
-        logger.info("sweeper queued %d orders again", len(pks))
-    return f"{len(pks)} queued"
+
+    recent = {"created_at__lt": grace, "created_at__gt": now - SWEEP_WINDOW}
+    unnotified = OrderEvent.objects.filter(kind__in=services.NOTIFIED_EVENTS, **recent).exclude(
+        data__has_key=notifications.NOTIFIED
+    )
+    notifies = list(unnotified.values_list("pk", flat=True)[:1000])
+    for pk in notifies:
+        services.enqueue(services.NOTIFY_TASK, pk)
+
+    unsent = (
+        OrderEvent.objects.filter(
+            kind=EventKind.MODIFIED,
+            order__status__in=OPEN_UPSTREAM_STATUSES,
+            order__upstream_order_id__isnull=False,
+            **recent,
+        )
+        .exclude(data__has_key=SENT_UPSTREAM)
+        .values_list("order_id", "order__version")
+        .distinct()
+    )
+    changes = list(unsent[:1000])
+    for pk, version in changes:
+        services.enqueue(services.MODIFY_TASK, pk, version)
+
+    uncancelled = (
+        Order.objects.filter(status=OrderStatus.CANCELLED, updated_at__lt=grace, updated_at__gt=now - SWEEP_WINDOW)
+        .filter(Q(upstream_order_id__isnull=False) | Q(submit_attempts__gt=0))
+        .exclude(upstream_response__has_key=CANCEL_DONE)
+    )
+    cancels = list(uncancelled.values_list("pk", flat=True)[:1000])
+    for pk in cancels:
+        services.enqueue(services.CANCEL_TASK, pk)
+    counts = (
+        f"{len(submits)} submissions, {len(notifies)} notifications, {len(changes)} changes, "
+        f"{len(cancels)} cancellations"
+    )
+    if submits or notifies or changes or cancels:
+        logger.info("sweeper queued again: %s", counts)
+    return counts
