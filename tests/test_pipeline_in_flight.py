@@ -1,0 +1,85 @@
+"""A change or a cancellation made while the submission is on its way still reaches the upstream."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from tests.pipeline_harness import RedisServer, Sandbox, use_broker, wait_for
+from workvisits import services, tasks
+from workvisits.choices import OrderStatus
+from workvisits.rules import format_datetime
+
+pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.fixture
+def upstream(settings, tmp_path):
+    broker = RedisServer(tmp_path)
+    broker.start()
+    use_broker(broker.url)
+    sandbox = Sandbox(step_seconds=0)
+    settings.UPSTREAM_BASE_URL = sandbox.url
+    yield sandbox, broker
+    sandbox.stop()
+    broker.stop()
+    use_broker(settings.CELERY_BROKER_URL)
+
+
+def _submit_in_background(order):
+    def submit():
+        try:
+            tasks.submit_order.run(order.pk)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    return thread
+
+
+def test_change_made_during_submission_is_sent_afterwards(upstream, orderer, make_body):
+    sandbox, broker = upstream
+    sandbox.fault("slow", count=1, delay=1.5)
+    order = services.order_create(user=orderer, data=make_body())
+    thread = _submit_in_background(order)
+    wait_for(lambda: sandbox.orders(), what="the upstream to hold the order")
+
+    new_start = order.visit_start + timedelta(hours=2)
+    changed = services.order_modify(
+        user=orderer,
+        order_id=order.order_id,
+        data={"details": {"visitStartDateTime": format_datetime(new_start),
+                          "visitEndDateTime": format_datetime(new_start + timedelta(hours=3)),
+                          "openCabinet": True}},
+    )
+    thread.join(10)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SUBMITTED
+    # The created order carries the old window; the submission queued the change for the upstream.
+    assert sandbox.orders()[0]["details"]["openCabinet"] is False
+    assert broker.queue_length() > 0
+
+    assert tasks.modify_order.run(order.pk, changed.version) == "sent"
+    details = sandbox.orders()[0]["details"]
+    assert details["openCabinet"] is True and details["visitStartDateTime"] == format_datetime(new_start)
+
+
+def test_cancellation_during_submission_cancels_upstream(upstream, orderer, make_body):
+    sandbox, _ = upstream
+    sandbox.fault("slow", count=1, delay=1.5)
+    order = services.order_create(user=orderer, data=make_body())
+    thread = _submit_in_background(order)
+    wait_for(lambda: sandbox.orders(), what="the upstream to hold the order")
+
+    services.order_cancel(user=orderer, order_id=order.order_id, reason="The engineer is ill.")
+    # The cancellation waits for the submission, which holds the order.
+    thread.join(10)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED and order.upstream_order_id == sandbox.orders()[0]["orderId"]
+
+    assert tasks.cancel_order.run(order.pk) == "cancelled"
+    assert sandbox.orders()[0]["status"] == "CANCELLED"
+    assert sandbox.orders()[0]["cancelReason"] == "The engineer is ill."
+    assert tasks.cancel_order.run(order.pk) == "already done"
