@@ -47,11 +47,30 @@
   });
   on("[data-remove-row]", "click", function (e, button) {
     var row = button.closest("[data-row]");
-    row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+    var rows = row.parentNode;
     row.remove();
+    renumber(rows);
     var add = document.querySelector("[data-add-row]");
     if (add) add.focus();
   });
+  // Keep the formset's rows numbered 0..n-1 so that nothing removed comes back.
+  function renumber(rows) {
+    var prefix = rows.dataset.prefix;
+    var pattern = new RegExp(prefix + "-(\\d+)-");
+    Array.prototype.forEach.call(rows.querySelectorAll("[data-row]"), function (row, index) {
+      row.querySelectorAll("[name], [id], [for], [aria-describedby]").forEach(function (el) {
+        ["name", "id", "for", "aria-describedby"].forEach(function (attr) {
+          var value = el.getAttribute(attr);
+          if (value) el.setAttribute(attr, value.replace(new RegExp(pattern.source, "g"), prefix + "-" + index + "-"));
+        });
+      });
+      var heading = row.querySelector("[data-row-title]");
+      if (heading) heading.textContent = "Person " + (index + 1);
+      var remove = row.querySelector("[data-remove-row]");
+      if (remove) remove.setAttribute("aria-label", "Remove person " + (index + 1));
+    });
+    document.getElementById("id_" + prefix + "-TOTAL_FORMS").value = rows.querySelectorAll("[data-row]").length;
+  }
 
   // Attachments: check the type, size and count here, then upload; the server checks the content again.
   on("#attachment-input", "change", function (e, input) {

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.forms.utils import ErrorDict
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -224,13 +225,16 @@ def attachment_download(request, order_id, attachment_id):
 # ---------------------------------------------------------------------------------------------
 # The wizard's helpers: the dependent choices, the live schedule check, uploads.
 def _wizard_location_form(request):
-    return forms.LocationForm(
+    """Step 1's form as typed so far, to redraw its choices; not judged yet (that happens on Next)."""
+    form = forms.LocationForm(
         request.GET,
         prefix="location",
         user=request.user,
         ctx=None,
         locations=selectors.locations_for_user(request.user),
     )
+    form._errors = ErrorDict()
+    return form
 
 
 @login_required

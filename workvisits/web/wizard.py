@@ -14,6 +14,7 @@ from django.utils.functional import cached_property
 from formtools.wizard.views import NamedUrlSessionWizardView
 
 from .. import rules, selectors, services
+from ..choices import Availability, ContactType
 from ..models import Attachment, Visitor
 from . import forms
 
@@ -213,7 +214,12 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             "schedule": forms_by_step["schedule"],
             "visitors": [_describe_person(v, names) for v in visitors.raw_visitors],
             "contacts": [
-                (c["type"].title(), _describe_person(c, names), c.get("availability", ""), c.get("timezone", ""))
+                (
+                    ContactType(c["type"]).label,
+                    _describe_person(c, names),
+                    Availability(c["availability"]).label if c.get("availability") else "",
+                    c.get("timezone", ""),
+                )
                 for c in contacts.raw_contacts
             ],
             "details": details,
