@@ -45,6 +45,8 @@ test: install-dev
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/bandit -q -c security/bandit.yaml -b security/bandit-baseline.json -r portal workvisits
+	$(PY) security/pip_audit.py
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 bench: install-dev

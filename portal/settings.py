@@ -4,6 +4,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -26,7 +27,11 @@ def _development_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if HTTPS:  # a deployment: no default secret, ever
+        raise ImproperlyConfigured("SECRET_KEY must be set (in the environment or .env) when HTTPS=true.")
+    SECRET_KEY = _development_secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
