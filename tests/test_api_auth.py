@@ -14,6 +14,8 @@ from workvisits.api import credentials
 from workvisits.models import ApiClient, ApiToken
 
 TOKEN_URL = "/oauth2/v1/token"
+# Token requests share the per-address failure counter: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("api-token")
 
 
 @pytest.fixture(autouse=True)
