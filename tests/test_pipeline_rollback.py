@@ -1,0 +1,33 @@
+"""Work is handed to Celery only when the transaction commits: a rolled-back order sends nothing."""
+
+import pytest
+from django.db import transaction
+
+from tests.pipeline_harness import RedisServer, use_broker
+from workvisits import services
+from workvisits.models import Order
+
+pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.fixture
+def broker(tmp_path, settings):
+    server = RedisServer(tmp_path)
+    server.start()
+    use_broker(server.url)
+    yield server
+    server.stop()
+    use_broker(settings.CELERY_BROKER_URL)
+
+
+def test_rolled_back_transaction_enqueues_nothing(broker, orderer, make_body):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.order_create(user=orderer, data=make_body())
+        raise RuntimeError("the request failed after the order was stored")
+    assert not Order.objects.exists()
+    assert broker.queue_length() == 0
+
+    order = services.order_create(user=orderer, data=make_body())
+    assert broker.queue_length() == 2  # the submission and the "placed" notification
+    services.order_cancel(user=orderer, order_id=order.order_id, reason="Changed our plans.")
+    assert broker.queue_length() == 3  # its notification; nothing to cancel upstream yet
