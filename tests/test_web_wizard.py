@@ -382,3 +382,16 @@ def test_review_lists_everything_with_change_links(orderer_client):
     for step in ("location", "schedule", "visitors", "contacts", "details"):
         assert f'href="{step_url(step)}"' in page
     assert "DC2:01:123456:0101" in page and "Replace a failed power supply" in page and "Place the order" in page
+
+
+def test_a_change_from_the_review_page_can_go_straight_back_to_it(orderer_client):
+    prefix = management(orderer_client)
+    walk(orderer_client, all_steps()[:-1])
+    page = orderer_client.get(step_url("schedule")).content.decode()
+    assert "Save and back to review" in page
+    response = orderer_client.post(
+        step_url("schedule"),
+        {f"{prefix}-current_step": "schedule", "to_review": "1", **schedule(local(2, 10), local(2, 12))},
+    )
+    assert response.status_code == 302 and response.url == step_url("review")
+    assert "10:00" in orderer_client.get(step_url("review")).content.decode()

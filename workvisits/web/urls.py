@@ -1,5 +1,6 @@
 """The customer pages."""
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
@@ -10,7 +11,13 @@ wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, extra_context={"failure_limit": settings.AXES_FAILURE_LIMIT}
+        ),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

@@ -141,6 +141,17 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             self.storage.set_step_data(self.steps.current, self.process_step(form))
         return super().post(*args, **kwargs)
 
+    def render_next_step(self, form, **kwargs):
+        # "Save and back to review" after a change made from the review page.
+        if self.request.POST.get("to_review") and self.reached_review():
+            self.storage.current_step = "review"
+            return redirect(self.get_step_url("review"))
+        return super().render_next_step(form, **kwargs)
+
+    def reached_review(self) -> bool:
+        stored = self.storage.data.get("step_data", {})
+        return all(step in stored for step in self.get_form_list() if step != "review")
+
     # -- rendering --------------------------------------------------------------------------------
     def validated_forms(self) -> dict | None:
         forms_by_step = {}
@@ -173,6 +184,7 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             ],
             ibx=self.ibx(),
             rules=rules,
+            offer_review=current != "review" and self.reached_review(),
         )
         pending = self.storage.extra_data.get("errors")
         if pending:
