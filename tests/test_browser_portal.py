@@ -100,6 +100,9 @@ def test_orderer_schedules_a_visit_from_sign_in_to_confirmation(browser, live_se
     page.get_by_label("Cage DC2:01:123456").check()
     page.locator("#id_location-cabinet_DC2_01_123456").select_option("DC2:01:123456:0101")
     shot(page, "wizard-1-location")
+    page.set_viewport_size(PHONE)
+    shot(page, "wizard-1-location-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name="Next").click()
 
     # 2. Schedule: a 15-day visit is refused at the field, naming Security Access.
@@ -202,6 +205,7 @@ def test_viewer_is_turned_away_from_the_wizard(browser, live_server, live_demo):
 def test_reschedule_and_cancel_from_the_order_page(browser, live_server, live_demo, make_body):
     order = services.order_create(user=live_demo["orderer"], data=make_body())
     page = sign_in(browser, live_server, "orderer")
+    shot(page, "dashboard")
     page.get_by_role("link", name=order.order_id).click()
     expect(page.get_by_role("heading", name=f"Work visit {order.order_id}")).to_be_visible()
     expect(page.locator("#timeline")).to_contain_text("Order placed")

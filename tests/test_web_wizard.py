@@ -395,3 +395,21 @@ def test_a_change_from_the_review_page_can_go_straight_back_to_it(orderer_client
     )
     assert response.status_code == 302 and response.url == step_url("review")
     assert "10:00" in orderer_client.get(step_url("review")).content.decode()
+
+
+@pytest.mark.parametrize(
+    "path, step",
+    [
+        ("details.cages[0].accountNumber", "location"),
+        ("details.visitEndDateTime", "schedule"),
+        ("details.visitors[2].details[0].value", "visitors"),
+        ("contacts[0].timezone", "contacts"),
+        ("purchaseOrder.number", "details"),
+        ("attachments", "details"),
+        ("$", "review"),
+    ],
+)
+def test_a_rule_broken_when_placing_the_order_leads_back_to_its_step(path, step):
+    from workvisits.web.wizard import step_for_path
+
+    assert step_for_path(path) == step

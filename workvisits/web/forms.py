@@ -414,10 +414,10 @@ class ContactsForm(StepForm):
     tech_email = forms.CharField(label="Email", required=False, widget=forms.EmailInput())
     tech_phone = forms.CharField(label="Phone", required=False, widget=forms.TextInput(attrs={"type": "tel"}))
     availability = forms.ChoiceField(
-        label="Technical contact is available", choices=Availability.choices, initial=Availability.WORK_HOURS
+        label="Availability", choices=Availability.choices, initial=Availability.WORK_HOURS
     )
     timezone = forms.CharField(
-        label="Technical contact's time zone",
+        label="Time zone",
         required=False,
         help_text="An IANA name such as Europe/Amsterdam.",
         widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"}),
@@ -657,7 +657,7 @@ class CancelForm(forms.Form):
 
 
 class OrderFilterForm(forms.Form):
-    WHEN = [("", "Upcoming and past"), ("upcoming", "Upcoming"), ("past", "Past")]
+    WHEN = [("", "Any date"), ("upcoming", "Upcoming"), ("past", "Past")]
     q = forms.CharField(
         label="Search",
         required=False,
