@@ -1,0 +1,328 @@
+"""JSON API benchmark: gunicorn (2 workers) on PostgreSQL, loaded from this script, in one run.
+
+Measures a trivial JSON endpoint (/healthz), create-order (POST /colocations/v2/orders/workVisits) and
+the order list (GET /colocations/v2/orders), each with N concurrent keep-alive clients; prints
+requests/s, p50/p99 latency and errors of each, the SQL queries of one create, and the ratio of the
+create throughput to the trivial endpoint's. Exits non-zero when a request failed.
+
+Needs PostgreSQL (DATABASE_URL; the bench uses its own database `<name>_apibench`, dropped and made
+again, and dropped at the end). With REDIS_URL set, Redis is the cache and the Celery broker (the
+submissions the creates enqueue are deleted afterwards); without it, a local-memory cache and an
+in-memory broker.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal REDIS_URL=redis://127.0.0.1:6379/3 \\
+        .venv/bin/python bench/api.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _bench_database(url: str) -> tuple[str, dict, str]:
+    """Make an empty `<name>_apibench` database next to the one in `url`; returns its URL, DSN and name."""
+    import environ
+    import psycopg
+
+    config = environ.Env.db_url_config(url or "postgres://postgres@127.0.0.1:5432/portal")
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        sys.exit("bench/api.py needs PostgreSQL: set DATABASE_URL=postgres://...")
+    name = f"{config['NAME']}_apibench"
+    dsn = {
+        "host": config.get("HOST") or "127.0.0.1",
+        "port": config.get("PORT") or 5432,
+        "user": config.get("USER") or "postgres",
+        "password": config.get("PASSWORD") or None,
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = (url or "postgres://postgres@127.0.0.1:5432/portal").rsplit("/", 1)[0]
+    return f"{base}/{name}", dsn, name
+
+
+def _drop_database(dsn: dict, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class KeepAlive:
+    """A minimal HTTP/1.1 client on one persistent connection: cheap enough not to be what is measured."""
+
+    def __init__(self, port: int):
+        self.port, self.sock, self.buffer = port, None, b""
+
+    def _connect(self):
+        self.sock = socket.create_connection(("127.0.0.1", self.port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed by the server")
+        return chunk
+
+    def request(self, raw: bytes) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            try:
+                if self.sock is None:
+                    self._connect()
+                self.sock.sendall(raw)
+                while b"\r\n\r\n" not in self.buffer:
+                    self.buffer += self._recv()
+                break
+            except (ConnectionError, OSError):
+                self.close()
+                if attempt == 2:
+                    raise
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        lower = head.lower()
+        length = 0
+        marker = lower.find(b"\r\ncontent-length:")
+        if marker >= 0:
+            length = int(lower[marker + 17 : lower.find(b"\r\n", marker + 2)].strip())
+        while len(rest) < length:
+            rest += self._recv()
+        body, self.buffer = rest[:length], rest[length:]
+        if b"\r\nconnection: close" in lower:
+            self.close()
+        return int(head[9:12]), body
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buffer = None, b""
+
+
+def _raw(method: str, path: str, token: str | None = None, body: bytes | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+def load(port: int, raw: bytes, expect: int, clients: int, seconds: float) -> dict:
+    """`clients` threads send `raw` back to back for `seconds`; latency per request, errors counted."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    samples: list[bytes] = []
+    start_line = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client(i):
+        conn = KeepAlive(port)
+        start_line.wait()
+        while time.perf_counter() < deadline[0]:
+            began = time.perf_counter()
+            try:
+                status, body = conn.request(raw)
+            except OSError:
+                status, body = 0, b""
+            latencies[i].append(time.perf_counter() - began)
+            if status != expect:
+                errors[i] += 1
+                if len(samples) < 3:
+                    samples.append(f"{status} ".encode() + body[:300])
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    began = time.perf_counter()
+    deadline[0] = began + seconds
+    start_line.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    every = sorted(x for per in latencies for x in per)
+    return {
+        "requests": len(every),
+        "rps": len(every) / elapsed,
+        "p50_ms": 1000 * statistics.median(every) if every else 0.0,
+        "p99_ms": 1000 * every[min(len(every) - 1, int(len(every) * 0.99))] if every else 0.0,
+        "errors": sum(errors),
+        "samples": samples,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each measured phase")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args()
+
+    database_url, dsn, db_name = _bench_database(os.environ.get("DATABASE_URL", ""))
+    redis_url = os.environ.get("REDIS_URL", "")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "CELERY_BROKER_URL": redis_url or "memory://",
+        "EMAIL_URL": "dummymail://",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+    }
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from workvisits.api.credentials import api_client_create, api_token_issue
+    from workvisits.models import Order, User
+    from workvisits.rules import format_datetime
+
+    devnull = open(os.devnull, "w")  # noqa: SIM115
+    call_command("migrate", verbosity=0, stdout=devnull)
+    call_command("seed_demo", stdout=devnull)
+    client, secret = api_client_create(user=User.objects.get(username="orderer"), name="bench")
+    token, _ = api_token_issue(client_id=client.client_id, client_secret=secret)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    body = json.dumps(
+        {
+            "description": "Benchmark: replace a power supply in cabinet 0101.",
+            "customerReferenceId": "BENCH-1",
+            "details": {
+                "cages": [{"id": "DC2:01:123456", "accountNumber": "1234567890", "cabinetId": "DC2:01:123456:0101"}],
+                "openCabinet": False,
+                "visitStartDateTime": format_datetime(start),
+                "visitEndDateTime": format_datetime(start + timedelta(hours=4)),
+                "visitors": [{"registeredUsers": ["orderer"]}],
+            },
+        }
+    ).encode()
+
+    # The queries of one create, counted in-process on the same database.
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().post(
+            "/colocations/v2/orders/workVisits",
+            body,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 201, response.content
+    queries_per_create = len(queries.captured_queries)
+    connection.close()
+
+    port = _free_port()
+    log = tempfile.NamedTemporaryFile(prefix="bench-api-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+    gunicorn = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "portal.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    failed = False
+    try:
+        probe = KeepAlive(port)
+        for _ in range(200):
+            try:
+                if probe.request(_raw("GET", "/healthz"))[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit(f"gunicorn did not answer; see {log.name}")
+        probe.close()
+
+        phases = [
+            ("trivial  GET /healthz", _raw("GET", "/healthz"), 200),
+            (
+                "create   POST /colocations/v2/orders/workVisits",
+                _raw("POST", "/colocations/v2/orders/workVisits", token, body),
+                201,
+            ),
+            ("list     GET /colocations/v2/orders?size=20", _raw("GET", "/colocations/v2/orders?size=20", token), 200),
+        ]
+        results = {}
+        for name, raw, expect in phases:
+            load(port, raw, expect, args.clients, min(2.0, args.seconds / 4))  # warm up
+            results[name] = load(port, raw, expect, args.clients, args.seconds)
+
+        print(
+            f"gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} clients, "
+            f"{args.seconds:.0f} s per phase, {os.cpu_count()} CPUs, broker {'redis' if redis_url else 'memory'}"
+        )
+        print(f"{'':50} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        for name, r in results.items():
+            print(f"{name:50} {r['rps']:9.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['errors']:7d}")
+            for sample in r["samples"]:
+                print("    e.g.", sample.decode(errors="replace"))
+            failed |= r["errors"] > 0
+        trivial, create = results[phases[0][0]], results[phases[1][0]]
+        ratio = create["rps"] / trivial["rps"] if trivial["rps"] else 0.0
+        print(f"queries per create: {queries_per_create}")
+        print(f"orders created: {Order.objects.count()}")
+        print(
+            f"create / trivial throughput: {ratio:.1%} (target >= 15%); "
+            f"create p99 {create['p99_ms']:.1f} ms (target <= 100 ms)"
+        )
+        connection.close()
+    finally:
+        os.killpg(gunicorn.pid, signal.SIGTERM)
+        try:
+            gunicorn.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(gunicorn.pid, signal.SIGKILL)
+        if redis_url:
+            import redis
+
+            redis.Redis.from_url(redis_url).delete("celery")
+        if not args.keep:
+            _drop_database(dsn, db_name)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
