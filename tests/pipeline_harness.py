@@ -181,6 +181,11 @@ class Worker:
         os.kill(pid, signal.SIGKILL)
         return pid
 
+    def succeeded(self, task_ids) -> bool:
+        """Whether the worker logged every one of these tasks as succeeded (results may not be stored)."""
+        log = self.log_path.read_text(errors="replace")
+        return all(f"[{task_id}] succeeded" in log for task_id in task_ids)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
 

@@ -8,17 +8,18 @@ marked sent and an EMAIL event lands on the order's timeline.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from email.mime.text import MIMEText
 from email.utils import parseaddr
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.template.loader import render_to_string
 from django.utils import timezone
-from icalendar import Calendar, Event, vCalAddress
+from icalendar import Calendar, Event, Timezone, vCalAddress
 
 from . import selectors, services
 from .choices import ContactType, EventKind, OrderStatus
@@ -109,20 +110,22 @@ def calendar_invite(order: Order, *, method: str, sequence: int, attendees: list
         attendee.params["cn"] = name
         attendee.params["role"] = "REQ-PARTICIPANT"
         event.add("attendee", attendee, encode=0)
+    calendar.add_component(_vtimezone(order.ibx.timezone, order.visit_start.year))
     calendar.add_component(event)
-    # The zone's rules around the visit only: a full 1970-2038 history would bloat every email.
-    year = timedelta(days=366)
-    calendar.add_missing_timezones(first_date=order.visit_start.date() - year, last_date=order.visit_end.date() + year)
     return calendar.to_ical().decode()
+
+
+@lru_cache(maxsize=64)
+def _vtimezone(tzid: str, year: int) -> Timezone:
+    """The zone's rules from the year before the visit to the year after (not its 1970-2038 history)."""
+    return Timezone.from_tzid(tzid, first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1))
 
 
 # ---------------------------------------------------------------------------------------------
 def _deliver(order: Order, notice: str, recipient: str, subject: str, text: str, html: str, invite=None) -> bool:
     """Send one email unless this order, notice and recipient already had it. True when sent now."""
-    try:
-        with transaction.atomic():
-            row = SentNotification.objects.create(order=order, notice=notice[:64], recipient=recipient)
-    except IntegrityError:
+    row_id = _claim(order, notice[:64], recipient)
+    if row_id is None:
         return False
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [recipient])
     message.attach_alternative(html, "text/html")
@@ -135,10 +138,23 @@ def _deliver(order: Order, notice: str, recipient: str, subject: str, text: str,
     try:
         message.send()
     except Exception as exc:  # not sent: free the claim so that the retry sends it
-        row.delete()
+        SentNotification.objects.filter(pk=row_id).delete()
         raise DeliveryError(f"{recipient}: {exc}") from exc
-    SentNotification.objects.filter(pk=row.pk).update(sent_at=timezone.now())
+    SentNotification.objects.filter(pk=row_id).update(sent_at=timezone.now())
     return True
+
+
+def _claim(order: Order, notice: str, recipient: str) -> int | None:
+    """Insert the (order, notice, recipient) row; None when it exists: someone sent it or is sending it."""
+    table = SentNotification._meta.db_table
+    with connection.cursor() as cursor:  # one statement, fine inside and outside a transaction
+        cursor.execute(
+            f"INSERT INTO {table} (order_id, notice, recipient, created_at) VALUES (%s, %s, %s, %s) "  # noqa: S608
+            "ON CONFLICT (order_id, notice, recipient) DO NOTHING RETURNING id",
+            [order.pk, notice, recipient, timezone.now()],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _send(order: Order, notice: str, key: str, people: list[tuple[str, str]], extra: dict, invite=None) -> int:

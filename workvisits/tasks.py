@@ -90,9 +90,15 @@ def submit_order(self, order_pk: int) -> str:
 
 
 def _submit(order_pk: int) -> tuple[str, float | None]:
-    order = Order.objects.filter(pk=order_pk).first()
-    if order is None or order.status != OrderStatus.QUEUED or order.upstream_order_id:
-        return f"nothing to do ({order.status if order else 'no order'})", None
+    # Changes recorded after this event may be missing from the order read below: they are sent
+    # as a modification once the order is upstream.
+    mark = OrderEvent.objects.filter(order_id=order_pk).order_by("-id").values_list("id", flat=True).first() or 0
+    try:
+        order = selectors.order_with_parts(order_pk)
+    except Order.DoesNotExist:
+        return "nothing to do (no order)", None
+    if order.status != OrderStatus.QUEUED or order.upstream_order_id:
+        return f"nothing to do ({order.status})", None
     # An earlier attempt that left no answer (timeout, dropped connection, killed worker) may have
     # created the order upstream: such an order is looked up by its reference before creating.
     earlier_attempt = order.submit_attempts > 0 or order.submitting_since is not None
@@ -105,14 +111,12 @@ def _submit(order_pk: int) -> tuple[str, float | None]:
     attempt = order.submit_attempts + 1
     client = _client()
     body = None
-    mark = 0  # events after this one are changes the created order may lack
     try:
         found = client.find_order_by_reference(str(order.submission_key), order=order) if earlier_attempt else None
         if found:
             upstream_id = found["orderId"]
+            mark = 0  # created by an earlier attempt from older data: send every change
         else:
-            order = selectors.order_with_parts(order_pk)
-            mark = OrderEvent.objects.filter(order_id=order_pk).order_by("-id").values_list("id", flat=True).first()
             body = _create_body(client, order)
             upstream_id = client.create_work_visit(body, order=order)
     except PermanentUpstreamError as exc:
@@ -182,9 +186,9 @@ def _submitted(order_pk: int, upstream_id: str, body: dict | None, mark: int) ->
         )
         return
     # A change made while the order was on its way must still reach the upstream.
-    changes = OrderEvent.objects.filter(order_id=order_pk, kind=EventKind.MODIFIED)
-    _mark_events(changes.filter(id__lte=mark or 0), SENT_UPSTREAM)
-    if changes.filter(id__gt=mark or 0).exists():
+    changes = list(OrderEvent.objects.filter(order_id=order_pk, kind=EventKind.MODIFIED))
+    _mark_events([e for e in changes if e.pk <= mark], SENT_UPSTREAM)
+    if any(e.pk > mark for e in changes):
         services.enqueue(services.MODIFY_TASK, order_pk, order.version)
 
 
@@ -311,7 +315,9 @@ def _cancel_done(order: Order, outcome: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Notifications.
-@shared_task(bind=True, name=services.NOTIFY_TASK, max_retries=None)
+# Its outcome is recorded where people look for it (SentNotification rows, EMAIL events on the
+# timeline), so no task result is stored: that halves the database writes of the busiest task.
+@shared_task(bind=True, name=services.NOTIFY_TASK, max_retries=None, ignore_result=True)
 def notify_event(self, event_pk: int) -> str:
     """Email the people an event concerns; retried on mail failures, never sending twice."""
     try:

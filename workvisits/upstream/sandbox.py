@@ -131,7 +131,8 @@ class SandboxState:
         self.attachments: dict[str, dict] = {}
         self.faults: list[dict] = []
         self.requests: list[dict] = []
-        self._ids = itertools.count(10_000_001)
+        # A random start: a restarted sandbox must not hand out the ids of orders the portal already holds.
+        self._ids = itertools.count(secrets.randbelow(80_000_000) + 10_000_000)
         self.catalogue: list[dict] | None = None
 
     def new_order_id(self) -> str:
