@@ -542,3 +542,9 @@ def test_customer_reference_rule_on_its_own_is_optional_and_at_most_40():
     assert rules.customer_reference_errors_and_clean(None) == ([], "")
     errors, _ = rules.customer_reference_errors_and_clean("x" * 41)
     assert errors[0].path == "customerReferenceId" and "1 to 40" in errors[0].message
+
+
+@pytest.mark.parametrize("key, path", [("", '$[""]'), ("a b", '$["a b"]'), ("x.y", '$["x.y"]')])
+def test_odd_unknown_keys_still_get_a_path(key, path):
+    errors = errors_of(body(**{key: 1}))
+    assert path in errors and errors[path].message.startswith(path)

@@ -8,6 +8,7 @@ sentence that says how to fix it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -184,9 +185,15 @@ class _Errors:
         return bool(self.items)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def _join(prefix: str, key: str | int) -> str:
+    """The JSON path of `key` under `prefix`: ``details.cages[0]``; odd keys quoted: ``details["a b"]``."""
     if isinstance(key, int):
         return f"{prefix}[{key}]"
+    if not _PLAIN_KEY.match(key):
+        return f"{prefix}[{json.dumps(key)[:80]}]" if prefix else f"$[{json.dumps(key)[:80]}]"
     return f"{prefix}.{key}" if prefix else key
 
 
