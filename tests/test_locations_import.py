@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from portal.celery import app
 from workvisits import locations
 from workvisits.models import IBX, Account, Cabinet, Cage, LocationSync
 
@@ -92,6 +93,10 @@ def test_the_command_imports_from_the_sandbox_upstream_over_http(demo, settings)
         out = io.StringIO()
         call_command("import_locations", stdout=out, stderr=io.StringIO())
         assert "no change" in out.getvalue()  # the sandbox lists the demo catalogue
+        # The periodic task beat sends is registered under its name and does the same.
+        assert app.tasks["workvisits.import_locations"].run.__module__ == "workvisits.locations"
+        assert locations.import_locations.apply().get() == "no change; 0 errors"
+        assert settings.CELERY_BEAT_SCHEDULE["import locations"]["task"] == "workvisits.import_locations"
         server.state.catalogue = [loc for loc in sandbox._default_catalogue() if loc["ibx"] == "DC2"]
         out = io.StringIO()
         call_command("import_locations", stdout=out, stderr=io.StringIO())
