@@ -9,6 +9,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+CORRELATION_HEADER = "portal_correlation_id"
+
+
+@signals.setup_logging.connect
+def _use_django_logging(**_):
+    """Workers and beat keep Django's LOGGING (JSON lines with the correlation id) instead of Celery's format."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
 
 
 @signals.before_task_publish.connect
@@ -16,7 +27,8 @@ def _carry_correlation_id(headers=None, **_):
     from workvisits import correlation
 
     if headers is not None and correlation.get():
-        headers.setdefault("correlation_id", correlation.get())
+        # Not "correlation_id": Celery gives that name to the AMQP property, which is the task id.
+        headers.setdefault(CORRELATION_HEADER, correlation.get())
 
 
 @signals.task_prerun.connect
@@ -24,7 +36,7 @@ def _bind_correlation_id(task=None, **_):
     from workvisits import correlation
 
     request = task.request if task else None
-    value = getattr(request, "correlation_id", None) or (request.id if request else None)
+    value = getattr(request, CORRELATION_HEADER, None) or (request.id if request else None)
     task._correlation_token = correlation.bind(value)
 
 

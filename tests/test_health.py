@@ -1,6 +1,7 @@
 """/healthz and /readyz: cheap probes; readiness names the database, Redis, the broker and a worker that
 ran the heartbeat recently, and turns 503 when one of them is down."""
 
+import json
 import time
 
 import pytest
@@ -8,7 +9,7 @@ from django.core.cache import cache
 
 from portal.celery import app
 from tests.pipeline_harness import RedisServer, pipeline_fixture, wait_for  # noqa: F401
-from workvisits import health
+from workvisits import correlation, health
 
 
 def _point_at(settings, redis_server: RedisServer) -> None:
@@ -70,9 +71,21 @@ def test_a_real_worker_running_the_heartbeat_makes_the_portal_ready(client, db, 
     pipeline.start()
     _point_at(settings, pipeline.redis)
     assert _ready(client)[0] == 503  # no heartbeat yet
-    app.send_task(health.HEARTBEAT_TASK)
+    token = correlation.bind("heartbeat-probe-1")
+    try:
+        app.send_task(health.HEARTBEAT_TASK)
+    finally:
+        correlation.reset(token)
     wait_for(lambda: cache.get(health.HEARTBEAT_KEY), timeout=30, what="the worker's heartbeat")
     status, checks = _ready(client)
     assert status == 200, (checks, pipeline.worker.log())
-    assert health.HEARTBEAT_TASK in settings.CELERY_BEAT_SCHEDULE["worker heartbeat"]["task"]
+    assert settings.CELERY_BEAT_SCHEDULE["worker heartbeat"]["task"] == health.HEARTBEAT_TASK
+
+    # The worker logs JSON lines too; the task's lines carry the correlation id it was sent with.
+    def task_lines():
+        lines = [json.loads(line) for line in pipeline.worker.log().splitlines() if line.startswith("{")]
+        return [line for line in lines if health.HEARTBEAT_TASK in line["message"] and "succeeded" in line["message"]]
+
+    lines = wait_for(task_lines, timeout=10, what="the worker's log line of the heartbeat")
+    assert lines[0]["correlation_id"] == "heartbeat-probe-1", pipeline.worker.log()
 
