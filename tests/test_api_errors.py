@@ -66,7 +66,7 @@ def test_malformed_json_is_400_eq_2010011(api, body):
         ({"description": "Ünïcödé wörk ✓ 😀 " * 10}, "EQ-2016011", "details"),
         ({"description": "nul \u0000 inside the text"}, "EQ-2010010", "description"),
         ({"description": "lone \ud800 surrogate here"}, "EQ-2010010", "description"),
-        ({"bad\u0000key": 1}, "EQ-2010010", "bad\\x00key"),
+        ({"bad\u0000key": 1}, "EQ-2010010", '$["bad\\u0000key"]'),
         ({"purchaseOrder": {"type": "EXISTING", "number": 10**200}}, "EQ-2010010", "purchaseOrder.number"),
     ],
 )
@@ -111,7 +111,7 @@ def test_method_not_allowed_and_unknown_paths_answer_in_the_array_format(api):
     response = api.client.delete(CREATE, headers={"Authorization": f"Bearer {api.token}"})
     assert response.status_code == 405
     assert error_props(response) == {"EQ-2010005": ["method"]}
-    for path in ("/colocations/v2/nothing", "/colocations/v2/orders/a b", "/oauth2/v1/other"):
+    for path in ("/colocations/v2/nothing", "/colocations/v2/orders/a b", "/oauth2/v1/other", "/colocations/v2/x\ny"):
         response = Client().get(path)
         assert response.status_code == 404
         assert error_props(response) == {"EQ-2014004": ["path"]}

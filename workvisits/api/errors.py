@@ -180,9 +180,8 @@ def check_json_text(data) -> None:
                 )
         elif isinstance(value, dict):
             for key, item in value.items():
-                name = _printable(key)
-                child = rules._join(path, name)
-                if name != key or "\x00" in name:
+                child = rules._join(path, str(key))  # odd names come out JSON-quoted and escaped
+                if _printable(key) != key or "\x00" in key:
                     problems.append(rules.RuleError(child, rules.INVALID, f"{child}: the property name has bad text."))
                 else:
                     stack.append((item, child, depth + 1))

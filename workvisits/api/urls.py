@@ -25,5 +25,5 @@ urlpatterns = [
         views.AttachmentDownloadView.as_view(),
         name="api-download",
     ),
-    re_path(r"^(?:colocations/v2|oauth2/v1)(?:/.*)?$", views.NotFoundView.as_view()),
+    re_path(r"^(?:colocations/v2|oauth2/v1)(?:/[\s\S]*)?$", views.NotFoundView.as_view()),
 ]
