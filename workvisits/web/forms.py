@@ -179,7 +179,7 @@ class LocationForm(StepForm):
                 item["cabinetId"] = cleaned[f"cabinet_{key}"]
             raw.append(item)
         self.raw_cages = raw
-        errors, _ = rules.cages_errors_and_clean(raw, self.ctx)
+        errors, self.clean_cages = rules.cages_errors_and_clean(raw, self.ctx)
         apply_rule_errors(self, errors, self.field_for)
         return cleaned
 
@@ -200,18 +200,12 @@ class LocationForm(StepForm):
         return next(ibx for ibx in self.locations if ibx.code == self.cleaned_data["ibx"])
 
     def po_bearing_accounts(self) -> list[str]:
+        """Accounts of the chosen cages that need a purchase order (step 5 asks for one)."""
         return sorted(
             {
-                c["accountNumber"]
-                for c in self.raw_cages
-                if c.get("accountNumber") and self.ctx.cages[c["id"]].accounts[c["accountNumber"]].is_po_bearing
-            }
-            | {
-                next(iter(self.ctx.cages[c["id"]].accounts))
-                for c in self.raw_cages
-                if not c.get("accountNumber")
-                and len(self.ctx.cages[c["id"]].accounts) == 1
-                and next(iter(self.ctx.cages[c["id"]].accounts.values())).is_po_bearing
+                c.account_number
+                for c in self.clean_cages
+                if self.ctx.cages[c.cage_id].accounts[c.account_number].is_po_bearing
             }
         )
 

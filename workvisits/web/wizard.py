@@ -282,9 +282,6 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         self.storage.current_step = first
         return redirect(self.get_step_url(first))
 
-    def done(self, form_list, **kwargs):  # pragma: no cover - render_done does the work
-        raise NotImplementedError
-
 
 def _describe_person(person: dict, names: dict) -> str:
     if "registeredUsers" in person:
