@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -182,3 +183,23 @@ def test_a_file_that_is_not_a_locations_csv_is_refused_on_the_form(client, users
 def test_a_reviewer_cannot_import(client, users):
     client.force_login(users["reviewer"])
     assert client.get(reverse("admin:workvisits_locationsync_upload")).status_code == 403
+
+
+def test_import_from_the_upstream_now_hands_the_task_to_a_worker(client, users, tmp_path, settings):
+    from tests.pipeline_harness import RedisServer, use_broker
+
+    broker = RedisServer(tmp_path)
+    broker.start()
+    use_broker(broker.url)
+    try:
+        client.force_login(users["operator"])
+        url = reverse("admin:workvisits_locationsync_fetch")
+        assert client.get(url).status_code == 403  # only a POST (the button) starts it
+        response = client.post(url)
+        assert response.status_code == 302
+        assert broker.queue_length() == 1
+        message = json.loads(redis.Redis(port=broker.port).lindex("celery", 0))
+        assert message["headers"]["task"] == "workvisits.import_locations"
+    finally:
+        use_broker(settings.CELERY_BROKER_URL)
+        broker.stop()
