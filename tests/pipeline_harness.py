@@ -270,3 +270,14 @@ def pipeline_fixture(tmp_path):
     running = Pipeline(tmp_path)
     yield running
     running.stop()
+
+
+@pytest.fixture(name="broker")
+def broker_fixture(tmp_path):
+    """A private Redis this process enqueues to (no worker reads it)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    use_broker(server.url)
+    yield server
+    server.stop()
+    use_broker(settings.CELERY_BROKER_URL)

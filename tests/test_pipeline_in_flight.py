@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from tests.pipeline_harness import RedisServer, Sandbox, use_broker, wait_for
+from tests.pipeline_harness import Sandbox, broker_fixture, wait_for  # noqa: F401
 from workvisits import services, tasks
 from workvisits.choices import OrderStatus
 from workvisits.rules import format_datetime
@@ -15,16 +15,11 @@ pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serial
 
 
 @pytest.fixture
-def upstream(settings, tmp_path):
-    broker = RedisServer(tmp_path)
-    broker.start()
-    use_broker(broker.url)
+def upstream(settings, broker):
     sandbox = Sandbox(step_seconds=0)
     settings.UPSTREAM_BASE_URL = sandbox.url
     yield sandbox, broker
     sandbox.stop()
-    broker.stop()
-    use_broker(settings.CELERY_BROKER_URL)
 
 
 def _submit_in_background(order):

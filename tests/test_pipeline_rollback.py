@@ -3,21 +3,11 @@
 import pytest
 from django.db import transaction
 
-from tests.pipeline_harness import RedisServer, use_broker
+from tests.pipeline_harness import broker_fixture  # noqa: F401
 from workvisits import services
 from workvisits.models import Order
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def broker(tmp_path, settings):
-    server = RedisServer(tmp_path)
-    server.start()
-    use_broker(server.url)
-    yield server
-    server.stop()
-    use_broker(settings.CELERY_BROKER_URL)
 
 
 def test_rolled_back_transaction_enqueues_nothing(broker, orderer, make_body):

@@ -8,22 +8,12 @@ import pytest
 import redis
 from django.utils import timezone
 
-from tests.pipeline_harness import RedisServer, use_broker
+from tests.pipeline_harness import broker_fixture  # noqa: F401
 from workvisits import services, tasks
 from workvisits.choices import EventKind, OrderStatus
 from workvisits.models import Order
 
 pytestmark = pytest.mark.celery
-
-
-@pytest.fixture
-def broker(tmp_path, settings):
-    server = RedisServer(tmp_path)
-    server.start()
-    use_broker(server.url)
-    yield server
-    server.stop()
-    use_broker(settings.CELERY_BROKER_URL)
 
 
 def queued(server) -> list[tuple]:
