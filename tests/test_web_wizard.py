@@ -413,3 +413,20 @@ def test_a_rule_broken_when_placing_the_order_leads_back_to_its_step(path, step)
     from workvisits.web.wizard import step_for_path
 
     assert step_for_path(path) == step
+
+
+def test_redrawing_the_choices_does_not_judge_them_yet(orderer_client):
+    response = orderer_client.get(
+        reverse("wizard_cages"),
+        {"location-ibx": "AM1", "location-cages": ["DC2:01:123456"], "location-account_DC2_01_123456": "1234567890"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "AM1:02:200100" in page and "is-invalid" not in page and "details.cages" not in page
+
+
+def test_the_wizards_helpers_refuse_users_who_may_not_order(client, viewer):
+    client.force_login(viewer)
+    assert client.get(reverse("wizard_cages"), {"location-ibx": "DC2"}).status_code == 403
+    assert client.post(reverse("wizard_schedule_check"), {"ibx": "DC2"}).status_code == 403
+    assert client.post(reverse("wizard_upload"), {}).status_code == 403
