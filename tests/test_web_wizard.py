@@ -116,7 +116,10 @@ def field_errors(response, field_id):
     page = response.content.decode()
     match = re.search(rf'<div class="invalid-feedback d-block" id="{field_id}_error"[^>]*>(.*?)</div>', page, re.S)
     assert match, f"no errors shown for {field_id}"
-    assert f'aria-describedby="{field_id}_error"' in page or f'{field_id}_error"' in page
+    # The input (or the fieldset of a group of choices) names the errors in aria-describedby.
+    tag = re.search(rf'<(input|select|textarea|fieldset)\b[^>]*\bid="{field_id}(_group)?"[^>]*>', page).group(0)
+    described = re.search(r'aria-describedby="([^"]+)"', tag)
+    assert described and f"{field_id}_error" in described.group(1).split(), tag
     return re.sub(r"<[^>]+>", " ", match.group(1)).split()
 
 
