@@ -49,7 +49,7 @@ def test_every_contact_is_told_once_with_the_visit_in_the_ibx_zone(order):
     assert f"{local:%H:%M} {local.tzname()} (America/New_York)" in message.body
     html = message.alternatives[0]
     assert html[1] == "text/html" and "America/New_York" in html[0]
-    assert order.events.filter(kind=EventKind.EMAIL).count() == 1
+    assert order.events.filter(kind=EventKind.EMAIL).count() == 3  # one per email, on the timeline
     assert SentNotification.objects.filter(order=order, notice="submitted", sent_at__isnull=False).count() == 3
 
 

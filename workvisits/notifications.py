@@ -161,7 +161,7 @@ def _send(order: Order, notice: str, key: str, people: list[tuple[str, str]], ex
     subject_pattern, headline_pattern = NOTICES[notice]
     names = {"id": order.order_id, "upstream": order.upstream_order_id or ""}
     subject, headline = subject_pattern.format(**names), headline_pattern.format(**names)
-    sent = []
+    sent = 0
     for email, name in people:
         context = {
             "order": order,
@@ -177,15 +177,14 @@ def _send(order: Order, notice: str, key: str, people: list[tuple[str, str]], ex
         text = render_to_string("emails/order_notice.txt", context)
         html = render_to_string("emails/order_notice.html", context)
         if _deliver(order, key, email, subject, text, html, invite):
-            sent.append(email)
-    if sent:
-        services.record_event(
-            order=order,
-            kind=EventKind.EMAIL,
-            note=f"Email “{subject}” sent to {', '.join(sent)}.",
-            data={"notice": key, "recipients": sent, "invite": invite[0] if invite else None},
-        )
-    return len(sent)
+            sent += 1
+            services.record_event(
+                order=order,
+                kind=EventKind.EMAIL,
+                note=f"Email “{subject}” sent to {email}" + (" with a calendar invite." if invite else "."),
+                data={"notice": key, "recipient": email, "invite": invite[0] if invite else None},
+            )
+    return sent
 
 
 def _notice_of(event: OrderEvent, order: Order) -> tuple[str | None, str, int | None, str | None]:

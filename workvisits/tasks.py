@@ -136,6 +136,9 @@ def _submit(order_pk: int) -> tuple[str, float | None]:
         return "rejected", None
     except TransientUpstreamError as exc:
         return _submission_failed(order_pk, attempt, exc)
+    except Exception as exc:  # a bug or a time limit: counted and retried like a transient error
+        logger.exception("order %s: submission attempt %d broke", order_pk, attempt)
+        return _submission_failed(order_pk, attempt, TransientUpstreamError(f"unexpected error: {exc!r}"))
     _submitted(order_pk, upstream_id, body, mark)
     return f"submitted as {upstream_id}", None
 
