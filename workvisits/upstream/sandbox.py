@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 WORK_VISITS = "/colocations/v2/orders/workVisits"
 ORDERS = "/colocations/v2/orders"
 MAX_BODY = 12 * 1024 * 1024
+REQUEST_LOG_SIZE = 20_000  # the newest requests /_sandbox/state shows
 
 
 def _error(code: str, info: list[dict] | None = None, message: str | None = None, correlation_id: str = "") -> list:
@@ -130,7 +132,7 @@ class SandboxState:
         self.orders: dict[str, dict] = {}
         self.attachments: dict[str, dict] = {}
         self.faults: list[dict] = []
-        self.requests: list[dict] = []
+        self.requests: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
         # A random start: a restarted sandbox must not hand out the ids of orders the portal already holds.
         self._ids = itertools.count(secrets.randbelow(80_000_000) + 10_000_000)
         self.catalogue: list[dict] | None = None
