@@ -127,7 +127,7 @@ def api_token_verify(token: str) -> ApiToken | None:
     if not token or len(token) > 200:
         return None
     record = (
-        ApiToken.objects.select_related("client", "client__user")
+        ApiToken.objects.select_related("client", "client__user", "client__user__organization")
         .filter(token_hash=_token_hash(token), revoked_at__isnull=True, expires_at__gt=timezone.now())
         .first()
     )
