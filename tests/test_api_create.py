@@ -122,6 +122,10 @@ def test_attachments_must_be_the_organization_s_and_at_most_five(orderer, globex
 
     response = api.post(CREATE, make_body(attachments=[{"id": theirs}]))
     assert error_props(response) == {"EQ-2010010": ["attachments[0].id"]}
+    response = api.post(
+        CREATE, make_body(attachments=[{"id": "not-an-id"}], purchaseOrder={"type": "NEW", "attachmentId": "x"})
+    )
+    assert error_props(response) == {"EQ-2010010": ["attachments[0].id", "purchaseOrder.attachmentId"]}
 
     assert api.post(CREATE, make_body(attachments=[{"id": a} for a in mine[:5]])).status_code == 201
     response = api.post(CREATE, make_body(attachments=[{"id": mine[0]}]))  # already used by that order

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -35,8 +37,13 @@ def user_may_order(user: User) -> bool:
     return orderable_cages(user).exists()
 
 
-def ordering_context(user: User, now: datetime | None = None) -> rules.OrderingContext:
-    """The facts the rules need about `user`'s organization, in a fixed number of queries."""
+def ordering_context(
+    user: User, now: datetime | None = None, attachment_ids: Iterable | None = None
+) -> rules.OrderingContext:
+    """The facts the rules need about `user`'s organization, in a fixed number of queries.
+
+    With `attachment_ids`, only those of the organization's attachments are looked up (none: no query).
+    """
     now = now or timezone.now()
     if not user.organization_id:
         return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset())
@@ -71,13 +78,27 @@ def ordering_context(user: User, now: datetime | None = None) -> rules.OrderingC
     usernames = frozenset(
         User.objects.filter(organization_id=user.organization_id, is_active=True).values_list("username", flat=True)
     )
+    found = Attachment.objects.filter(organization_id=user.organization_id)
+    if attachment_ids is not None:
+        keys = _uuids(attachment_ids)
+        found = found.filter(id__in=keys) if keys else found.none()
     attachments = {
         str(a.id): rules.AttachmentFacts(attachment_id=str(a.id), name=a.name, in_use=a.order_id is not None)
-        for a in Attachment.objects.filter(organization_id=user.organization_id).only("id", "name", "order_id")
+        for a in found.only("id", "name", "order_id")
     }
     return rules.OrderingContext(
         now=now, cages=facts, orderable=orderable, usernames=usernames, attachments=attachments
     )
+
+
+def _uuids(values: Iterable) -> list[uuid.UUID]:
+    result = []
+    for value in values:
+        try:
+            result.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue  # not an id of ours; the rules report it
+    return result
 
 
 def _with_parts(queryset: QuerySet[Order]) -> QuerySet[Order]:

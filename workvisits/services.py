@@ -97,7 +97,7 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
             rules.NO_CREATE_PERMISSION,
             "Your user belongs to no customer organization, so it cannot order work visits.",
         )
-    ctx = selectors.ordering_context(user, now)
+    ctx = selectors.ordering_context(user, now, attachment_ids=_referenced_attachments(data))
     errors, clean = rules.validate_create(data, ctx, user.username)
     if errors:
         raise rules.RuleViolation(errors)
@@ -190,6 +190,18 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
             _enqueue_on_commit(SUBMIT_TASK, order.pk)
     logger.info("order %s created with status %s", order.order_id, status)
     return order
+
+
+def _referenced_attachments(data) -> list[str]:
+    """The attachment ids a create body names (whatever its shape): only those need looking up."""
+    if not isinstance(data, dict):
+        return []
+    items = data.get("attachments") if isinstance(data.get("attachments"), list) else []
+    ids = [item.get("id") for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    po = data.get("purchaseOrder")
+    if isinstance(po, dict) and isinstance(po.get("attachmentId"), str):
+        ids.append(po["attachmentId"])
+    return ids
 
 
 def _person_fields(person: rules.CleanPerson, users: dict[str, User]) -> dict:
