@@ -69,6 +69,8 @@ def test_filters_status_ibx_organization_visit_date_and_needs_an_operator(admin_
     assert _listed(admin_client_.get(CHANGELIST, {"status__exact": "PENDING_REVIEW"})) == [waiting.order_id]
     assert set(_listed(admin_client_.get(CHANGELIST, {"problem": "any"}))) == {failed.order_id, stuck.order_id}
     assert _listed(admin_client_.get(CHANGELIST, {"problem": "stuck"})) == [stuck.order_id]
+    Order.objects.filter(pk=failed.pk).update(last_error="upstream answered 503 five times")
+    assert "upstream answered 503 five times" in admin_client_.get(CHANGELIST, {"problem": "failed"}).content.decode()
     assert _listed(admin_client_.get(CHANGELIST, {"visit": "later"})) == [failed.order_id]
     assert fresh.order_id in _listed(admin_client_.get(CHANGELIST, {"visit": "week"}))
     dc2 = waiting.ibx_id

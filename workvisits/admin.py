@@ -455,6 +455,16 @@ class OrderAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
 
+    def get_list_display(self, request):
+        # The operators' work list also says how often each order was tried and why it failed.
+        if request.GET.get(NeedsOperatorFilter.parameter_name):
+            return (*self.list_display, "submit_attempts", "short_last_error")
+        return self.list_display
+
+    @admin.display(description="last error")
+    def short_last_error(self, obj):
+        return obj.last_error[:120]
+
     def get_queryset(self, request):
         return (
             super()
