@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from . import rules, selectors
 from .choices import (
-    CLOSED_STATUSES,
     HELD_UPSTREAM_STATUSES,
     ContactType,
     EventKind,
@@ -327,12 +326,16 @@ def order_cancel(*, user: User, order_id: str, reason: str) -> Order:
     if errors:
         raise rules.RuleViolation(errors)
     order = _order_for_change(user, order_id)
+    return _cancel(order_pk=order.pk, actor=user, reason=reason)
+
+
+def _cancel(*, order_pk: int, actor: User, reason: str) -> Order:
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
+        order = Order.objects.select_for_update().get(pk=order_pk)
         if not order.is_open:
             raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
         held_upstream = order.status in HELD_UPSTREAM_STATUSES or order.submitting_since is not None
-        _set_status(order, OrderStatus.CANCELLED, actor=user, note=reason.strip(), kind=EventKind.CANCEL_REQUESTED)
+        _set_status(order, OrderStatus.CANCELLED, actor=actor, note=reason.strip(), kind=EventKind.CANCEL_REQUESTED)
         if held_upstream:
             _enqueue_on_commit(CANCEL_TASK, order.pk)
     return order
@@ -445,15 +448,7 @@ def order_staff_cancel(*, staff: User, order_pk: int, reason: str) -> Order:
     errors = rules.cancel_reason_errors(reason)
     if errors:
         raise rules.RuleViolation(errors)
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_pk)
-        if order.status in CLOSED_STATUSES:
-            raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
-        held_upstream = order.status in HELD_UPSTREAM_STATUSES or order.submitting_since is not None
-        _set_status(order, OrderStatus.CANCELLED, actor=staff, note=reason.strip(), kind=EventKind.CANCEL_REQUESTED)
-        if held_upstream:
-            _enqueue_on_commit(CANCEL_TASK, order.pk)
-    return order
+    return _cancel(order_pk=order_pk, actor=staff, reason=reason)
 
 
 # ---------------------------------------------------------------------------------------------
