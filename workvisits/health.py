@@ -58,7 +58,7 @@ def _redis() -> str:
 def _broker() -> str:
     from portal.celery import app
 
-    with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+    with app.connection_for_write(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=CHECK_TIMEOUT)
     return "ok"
 
@@ -83,6 +83,10 @@ def readyz(request):
     """Ready when the database, Redis, the broker and a recent worker all answer; 503 naming what failed."""
     checks = {}
     for name, check in CHECKS.items():
+        if name == "worker" and not checks["redis"].startswith("ok"):
+            # The heartbeat is in Redis: do not wait on it a second time.
+            checks[name] = "error: the heartbeat cannot be read while Redis is down"
+            continue
         try:
             checks[name] = check()
         except Exception as exc:  # any failure means not ready; the reason goes to the operator
