@@ -37,6 +37,12 @@ def test_creating_a_client_shows_its_secret_once_and_keeps_only_the_hash(client,
 
 def test_an_operator_grants_ordering_on_a_cage_and_the_grant_records_who(client, users):
     client.force_login(users["operator"])
+    assert client.get(reverse("admin:workvisits_orderinggrant_add")).status_code == 200
+    found = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "workvisits", "model_name": "orderinggrant", "field_name": "user", "term": "tess"},
+    )
+    assert [r["text"] for r in found.json()["results"]] == ["technician"]
     cage = Cage.objects.get(cage_id="DC2:01:123457")
     response = client.post(
         reverse("admin:workvisits_orderinggrant_add"), {"user": users["technician"].pk, "cage": cage.pk, "ibx": ""}
