@@ -433,3 +433,15 @@ def test_the_wizards_helpers_refuse_users_who_may_not_order(client, viewer):
     assert client.get(reverse("wizard_cages"), {"location-ibx": "DC2"}).status_code == 403
     assert client.post(reverse("wizard_schedule_check"), {"ibx": "DC2"}).status_code == 403
     assert client.post(reverse("wizard_upload"), {}).status_code == 403
+
+
+def test_a_long_list_of_people_can_be_narrowed_by_name(orderer_client, orderer):
+    from workvisits.models import User
+
+    for i in range(5):
+        User.objects.create(
+            username=f"member{i}", first_name="Member", last_name=f"No{i}", organization=orderer.organization
+        )
+    walk(orderer_client, all_steps()[:2])
+    page = orderer_client.get(step_url("visitors")).content.decode()
+    assert 'data-filter-options="id_visitors-registered_group"' in page and "Member No4 (member4)" in page

@@ -121,6 +121,19 @@
     document.getElementById("attachment-input").focus();
   });
 
+  // Narrow a long list of people to the ones whose name matches what is typed.
+  on("[data-filter-options]", "input", function (e, input) {
+    var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+    document.getElementById(input.dataset.filterOptions).querySelectorAll(".form-check").forEach(function (item) {
+      var text = item.textContent.toLowerCase();
+      item.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+    });
+  });
+
+  on("[data-filter-options]", "keydown", function (e) {
+    if (e.key === "Enter") e.preventDefault();  // finding a name must not submit the step
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-counter]").forEach(updateCounter);
     applyToggles();
