@@ -119,3 +119,29 @@ def test_a_file_just_over_10_mb_inside_the_multipart_allowance_is_413(orderer):
     assert response.status_code == 413
     assert error_props(response) == {"EQ-2010013": ["file"]}
     assert not Attachment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("multipart/form-data", b"--x\r\nno boundary given"),
+        (
+            "multipart/form-data; boundary=XYZ",
+            b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n',
+        ),
+        ("multipart/form-data; boundary=XYZ", b"garbage without any boundary"),
+    ],
+)
+def test_a_broken_multipart_body_is_a_4xx(orderer, content_type, body):
+    api = Api(orderer)
+    response = api.client.generic(
+        "POST", UPLOAD, body, content_type=content_type, headers={"Authorization": f"Bearer {api.token}"}
+    )
+    assert 400 <= response.status_code < 500
+    assert response.json()[0]["errorCode"] in ("EQ-2010011", "EQ-2016011")
+
+
+def test_staff_without_an_organization_cannot_upload(users):
+    response = Api(users["reviewer"]).upload("plan.png", PNG)
+    assert response.status_code == 403
+    assert error_props(response) == {"EQ-2012006": ["file"]}
