@@ -20,7 +20,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import locations, rules, services
 from .api import credentials
@@ -67,6 +67,13 @@ def pretty_json(value) -> str:
     if value in (None, "", [], {}):
         return "—"
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
+
+
+def bullet_list(items) -> str:
+    items = list(items)
+    if not items:
+        return "—"
+    return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((item,) for item in items)))
 
 
 class ReadOnlyAdminMixin:
@@ -357,12 +364,13 @@ class ReasonForm(forms.Form):
         return reason.strip()
 
 
-# Which actions an order's status allows; the services decide, this only chooses the buttons to show.
+# The order page's buttons: (label, whether the order's status allows the action). The services decide;
+# this only chooses which buttons to show.
 STATUS_ACTIONS = {
-    "approve_orders": lambda status: status == OrderStatus.PENDING_REVIEW,
-    "reject_orders": lambda status: status == OrderStatus.PENDING_REVIEW,
-    "resubmit_orders": lambda status: status == OrderStatus.FAILED,
-    "cancel_orders": lambda status: status not in CLOSED_STATUSES,
+    "approve_orders": ("Approve", lambda status: status == OrderStatus.PENDING_REVIEW),
+    "reject_orders": ("Reject…", lambda status: status == OrderStatus.PENDING_REVIEW),
+    "resubmit_orders": ("Resubmit", lambda status: status == OrderStatus.FAILED),
+    "cancel_orders": ("Cancel…", lambda status: status not in CLOSED_STATUSES),
 }
 
 
@@ -507,11 +515,14 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="review reasons")
     def review_reasons_display(self, obj):
-        return pretty_json(obj.review_reasons)
+        return bullet_list(obj.review_reasons)
 
     @admin.display(description="rejection reasons")
     def rejection_reasons_display(self, obj):
-        return pretty_json(obj.rejection_reasons)
+        return bullet_list(
+            f"{r.get('property')}: {r.get('reason')}" if r.get("property") else r.get("reason", "")
+            for r in obj.rejection_reasons
+        )
 
     @admin.display(description="upstream payload")
     def upstream_payload_display(self, obj):
@@ -603,8 +614,8 @@ class OrderAdmin(admin.ModelAdmin):
         if order is not None:
             available = self.get_actions(request)
             extra_context["order_actions"] = [
-                (name, available[name][2])
-                for name, allowed in STATUS_ACTIONS.items()
+                (name, label, available[name][2])
+                for name, (label, allowed) in STATUS_ACTIONS.items()
                 if name in available and allowed(order.status)
             ]
             extra_context["action_checkbox_name"] = ACTION_CHECKBOX_NAME
