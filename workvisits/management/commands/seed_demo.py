@@ -1,10 +1,12 @@
 """Idempotent demo data: two customer organizations, two IBXs, and a user for every role."""
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from workvisits.models import IBX, Account, Cabinet, Cage, OrderingGrant, Organization, User
+from workvisits.roles import ensure_staff_roles
 
 IBXS = [
     ("DC2", "Ashburn DC2", "America/New_York"),
@@ -53,6 +55,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
+        ensure_staff_roles(apps)
         ibxs = {}
         for code, name, zone in IBXS:
             ibxs[code], _ = IBX.objects.get_or_create(code=code, defaults={"name": name, "timezone": zone})
