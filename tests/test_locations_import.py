@@ -203,3 +203,19 @@ def test_import_from_the_upstream_now_hands_the_task_to_a_worker(client, users, 
     finally:
         use_broker(settings.CELERY_BROKER_URL)
         broker.stop()
+
+
+def test_a_refused_account_row_leaves_the_cage_as_it_was(demo):
+    # Account 3000000001 is Globex's: a row claiming it for Acme's cage is refused, and the cage keeps
+    # the account it had.
+    csv = (
+        b"ibx,cage,organization,account_number,cabinet\n"
+        b"DC2,DC2:01:123456,Acme Corp,3000000001,\n"
+        b"DC2,DC2:01:123456,Acme Corp,1234567890,DC2:01:123456:0101\n"
+        b"DC2,DC2:01:123456,Acme Corp,1234567890,DC2:01:123456:0102\n"
+    )
+    sync = locations.import_locations_csv(data=csv)
+    assert [e["where"] for e in sync.errors] == ["row 2"] and "belongs to Globex Inc" in sync.errors[0]["message"]
+    cage = Cage.objects.get(cage_id="DC2:01:123456")
+    assert [a.number for a in cage.accounts.all()] == ["1234567890"]
+    assert sync.summary["cages"]["updated"] == []

@@ -295,7 +295,7 @@ class _Importer:
         if created or changed:
             cage.save()
 
-        used_accounts, used_cabinets = set(), set()
+        used_accounts, used_cabinets, refused = set(), set(), set()
         for entry in entries:
             if not entry.account_number:
                 continue
@@ -303,11 +303,14 @@ class _Importer:
                 account = self.account(entry, organization, accounts)
             except ValueError as exc:
                 self.report.error(entry.where, str(exc))
+                refused.add(entry.account_number)
                 continue
             used_accounts.add(account.number)
         before = set(cage.accounts.values_list("number", flat=True)) if not created else set()
-        if before != used_accounts:
-            cage.accounts.set([accounts[n] for n in used_accounts])
+        # A refused entry changes nothing: an account the cage had stays with it.
+        wanted = used_accounts | (before & refused)
+        if before != wanted:
+            cage.accounts.set(Account.objects.filter(number__in=wanted))
             changed = True
         for entry in entries:
             if not entry.cabinet or entry.account_number not in used_accounts:
