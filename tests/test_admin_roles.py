@@ -1,16 +1,13 @@
 """Staff roles are permissions: reviewers review, operators watch tasks and the upstream and resubmit,
 customers never enter the admin."""
 
-import importlib
-
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from tests.admin_helpers import CHANGELIST, order_in, post_action
 from workvisits.choices import OrderStatus
-
-ROLE_MIGRATION = importlib.import_module("workvisits.migrations.0002_staff_roles")
+from workvisits.roles import ROLES
 
 
 def _actions(client):
@@ -20,7 +17,7 @@ def _actions(client):
 
 
 def test_every_permission_the_roles_name_exists_and_is_granted(demo):
-    for name, codes in ROLE_MIGRATION.ROLES.items():
+    for name, codes in ROLES.items():
         granted = set(Group.objects.get(name=name).permissions.values_list("content_type__app_label", "codename"))
         assert granted == set(codes), name
         assert Permission.objects.filter(codename__in=[c for _, c in codes]).count() >= len(set(codes))
