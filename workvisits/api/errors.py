@@ -149,7 +149,8 @@ def api_exception_handler(exc, context) -> Response:
     return error_response(INTERNAL, [("request", "Something went wrong on our side; quote the correlation id.")])
 
 
-def _printable(key) -> str:
+def printable(key) -> str:
+    """Text safe to echo in an error: lone surrogates and NUL characters escaped."""
     return str(key).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
@@ -181,7 +182,7 @@ def check_json_text(data) -> None:
         elif isinstance(value, dict):
             for key, item in value.items():
                 child = rules._join(path, str(key))  # odd names come out JSON-quoted and escaped
-                if _printable(key) != key or "\x00" in key:
+                if printable(key) != key or "\x00" in key:
                     problems.append(rules.RuleError(child, rules.INVALID, f"{child}: the property name has bad text."))
                 else:
                     stack.append((item, child, depth + 1))
@@ -201,10 +202,3 @@ class JSONBodyParser(JSONParser):
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
         check_json_text(data)
         return data
-
-
-def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(
-        UNSUPPORTED_MEDIA_TYPE,
-        [("Content-Type", f"'{_printable(content_type) or '(none)'}' is not accepted; send application/json.")],
-    )

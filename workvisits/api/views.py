@@ -91,16 +91,9 @@ class ApiView(APIView):
         content_type = request.META.get("CONTENT_TYPE", "")
         media_type = content_type.split(";")[0].strip().lower()
         if media_type != self.body_media_type:
-            raise errors.ApiError(
-                errors.UNSUPPORTED_MEDIA_TYPE,
-                [
-                    (
-                        "Content-Type",
-                        f"'{errors._printable(content_type) or '(none)'}' is not accepted; "
-                        f"send {self.body_media_type}.",
-                    )
-                ],
-            )
+            sent = errors.printable(content_type) or "(none)"
+            reason = f"'{sent}' is not accepted; send {self.body_media_type}."
+            raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE, [("Content-Type", reason)])
 
 
 class NotFoundView(ApiView):
