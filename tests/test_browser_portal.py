@@ -18,7 +18,14 @@ from playwright.sync_api import expect, sync_playwright
 from workvisits import rules, services
 from workvisits.models import Order
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("browser"),
+    # Playwright runs the test where Django's connection lacks the serialized data, so serialized
+    # rollback cannot work here; available_apps (all of them) keeps the closing flush from re-creating
+    # content types under new ids, which broke the next serialized-rollback test on the same worker.
+    pytest.mark.django_db(transaction=True, available_apps=list(settings.INSTALLED_APPS)),
+]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
