@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from . import rules
+from .catalogue import catalogue_changed
 from .models import IBX, Account, Cabinet, Cage, LocationSync, Organization, User
 
 logger = logging.getLogger(__name__)
@@ -410,6 +411,7 @@ def _apply(entries: list[Entry], report: _Report, *, retire_in: set[str] | None)
         report.add("cabinets", "retired", cabinet_id)
     cages.update(active=False)
     cabinets.update(active=False)
+    catalogue_changed()  # the bulk updates above send no signals
 
 
 def _run(source: str, entries: list[Entry], errors: list[dict], *, started_by, retire_in) -> LocationSync:

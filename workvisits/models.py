@@ -30,6 +30,9 @@ class Organization(models.Model):
     review_non_registered_visitors = models.BooleanField("non-registered visitors", default=False)
     review_new_purchase_order = models.BooleanField("a NEW purchase order", default=False)
     review_night_or_weekend = models.BooleanField("visits at night or at weekends", default=False)
+    # Changed (to a new random value, in the same transaction) whenever the organization's ordering facts
+    # change: its catalogue, grants or users. The cached ordering facts are keyed by it (workvisits.catalogue).
+    catalogue_version = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         ordering = ["name"]

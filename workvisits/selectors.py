@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from . import rules
+from . import catalogue, rules
 from .choices import ContactType
 from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, User, Visitor
 
@@ -40,44 +40,26 @@ def user_may_order(user: User) -> bool:
 def ordering_context(
     user: User, now: datetime | None = None, attachment_ids: Iterable | None = None
 ) -> rules.OrderingContext:
-    """The facts the rules need about `user`'s organization, in a fixed number of queries.
+    """The facts the rules need about `user`'s organization (cached, see workvisits.catalogue).
 
     With `attachment_ids`, only those of the organization's attachments are looked up (none: no query).
     """
+    return ordering_context_and_ids(user, now, attachment_ids)[0]
+
+
+def ordering_context_and_ids(
+    user: User, now: datetime | None = None, attachment_ids: Iterable | None = None
+) -> tuple[rules.OrderingContext, catalogue.OrganizationFacts | None]:
+    """The ordering context, and the organization's facts with the primary keys of its cages, accounts,
+    cabinets and users (None without an organization): what an order is stored with once the rules pass.
+
+    A fixed number of queries: one for the catalogue version and, on a cache miss, four more; the
+    attachments (never cached) one when `attachment_ids` names any.
+    """
     now = now or timezone.now()
     if not user.organization_id:
-        return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset())
-    cabinets = Prefetch(
-        "cabinets", queryset=Cabinet.objects.filter(active=True).only("cabinet_id", "cage_id", "account_id")
-    )
-    cages = (
-        Cage.objects.filter(organization_id=user.organization_id, active=True)
-        .select_related("ibx")
-        .prefetch_related("accounts", cabinets)
-    )
-    facts = {}
-    for cage in cages:
-        by_account: dict[int, set[str]] = {}
-        for cabinet in cage.cabinets.all():
-            by_account.setdefault(cabinet.account_id, set()).add(cabinet.cabinet_id)
-        facts[cage.cage_id] = rules.CageFacts(
-            cage_id=cage.cage_id,
-            ibx=cage.ibx.code,
-            accounts={
-                a.number: rules.AccountFacts(
-                    number=a.number,
-                    name=a.name,
-                    is_credit_hold=a.is_credit_hold,
-                    is_po_bearing=a.is_po_bearing,
-                    cabinets=frozenset(by_account.get(a.pk, ())),
-                )
-                for a in cage.accounts.all()
-            },
-        )
-    orderable = frozenset(orderable_cages(user).values_list("cage_id", flat=True))
-    usernames = frozenset(
-        User.objects.filter(organization_id=user.organization_id, is_active=True).values_list("username", flat=True)
-    )
+        return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset()), None
+    facts, orderable = catalogue.ordering_facts(user)
     found = Attachment.objects.filter(organization_id=user.organization_id)
     if attachment_ids is not None:
         keys = _uuids(attachment_ids)
@@ -86,9 +68,10 @@ def ordering_context(
         str(a.id): rules.AttachmentFacts(attachment_id=str(a.id), name=a.name, in_use=a.order_id is not None)
         for a in found.only("id", "name", "order_id")
     }
-    return rules.OrderingContext(
-        now=now, cages=facts, orderable=orderable, usernames=usernames, attachments=attachments
+    ctx = rules.OrderingContext(
+        now=now, cages=facts.cages, orderable=orderable, usernames=facts.usernames, attachments=attachments
     )
+    return ctx, facts
 
 
 def _uuids(values: Iterable) -> list[uuid.UUID]:

@@ -17,7 +17,7 @@ from .choices import (
     EventKind,
     OrderStatus,
 )
-from .models import Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import Attachment, Contact, Order, OrderCage, OrderEvent, User, Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -96,29 +96,20 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
             rules.NO_CREATE_PERMISSION,
             "Your user belongs to no customer organization, so it cannot order work visits.",
         )
-    ctx = selectors.ordering_context(user, now, attachment_ids=_referenced_attachments(data))
+    ctx, ids = selectors.ordering_context_and_ids(user, now, attachment_ids=_referenced_attachments(data))
     errors, clean = rules.validate_create(data, ctx, user.username)
     if errors:
         raise rules.RuleViolation(errors)
 
-    cages = {
-        c.cage_id: c for c in Cage.objects.filter(cage_id__in=[c.cage_id for c in clean.cages]).select_related("ibx")
-    }
-    ibx = cages[clean.cages[0].cage_id].ibx
-    accounts = {a.number: a for a in Account.objects.filter(number__in=[c.account_number for c in clean.cages])}
-    cabinets = {
-        c.cabinet_id: c
-        for c in Cabinet.objects.filter(cabinet_id__in=[c.cabinet_id for c in clean.cages if c.cabinet_id])
-    }
-    usernames = {p.username for p in clean.visitors + clean.contacts if p.username}
-    users = {u.username: u for u in User.objects.filter(organization_id=user.organization_id, username__in=usernames)}
+    # The rows are stored with the primary keys of the facts the rules were checked against.
+    first_cage = ids.cage_ids[clean.cages[0].cage_id]
     po = clean.purchase_order
     reasons = rules.review_reasons(
         user.organization.review_policy(),
         now=ctx.now,
         visit_start=clean.visit_start,
         visit_end=clean.visit_end,
-        ibx_timezone=ibx.timezone,
+        ibx_timezone=first_cage.ibx_timezone,
         has_non_registered_visitors=any(not v.username for v in clean.visitors),
         purchase_order_type=po.type if po else None,
     )
@@ -127,7 +118,7 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
     with transaction.atomic():
         order = Order.objects.create(
             organization_id=user.organization_id,
-            ibx=ibx,
+            ibx_id=first_cage.ibx_pk,
             ordered_by=user,
             description=clean.description,
             customer_reference_id=clean.customer_reference_id,
@@ -147,14 +138,14 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
             [
                 OrderCage(
                     order=order,
-                    cage=cages[c.cage_id],
-                    account=accounts[c.account_number],
-                    cabinet=cabinets.get(c.cabinet_id) if c.cabinet_id else None,
+                    cage_id=ids.cage_ids[c.cage_id].pk,
+                    account_id=ids.account_ids[c.account_number],
+                    cabinet_id=ids.cabinet_ids[c.cabinet_id] if c.cabinet_id else None,
                 )
                 for c in clean.cages
             ]
         )
-        Visitor.objects.bulk_create([Visitor(order=order, **_person_fields(p, users)) for p in clean.visitors])
+        Visitor.objects.bulk_create([Visitor(order=order, **_person_fields(p, ids.user_ids)) for p in clean.visitors])
         Contact.objects.bulk_create(
             [
                 Contact(
@@ -162,7 +153,7 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
                     contact_type=p.type,
                     availability=p.availability,
                     timezone=p.timezone,
-                    **_person_fields(p, users),
+                    **_person_fields(p, ids.user_ids),
                 )
                 for p in clean.contacts
             ]
@@ -203,9 +194,9 @@ def _referenced_attachments(data) -> list[str]:
     return ids
 
 
-def _person_fields(person: rules.CleanPerson, users: dict[str, User]) -> dict:
+def _person_fields(person: rules.CleanPerson, user_ids: dict[str, int]) -> dict:
     if person.username:
-        return {"user": users[person.username]}
+        return {"user_id": user_ids[person.username]}
     return {
         "first_name": person.first_name,
         "last_name": person.last_name,

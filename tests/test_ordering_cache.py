@@ -1,0 +1,136 @@
+"""The cached ordering facts (workvisits.catalogue): every change of the catalogue, the grants or the
+users is seen by the very next create, also when the facts were cached before (real Redis cache)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from workvisits import catalogue, locations, rules, selectors, services
+from workvisits.models import IBX, Account, Cabinet, Cage, Order, OrderingGrant, Organization
+
+DC2_CAGE, DC2_CABINET = "DC2:01:123456", "DC2:01:123456:0101"
+
+
+def _create(user, body):
+    """The create's error codes by path, or {} when it was stored."""
+    try:
+        services.order_create(user=user, data=body)
+    except rules.RuleViolation as exc:
+        return {e.path: e.code for e in exc.errors}
+    return {}
+
+
+@pytest.fixture
+def warm(orderer, make_body):
+    """One create stored, so that the orderer's facts are in the cache."""
+    assert _create(orderer, make_body()) == {}
+    with CaptureQueriesContext(connection) as queries:
+        selectors.ordering_context(orderer, attachment_ids=[])
+    assert len(queries.captured_queries) == 1  # only the catalogue version: the facts came from the cache
+    return orderer
+
+
+def test_the_facts_live_in_the_cache_keyed_by_the_organizations_version(warm):
+    version = catalogue.catalogue_version(warm.organization_id)
+    facts = cache.get(f"wv:ordering:{warm.organization_id}:{version}:catalogue")
+    assert isinstance(facts, catalogue.OrganizationFacts)
+    assert facts.cage_ids[DC2_CAGE].pk == Cage.objects.get(cage_id=DC2_CAGE).pk
+    assert DC2_CAGE in cache.get(f"wv:ordering:{warm.organization_id}:{version}:orderable:{warm.pk}")
+
+
+def test_a_revoked_grant_refuses_the_next_create(warm, make_body):
+    OrderingGrant.objects.filter(user=warm, ibx__code="DC2").delete()
+    assert _create(warm, make_body()) == {"details.cages[0].id": rules.NO_CREATE_PERMISSION}
+
+
+def test_a_new_grant_lets_the_user_order_at_once(viewer, make_body):
+    body = make_body()
+    body["details"]["visitors"] = [{"registeredUsers": ["viewer"]}]
+    assert _create(viewer, body) == {"details.cages[0].id": rules.NO_CREATE_PERMISSION}  # now cached
+    OrderingGrant.objects.create(user=viewer, cage=Cage.objects.get(cage_id=DC2_CAGE))
+    assert _create(viewer, body) == {}
+
+
+def test_a_retired_cage_is_unknown_to_the_next_create(warm, make_body):
+    cage = Cage.objects.get(cage_id=DC2_CAGE)
+    cage.active = False
+    cage.save()
+    assert _create(warm, make_body()) == {"details.cages[0].id": rules.INVALID}
+
+
+def test_a_deactivated_ibx_refuses_the_next_create(warm, make_body):
+    ibx = IBX.objects.get(code="DC2")
+    ibx.active = False
+    ibx.save()
+    assert _create(warm, make_body()) == {"details.cages[0].id": rules.NO_CREATE_PERMISSION}
+
+
+def test_an_account_put_on_credit_hold_refuses_the_next_create(warm, make_body):
+    account = Account.objects.get(number="1234567890")
+    account.is_credit_hold = True
+    account.save()
+    assert _create(warm, make_body()) == {"details.cages[0].accountNumber": rules.INVALID}
+
+
+def test_an_account_taken_off_the_cage_refuses_the_next_create(warm, make_body):
+    Cage.objects.get(cage_id=DC2_CAGE).accounts.remove(Account.objects.get(number="1234567890"))
+    assert _create(warm, make_body()) == {"details.cages[0].accountNumber": rules.INVALID}
+
+
+def test_a_retired_cabinet_refuses_the_next_create(warm, make_body):
+    cabinet = Cabinet.objects.get(cabinet_id=DC2_CABINET)
+    cabinet.active = False
+    cabinet.save()
+    assert _create(warm, make_body()) == {"details.cages[0].cabinetId": rules.INVALID}
+
+
+def test_a_deactivated_user_is_no_visitor_for_the_next_create(warm, users, make_body):
+    body = make_body()
+    body["details"]["visitors"] = [{"registeredUsers": ["technician"]}]
+    assert _create(warm, body) == {}
+    users["technician"].is_active = False
+    users["technician"].save()
+    assert set(_create(warm, body).values()) == {rules.INVALID}
+
+
+def test_a_login_keeps_the_cached_facts(warm, client):
+    before = catalogue.catalogue_version(warm.organization_id)
+    response = client.post(reverse("login"), {"username": "technician", "password": "technician-demo-pass"})
+    assert response.status_code == 302 and warm.__class__.objects.get(username="technician").last_login
+    assert catalogue.catalogue_version(warm.organization_id) == before
+
+
+def test_saving_an_organization_read_earlier_never_brings_an_old_version_back(warm, make_body):
+    stale = Organization.objects.get(pk=warm.organization_id)
+    read_with = str(stale.catalogue_version)
+    OrderingGrant.objects.filter(user=warm, ibx__code="DC2").delete()
+    stale.review_within_24_hours = True
+    stale.save()  # with the version it was read with, before the grant went
+    assert catalogue.catalogue_version(warm.organization_id) != read_with
+    assert _create(warm, make_body()) == {"details.cages[0].id": rules.NO_CREATE_PERMISSION}
+
+
+def test_facts_cached_in_a_rolled_back_transaction_are_never_read(warm, make_body):
+    ibx = IBX.objects.get(code="DC2")
+    body = make_body()
+    body["details"]["cages"] = [{"id": "DC2:09:999999", "accountNumber": "1234567890"}]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        cage = Cage.objects.create(cage_id="DC2:09:999999", ibx=ibx, organization_id=warm.organization_id)
+        cage.accounts.add(Account.objects.get(number="1234567890"))
+        assert _create(warm, body) == {}  # its facts are cached under a version of this transaction
+        raise RuntimeError("roll back")
+    assert _create(warm, body) == {"details.cages[0].id": rules.INVALID}
+    assert not Order.objects.filter(cages__cage__cage_id="DC2:09:999999").exists()
+
+
+def test_a_locations_import_that_retires_a_cage_forgets_it_at_once(warm):
+    assert "AM1:02:200101" in selectors.ordering_context(warm).cages
+    answer = json.loads((Path(__file__).parent / "data" / "upstream_locations.json").read_text())
+    sync = locations.import_locations_answer(answer=answer)
+    assert "AM1:02:200101" in sync.summary["cages"]["retired"]  # by a bulk update, which sends no signal
+    assert "AM1:02:200101" not in selectors.ordering_context(warm).cages
