@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db.models import Prefetch, Q
@@ -55,12 +56,32 @@ class OrganizationFacts:
     user_ids: dict[str, int]
 
 
+class Ordering(NamedTuple):
+    facts: OrganizationFacts
+    orderable: frozenset[str]  # the cage ids the user may order for
+    review_policy: rules.ReviewPolicy  # read fresh with the version, never cached
+
+
+_POLICY_FIELDS = (
+    "review_mode",
+    "review_within_24_hours",
+    "review_non_registered_visitors",
+    "review_new_purchase_order",
+    "review_night_or_weekend",
+)
+
+
 def catalogue_version(organization_id: int) -> str:
     """The organization's current catalogue version, read from the database (never from a cached object)."""
-    version = (
-        Organization.objects.filter(pk=organization_id).values_list("catalogue_version", flat=True).first()
-    )
-    return str(version or uuid.UUID(int=0))
+    return _organization_state(organization_id)[0]
+
+
+def _organization_state(organization_id: int) -> tuple[str, rules.ReviewPolicy | None]:
+    row = Organization.objects.filter(pk=organization_id).values("catalogue_version", *_POLICY_FIELDS).first()
+    if row is None:
+        return str(uuid.UUID(int=0)), None
+    version = row.pop("catalogue_version")
+    return str(version), Organization(**row).review_policy()
 
 
 def _keys(organization_id: int, version: str, user_id: int) -> tuple[str, str]:
@@ -68,9 +89,11 @@ def _keys(organization_id: int, version: str, user_id: int) -> tuple[str, str]:
     return f"{base}:catalogue", f"{base}:orderable:{user_id}"
 
 
-def ordering_facts(user: User) -> tuple[OrganizationFacts, frozenset[str]]:
-    """The organization's facts and the cage ids `user` may order for: from the cache, or built and cached."""
-    catalogue_key, orderable_key = _keys(user.organization_id, catalogue_version(user.organization_id), user.pk)
+def ordering_facts(user: User) -> Ordering:
+    """The organization's facts, the cage ids `user` may order for (from the cache, or built and cached)
+    and the organization's review policy: one query when the cache holds the facts."""
+    version, policy = _organization_state(user.organization_id)
+    catalogue_key, orderable_key = _keys(user.organization_id, version, user.pk)
     found = cache.get_many([catalogue_key, orderable_key])
     facts, orderable = found.get(catalogue_key), found.get(orderable_key)
     missing = {}
@@ -80,7 +103,7 @@ def ordering_facts(user: User) -> tuple[OrganizationFacts, frozenset[str]]:
         orderable = missing[orderable_key] = orderable_cage_ids(user)
     if missing:
         cache.set_many(missing, CACHE_SECONDS)
-    return facts, orderable
+    return Ordering(facts, orderable, policy)
 
 
 def orderable_cage_ids(user: User) -> frozenset[str]:

@@ -49,9 +49,10 @@ def ordering_context(
 
 def ordering_context_and_ids(
     user: User, now: datetime | None = None, attachment_ids: Iterable | None = None
-) -> tuple[rules.OrderingContext, catalogue.OrganizationFacts | None]:
-    """The ordering context, and the organization's facts with the primary keys of its cages, accounts,
-    cabinets and users (None without an organization): what an order is stored with once the rules pass.
+) -> tuple[rules.OrderingContext, catalogue.Ordering | None]:
+    """The ordering context, and (None without an organization) the organization's facts with the primary
+    keys of its cages, accounts, cabinets and users, and its review policy as it is now: what an order is
+    stored with once the rules pass.
 
     A fixed number of queries: one for the catalogue version and, on a cache miss, four more; the
     attachments (never cached) one when `attachment_ids` names any.
@@ -59,7 +60,7 @@ def ordering_context_and_ids(
     now = now or timezone.now()
     if not user.organization_id:
         return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset()), None
-    facts, orderable = catalogue.ordering_facts(user)
+    ordering = catalogue.ordering_facts(user)
     found = Attachment.objects.filter(organization_id=user.organization_id)
     if attachment_ids is not None:
         keys = _uuids(attachment_ids)
@@ -69,9 +70,13 @@ def ordering_context_and_ids(
         for a in found.only("id", "name", "order_id")
     }
     ctx = rules.OrderingContext(
-        now=now, cages=facts.cages, orderable=orderable, usernames=facts.usernames, attachments=attachments
+        now=now,
+        cages=ordering.facts.cages,
+        orderable=ordering.orderable,
+        usernames=ordering.facts.usernames,
+        attachments=attachments,
     )
-    return ctx, facts
+    return ctx, ordering
 
 
 def _uuids(values: Iterable) -> list[uuid.UUID]:

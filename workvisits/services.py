@@ -96,16 +96,17 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
             rules.NO_CREATE_PERMISSION,
             "Your user belongs to no customer organization, so it cannot order work visits.",
         )
-    ctx, ids = selectors.ordering_context_and_ids(user, now, attachment_ids=_referenced_attachments(data))
+    ctx, ordering = selectors.ordering_context_and_ids(user, now, attachment_ids=_referenced_attachments(data))
     errors, clean = rules.validate_create(data, ctx, user.username)
     if errors:
         raise rules.RuleViolation(errors)
 
     # The rows are stored with the primary keys of the facts the rules were checked against.
+    ids = ordering.facts
     first_cage = ids.cage_ids[clean.cages[0].cage_id]
     po = clean.purchase_order
     reasons = rules.review_reasons(
-        user.organization.review_policy(),
+        ordering.review_policy,
         now=ctx.now,
         visit_start=clean.visit_start,
         visit_end=clean.visit_end,
