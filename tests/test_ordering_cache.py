@@ -2,6 +2,7 @@
 users is seen by the very next create, also when the facts were cached before (real Redis cache)."""
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,21 @@ def test_a_locations_import_that_retires_a_cage_forgets_it_at_once(warm):
     sync = locations.import_locations_answer(answer=answer)
     assert "AM1:02:200101" in sync.summary["cages"]["retired"]  # by a bulk update, which sends no signal
     assert "AM1:02:200101" not in selectors.ordering_context(warm).cages
+
+
+def test_with_the_cache_down_orders_are_still_taken_from_the_database(orderer, make_body, settings):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "portal.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    with pytest.raises(Exception):  # noqa: B017 (whatever redis-py raises for a refused connection)
+        cache.get("anything")
+    assert _create(orderer, make_body()) == {}
+    OrderingGrant.objects.filter(user=orderer, ibx__code="DC2").delete()
+    assert _create(orderer, make_body()) == {"details.cages[0].id": rules.NO_CREATE_PERMISSION}

@@ -4,9 +4,10 @@ The rules need, on every create, the organization's cages with their accounts an
 active usernames and the cages the caller may order for. These change rarely, so they are kept in
 the Django cache (Redis when REDIS_URL is set), keyed by the organization's `catalogue_version`.
 
-That version is a random UUID stored on the organization and replaced, in the same transaction,
-whenever anything the facts are made of changes (the signals below: IBX, Cage, Account,
-Cage.accounts, Cabinet, OrderingGrant, User; bulk `update()`s call `catalogue_changed` themselves).
+That version is a random UUID stored on the organization and replaced whenever anything the facts
+are made of changes (the signals below: IBX, Cage, Account, Cage.accounts, Cabinet, OrderingGrant,
+User; bulk `update()`s call `catalogue_changed` themselves), in the change's transaction when there
+is one (deletes and m2m changes always; a lone save() commits just before its post_save bump).
 Readers take the version from the database first and build the facts after it, so:
 
 - a change is seen by the next request once its transaction commits (a revoked grant refuses the
@@ -15,12 +16,14 @@ Readers take the version from the database first and build the facts after it, s
   yet, and under one nobody will ever read if that transaction rolls back;
 - a random version never repeats across databases, test workers or re-created databases.
 
-Attachments are not cached: they change with every upload.
+Attachments are not cached: they change with every upload. With the cache down, the facts are built
+from the database on every call (as before the cache), so orders are still taken.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -33,6 +36,8 @@ from django.dispatch import receiver
 
 from . import rules
 from .models import IBX, Account, Cabinet, Cage, OrderingGrant, Organization, User
+
+logger = logging.getLogger(__name__)
 
 # Safety net only (every change replaces the version): entries of old versions expire.
 CACHE_SECONDS = 6 * 3600
@@ -105,7 +110,11 @@ def ordering_facts(user: User) -> Ordering:
     and the organization's review policy: one query when the cache holds the facts."""
     version, policy = _organization_state(user.organization_id)
     catalogue_key, orderable_key = _keys(user.organization_id, version, user.pk)
-    found = cache.get_many([catalogue_key, orderable_key])
+    try:
+        found = cache.get_many([catalogue_key, orderable_key])
+    except Exception:  # the cache (Redis) is down: orders are still taken, from the database alone
+        logger.warning("ordering facts: the cache cannot be read; building them from the database", exc_info=True)
+        return Ordering(build_facts(user.organization_id), orderable_cage_ids(user), policy)
     facts, orderable = found.get(catalogue_key), found.get(orderable_key)
     missing = {}
     if facts is None:
@@ -113,7 +122,10 @@ def ordering_facts(user: User) -> Ordering:
     if orderable is None:
         orderable = missing[orderable_key] = orderable_cage_ids(user)
     if missing:
-        cache.set_many(missing, CACHE_SECONDS)
+        try:
+            cache.set_many(missing, CACHE_SECONDS)
+        except Exception:
+            logger.warning("ordering facts: the cache cannot be written", exc_info=True)
     return Ordering(facts, orderable, policy)
 
 
