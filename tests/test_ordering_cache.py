@@ -38,10 +38,10 @@ def warm(orderer, make_body):
 
 def test_the_facts_live_in_the_cache_keyed_by_the_organizations_version(warm):
     version = catalogue.catalogue_version(warm.organization_id)
-    facts = cache.get(f"wv:ordering:{warm.organization_id}:{version}:catalogue")
+    facts = cache.get(f"wv:ordering:1:{warm.organization_id}:{version}:catalogue")
     assert isinstance(facts, catalogue.OrganizationFacts)
     assert facts.cage_ids[DC2_CAGE].pk == Cage.objects.get(cage_id=DC2_CAGE).pk
-    assert DC2_CAGE in cache.get(f"wv:ordering:{warm.organization_id}:{version}:orderable:{warm.pk}")
+    assert DC2_CAGE in cache.get(f"wv:ordering:1:{warm.organization_id}:{version}:orderable:{warm.pk}")
 
 
 def test_a_revoked_grant_refuses_the_next_create(warm, make_body):

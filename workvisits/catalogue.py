@@ -41,7 +41,9 @@ logger = logging.getLogger(__name__)
 
 # Safety net only (every change replaces the version): entries of old versions expire.
 CACHE_SECONDS = 6 * 3600
-_PREFIX = "wv:ordering"
+# The shape of the cached objects is part of the key: change the "1" when OrganizationFacts or the
+# rules' facts classes change, so that a deploy never reads the previous release's pickles.
+_PREFIX = "wv:ordering:1"
 
 
 @dataclass(frozen=True)
