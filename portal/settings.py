@@ -110,6 +110,8 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             # A Redis that is down costs a request about a second, never a hang.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            # Lets several portals (or test runs) share one Redis database without sharing keys.
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
         }
     }
 else:

@@ -1,6 +1,7 @@
 """Shared fixtures: the demo catalogue and personas, and a guard that CI runs on real services."""
 
 import os
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,12 @@ from django.utils import timezone
 def pytest_configure(config):
     # The demo users' passwords are hashed for every test; the production hasher is deliberately slow.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Cache keys of one test run (its xdist workers and the worker processes its tests start inherit
+    # the variable) never meet those of an earlier run on the same Redis, such as login or token
+    # failure counters.
+    prefix = os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
+    if "KEY_PREFIX" in settings.CACHES["default"] or "Redis" in settings.CACHES["default"]["BACKEND"]:
+        settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
 
 
 def pytest_sessionstart(session):

@@ -16,7 +16,13 @@ def _point_at(settings, redis_server: RedisServer) -> None:
     """This process's cache and broker on the private Redis (db 1 and db 0, as the worker has them)."""
     cache_url = f"redis://127.0.0.1:{redis_server.port}/1"
     settings.REDIS_URL = cache_url
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": cache_url}}
+    settings.CACHES = {
+        "default": {  # the key prefix of this test run, which the worker has too
+            **settings.CACHES["default"],
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": cache_url,
+        }
+    }
     settings.CELERY_BROKER_URL = redis_server.url
 
 
