@@ -298,5 +298,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # A worker's start ("celery@host ready.") and stop are logged whatever LOG_LEVEL says.
+        "celery.apps.worker": {"level": "INFO"},
     },
 }
