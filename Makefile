@@ -9,7 +9,7 @@ PORT ?= 8000
 .PHONY: run test install install-dev lint migrate seed bench clean
 
 $(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || (rm -rf $(VENV); sleep 2; $(PYTHON) -m venv $(VENV))
 	@$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
 	@touch $@
