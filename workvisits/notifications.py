@@ -16,7 +16,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from icalendar import Calendar, Event, Timezone, vCalAddress
@@ -127,6 +127,13 @@ def _deliver(order: Order, notice: str, recipient: str, subject: str, text: str,
     row_id = _claim(order, notice[:64], recipient)
     if row_id is None:
         return False
+    _send_message(row_id, recipient, subject, text, html, invite)
+    SentNotification.objects.filter(pk=row_id).update(sent_at=timezone.now())
+    return True
+
+
+def _send_message(row_id: int, recipient: str, subject: str, text: str, html: str, invite=None) -> None:
+    """Hand one email to the backend; when it fails, free the claim `row_id` so that the retry sends it."""
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [recipient])
     message.attach_alternative(html, "text/html")
     if invite is not None:
@@ -140,7 +147,22 @@ def _deliver(order: Order, notice: str, recipient: str, subject: str, text: str,
     except Exception as exc:  # not sent: free the claim so that the retry sends it
         SentNotification.objects.filter(pk=row_id).delete()
         raise DeliveryError(f"{recipient}: {exc}") from exc
-    SentNotification.objects.filter(pk=row_id).update(sent_at=timezone.now())
+
+
+def _deliver_and_record(order: Order, notice: str, recipient: str, subject: str, text: str, html: str, invite) -> bool:
+    """_deliver, then its EMAIL event; the claim's sent_at and the event are written in one transaction."""
+    row_id = _claim(order, notice[:64], recipient)
+    if row_id is None:
+        return False
+    _send_message(row_id, recipient, subject, text, html, invite)
+    with transaction.atomic():
+        SentNotification.objects.filter(pk=row_id).update(sent_at=timezone.now())
+        services.record_event(
+            order=order,
+            kind=EventKind.EMAIL,
+            note=f"Email “{subject}” sent to {recipient}" + (" with a calendar invite." if invite else "."),
+            data={"notice": notice, "recipient": recipient, "invite": invite[0] if invite else None},
+        )
     return True
 
 
@@ -176,14 +198,8 @@ def _send(order: Order, notice: str, key: str, people: list[tuple[str, str]], ex
         }
         text = render_to_string("emails/order_notice.txt", context)
         html = render_to_string("emails/order_notice.html", context)
-        if _deliver(order, key, email, subject, text, html, invite):
+        if _deliver_and_record(order, key, email, subject, text, html, invite):
             sent += 1
-            services.record_event(
-                order=order,
-                kind=EventKind.EMAIL,
-                note=f"Email “{subject}” sent to {email}" + (" with a calendar invite." if invite else "."),
-                data={"notice": key, "recipient": email, "invite": invite[0] if invite else None},
-            )
     return sent
 
 
@@ -211,10 +227,10 @@ def _notice_of(event: OrderEvent, order: Order) -> tuple[str | None, str, int | 
 
 def notify_event(event_pk: int) -> int:
     """Send the emails an event calls for; returns how many went out now."""
-    event = OrderEvent.objects.filter(pk=event_pk).first()
+    event = selectors.event_for_notice(event_pk)
     if event is None:
         return 0
-    order = selectors.order_with_parts(event.order_id)
+    order = event.order
     notice, key, sequence, method = _notice_of(event, order)
     if notice is None:
         _mark_notified(event)
@@ -238,7 +254,7 @@ def _mark_notified(event: OrderEvent) -> None:
 
 def send_reminder(order_pk: int) -> int:
     """The day-before reminder, once per visit start (a rescheduled visit is reminded again)."""
-    order = selectors.order_with_parts(order_pk)
+    order = selectors.order_for_notice(order_pk)
     return _send(order, "reminder", f"reminder:{format_datetime(order.visit_start)}", recipients(order), {})
 
 

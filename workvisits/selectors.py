@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from . import catalogue, rules
 from .choices import ContactType
-from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, User, Visitor
+from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
 
@@ -115,6 +115,34 @@ def order_for_user(user: User, order_id: str) -> Order:
 
 def order_with_parts(pk: int) -> Order:
     return _with_parts(Order.objects.all()).get(pk=pk)
+
+
+# What an email about an order needs (recipients, templates, invite): the parts of order_with_parts
+# without the attachments, accounts and cabinets that only the upstream bodies use.
+_NOTICE_JOINS = ("ibx", "ordered_by")  # (the organization only an operators' alert names: loaded then)
+
+
+def _notice_parts() -> list[Prefetch]:
+    return [
+        Prefetch("cages", queryset=OrderCage.objects.select_related("cage")),
+        Prefetch("visitors", queryset=Visitor.objects.select_related("user").order_by("id")),
+        Prefetch("contacts", queryset=Contact.objects.select_related("user")),  # recipients() orders them
+    ]
+
+
+def order_for_notice(pk: int) -> Order:
+    return Order.objects.select_related(*_NOTICE_JOINS).prefetch_related(*_notice_parts()).get(pk=pk)
+
+
+def event_for_notice(event_pk: int) -> OrderEvent | None:
+    """An event with its order loaded as order_for_notice does, in four queries; None when it is gone."""
+    joins = [f"order__{name}" for name in _NOTICE_JOINS]
+    try:
+        event = OrderEvent.objects.select_related(*joins).get(pk=event_pk)
+    except OrderEvent.DoesNotExist:
+        return None
+    prefetch_related_objects([event.order], *_notice_parts())
+    return event
 
 
 def order_facts(order: Order) -> rules.OrderFacts:
