@@ -160,34 +160,43 @@ def _change(request, order, form, data_for_service, success_message):
     return redirect("order_detail", order_id=order.order_id)
 
 
+def _modify_view(request, order_id, *, make_form, panel: str, success_message: str):
+    """A change panel of the order page: a valid form goes to order_modify, else the page again with errors."""
+    order = _order_or_404(request.user, order_id)
+    form = make_form(order)
+    if form.is_valid():
+        response = _change(request, order, form, form.body(), success_message)
+        if response:
+            return response
+    context = _order_context(request, order, **{panel: form})
+    context["open_panel"] = panel
+    return render(request, "workvisits/order_detail.html", context, status=400)
+
+
 @login_required
 @require_POST
 def order_reschedule(request, order_id):
-    order = _order_or_404(request.user, order_id)
-    form = forms.RescheduleForm(request.POST, zone_name=order.ibx.timezone, user=request.user)
-    if form.is_valid():
-        response = _change(request, order, form, form.body(), "The visit has been changed.")
-        if response:
-            return response
-    context = _order_context(request, order, reschedule=form)
-    context["open_panel"] = "reschedule"
-    return render(request, "workvisits/order_detail.html", context, status=400)
+    return _modify_view(
+        request,
+        order_id,
+        make_form=lambda order: forms.RescheduleForm(request.POST, zone_name=order.ibx.timezone, user=request.user),
+        panel="reschedule",
+        success_message="The visit has been changed.",
+    )
 
 
 @login_required
 @require_POST
 def order_add_notification(request, order_id):
-    order = _order_or_404(request.user, order_id)
-    form = forms.NotificationContactForm(
-        request.POST, users=selectors.organization_users(request.user), user=request.user
+    return _modify_view(
+        request,
+        order_id,
+        make_form=lambda order: forms.NotificationContactForm(
+            request.POST, users=selectors.organization_users(request.user), user=request.user
+        ),
+        panel="notify",
+        success_message="The notification contact has been added.",
     )
-    if form.is_valid():
-        response = _change(request, order, form, form.body(), "The notification contact has been added.")
-        if response:
-            return response
-    context = _order_context(request, order, notify=form)
-    context["open_panel"] = "notify"
-    return render(request, "workvisits/order_detail.html", context, status=400)
 
 
 @login_required
