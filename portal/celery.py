@@ -22,6 +22,27 @@ def _use_django_logging(**_):
     dictConfig(settings.LOGGING)
 
 
+@signals.worker_process_init.connect
+def _check_reused_connections(**_):
+    """A worker process keeps its database connection from task to task (see CELERY_DB_REUSE_MAX), so
+    it checks it before each task: a database restart costs no task."""
+    from django.db import connections
+
+    for alias in connections:
+        connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(task=None, **_):
+    """Around each task, what Django does around each request: close connections that broke or grew old
+    (not around a task run in the caller's process, whose transaction it would end)."""
+    from django.db import close_old_connections
+
+    if task is not None and not getattr(task.request, "is_eager", False):
+        close_old_connections()
+
+
 @signals.before_task_publish.connect
 def _carry_correlation_id(headers=None, **_):
     from workvisits import correlation

@@ -229,6 +229,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_MAX_SECONDS
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_MAX_SECONDS - 30
 CELERY_TASK_TRACK_STARTED = True
+# Celery's Django fixup would open a new database connection for every task; instead a worker process
+# keeps its connection like a web process does (CONN_MAX_AGE), checked and closed when broken or old
+# around each task (portal/celery.py).
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
