@@ -6,6 +6,7 @@ and its own `celery -A portal worker` pointed at the pytest test database.
 
 from __future__ import annotations
 
+import base64
 import email
 import json
 import os
@@ -84,6 +85,15 @@ class RedisServer:
 
     def queue_length(self, queue: str = "celery") -> int:
         return redis.Redis(port=self.port).llen(queue)
+
+
+def queued_tasks(server: RedisServer) -> list[tuple]:
+    """(task name, args) of every message waiting on the broker's default queue, sorted."""
+    messages = redis.Redis(port=server.port).lrange("celery", 0, -1)
+    # Celery's message body is base64 JSON: [args, kwargs, embed].
+    return sorted(
+        (m["headers"]["task"], tuple(json.loads(base64.b64decode(m["body"]))[0])) for m in map(json.loads, messages)
+    )
 
 
 class Sandbox:

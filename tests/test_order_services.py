@@ -6,11 +6,13 @@ import pytest
 from django.utils import timezone
 
 from workvisits import rules, selectors, services
-from workvisits.choices import ContactType, EventKind, OrderStatus
-from workvisits.models import Order
+from workvisits.choices import ContactType, EventKind, OrderStatus, ReviewMode
+from workvisits.models import Order, Organization
 
 
-def test_create_stores_the_order_its_parts_and_its_first_event(orderer, make_body, django_capture_on_commit_callbacks):
+def test_create_stores_the_order_its_parts_and_its_first_event(
+    orderer, make_body, django_capture_on_commit_callbacks, monkeypatch
+):
     body = make_body()
     body["details"]["visitors"].append(
         {
@@ -31,7 +33,24 @@ def test_create_stores_the_order_its_parts_and_its_first_event(orderer, make_bod
     contacts = {(c.contact_type, c.name) for c in order.contacts.all()}
     assert contacts == {(ContactType.TECHNICAL, "Olivia Orderer"), (ContactType.NOTIFICATION, "Victor Viewer")}
     assert [(e.kind, e.to_status) for e in order.events.all()] == [(EventKind.CREATED, OrderStatus.QUEUED)]
-    assert len(callbacks) == 2  # the notification of the new event and the submission
+    sent = []
+    monkeypatch.setattr(services, "enqueue", lambda name, *args, **kwargs: sent.append((name, args)))
+    for callback in callbacks:
+        callback()
+    # One message per order: its submission, whose task has the "received" email sent with the answer.
+    assert sent == [(services.SUBMIT_TASK, (order.pk,))]
+
+
+def test_an_order_waiting_for_review_is_only_notified(
+    orderer, make_body, monkeypatch, django_capture_on_commit_callbacks
+):
+    Organization.objects.filter(pk=orderer.organization_id).update(review_mode=ReviewMode.ALL)
+    sent = []
+    monkeypatch.setattr(services, "enqueue", lambda name, *args, **kwargs: sent.append((name, args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        order = services.order_create(user=orderer, data=make_body())
+    assert order.status == OrderStatus.PENDING_REVIEW
+    assert sent == [(services.NOTIFY_TASK, (order.pk,))]
 
 
 def test_create_refuses_with_every_error_and_stores_nothing(orderer, make_body):

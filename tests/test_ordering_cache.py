@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from tests.api_support import Api
 from workvisits import catalogue, locations, rules, selectors, services
 from workvisits.models import IBX, Account, Cabinet, Cage, Order, OrderingGrant, Organization
 
@@ -153,3 +154,70 @@ def test_with_the_cache_down_orders_are_still_taken_from_the_database(orderer, m
     assert _create(orderer, make_body()) == {}
     OrderingGrant.objects.filter(user=orderer, ibx__code="DC2").delete()
     assert _create(orderer, make_body()) == {"details.cages[0].id": rules.NO_CREATE_PERMISSION}
+
+
+# ---------------------------------------------------------------------------------------------
+# The process-memory layer in front of the cache, and the version read with the API token.
+class _Unreachable:
+    """A cache that must not be asked (the facts come from process memory) or is down."""
+
+    def __init__(self):
+        self.asked = 0
+
+    def get_many(self, keys):
+        self.asked += 1
+        raise ConnectionError("the cache is down")
+
+    set_many = get_many
+
+
+def test_the_facts_are_served_from_process_memory_and_a_change_is_seen_at_once(warm, make_body, monkeypatch):
+    unreachable = _Unreachable()
+    monkeypatch.setattr(catalogue, "cache", unreachable)
+    with CaptureQueriesContext(connection) as queries:
+        assert DC2_CAGE in selectors.ordering_context(warm, attachment_ids=[]).orderable
+    assert len(queries.captured_queries) == 1 and unreachable.asked == 0  # the version only
+    OrderingGrant.objects.filter(user=warm, ibx__code="DC2").delete()  # a new version
+    assert _create(warm, make_body()) == {"details.cages[0].id": rules.NO_CREATE_PERMISSION}
+    assert unreachable.asked == 1  # not in process memory under the new version: built from the database
+
+
+def test_process_memory_holds_one_version_per_organization_and_the_last_used_organizations():
+    recent = catalogue._Recent(organizations=2)
+    recent.put(1, "v1", 10, "facts-1", frozenset({"A"}))
+    assert recent.get(1, "v1", 10) == ("facts-1", frozenset({"A"}))
+    assert recent.get(1, "v1", 11) == ("facts-1", None)  # another user: only the catalogue
+    assert recent.get(1, "v2", 10) == (None, None)
+    recent.put(1, "v2", 11, "facts-1b", frozenset())
+    assert recent.get(1, "v1", 10) == (None, None)  # the old version is gone with its users
+    assert recent.get(1, "v2", 11) == ("facts-1b", frozenset())
+    recent.put(2, "v1", 10, "facts-2", frozenset())
+    recent.get(1, "v2", 11)  # organization 1 used last: 2 is the one to go
+    recent.put(3, "v1", 10, "facts-3", frozenset())
+    assert recent.get(2, "v1", 10) == (None, None)
+    assert recent.get(1, "v2", 11)[0] == "facts-1b" and recent.get(3, "v1", 10)[0] == "facts-3"
+
+
+def test_the_organization_state_noted_by_the_token_check_is_used_once(warm, users):
+    organization = Organization.objects.get(pk=warm.organization_id)
+    catalogue.remember_organization_state(warm, organization)
+    with CaptureQueriesContext(connection) as queries:
+        catalogue.ordering_facts(warm)
+    assert len(queries.captured_queries) == 0
+    with CaptureQueriesContext(connection) as queries:
+        catalogue.ordering_facts(warm)  # taken: the version is selected again
+    assert len(queries.captured_queries) == 1
+    catalogue.remember_organization_state(warm, users["globex"].organization)  # not the user's organization
+    with CaptureQueriesContext(connection) as queries:
+        assert DC2_CAGE in catalogue.ordering_facts(warm).orderable
+    assert len(queries.captured_queries) == 1
+
+
+def test_an_api_create_reads_the_catalogue_version_only_with_the_token(warm, make_body):
+    api = Api(warm)
+    assert api.post("/colocations/v2/orders/workVisits", make_body()).status_code == 201
+    OrderingGrant.objects.filter(user=warm, ibx__code="DC2").delete()
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/colocations/v2/orders/workVisits", make_body())
+    assert response.status_code == 403, response.json()  # the change is seen by the very next request
+    assert sum('"catalogue_version"' in q["sql"] for q in queries.captured_queries) == 1

@@ -1,27 +1,16 @@
 """The sweeper sends again what no task carries, and leaves alone what a task still carries."""
 
-import base64
-import json
 from datetime import timedelta
 
 import pytest
-import redis
 from django.utils import timezone
 
-from tests.pipeline_harness import broker_fixture  # noqa: F401
+from tests.pipeline_harness import broker_fixture, queued_tasks  # noqa: F401
 from workvisits import services, tasks
 from workvisits.choices import EventKind, OrderStatus
 from workvisits.models import Order
 
 pytestmark = pytest.mark.celery
-
-
-def queued(server) -> list[tuple]:
-    messages = redis.Redis(port=server.port).lrange("celery", 0, -1)
-    # Celery's message body is base64 JSON: [args, kwargs, embed].
-    return sorted(
-        (m["headers"]["task"], tuple(json.loads(base64.b64decode(m["body"]))[0])) for m in map(json.loads, messages)
-    )
 
 
 def test_sweeper_requeues_lost_work_only(broker, orderer, make_body, settings):
@@ -53,11 +42,11 @@ def test_sweeper_requeues_lost_work_only(broker, orderer, make_body, settings):
         event.save()
 
     assert tasks.sweep_orders.run() == "2 submissions, 1 notifications, 0 changes, 1 cancellations"
-    assert queued(broker) == sorted(
+    assert queued_tasks(broker) == sorted(
         [
             (services.SUBMIT_TASK, (lost.pk,)),
             (services.SUBMIT_TASK, (stuck.pk,)),
-            (services.NOTIFY_TASK, (created[lost.pk].pk,)),
+            (services.NOTIFY_TASK, (lost.pk,)),
             (services.CANCEL_TASK, (cancelled.pk,)),
         ]
     )

@@ -43,6 +43,9 @@ def test_429_retry_after_is_honoured(pipeline, orderer, make_body):
     assert first["status"] == 429 and second["status"] == 201
     # The backoff alone would wait 0.1-0.2 s here (CELERY_RETRY_BASE_DELAY=0.2).
     assert second["time"] - first["time"] >= 2.0
+    # The "received" emails went out while the order waited for its retry, not with the answer.
+    received = SentNotification.objects.filter(order=order, notice="submitted", sent_at__isnull=False)
+    assert received.exists() and all(r.sent_at.timestamp() < second["time"] for r in received)
 
 
 def test_400_rejects_after_one_attempt_and_tells_everyone_why(pipeline, orderer, make_body):

@@ -16,16 +16,32 @@ Readers take the version from the database first and build the facts after it, s
   yet, and under one nobody will ever read if that transaction rolls back;
 - a random version never repeats across databases, test workers or re-created databases.
 
+In front of the Django cache, each process keeps the facts it used last in memory (`_recent`: the
+current entry of at most 256 organizations, shared by the worker's threads), under the same versions.
+An entry is used only when its version equals the version just read, so it is exactly as valid as the
+shared cache's, and the points above hold for it too: facts built inside an uncommitted transaction
+sit under that transaction's version, which other threads (reading the committed one) never ask for,
+and which nobody asks for once it rolls back. One version per organization is kept, so the facts of
+old versions never pile up; a request with another version simply replaces the entry. The cached
+objects are shared, not copies: their dicts are never changed after build_facts() (the rules only
+read them).
+
+The version and the review policy are read once per request: the API's token check reads them with
+the organization (`remember_organization_state`) and the next ordering_facts() of that request takes
+them instead of selecting them again; otherwise ordering_facts() selects them itself.
+
 Attachments are not cached: they change with every upload. With the cache down, the facts are built
-from the database on every call (as before the cache), so orders are still taken.
+from the database (as before the cache) and kept in process memory only, so orders are still taken.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.core.cache import cache
@@ -92,7 +108,9 @@ def _organization_state(organization_id: int) -> tuple[str, rules.ReviewPolicy |
         row = cursor.fetchone()
     if row is None:
         return str(uuid.UUID(int=0)), None
-    return str(row[0]), Organization(**dict(zip(_POLICY_FIELDS, row[1:], strict=True))).review_policy()
+    # As a UUID, whatever the database returns (SQLite: hex), so the key is the one the token check notes.
+    version = Organization._meta.get_field("catalogue_version").to_python(row[0])
+    return str(version), Organization(**dict(zip(_POLICY_FIELDS, row[1:], strict=True))).review_policy()
 
 
 @functools.cache
@@ -102,33 +120,107 @@ def _state_statement() -> str:
     return f"SELECT {columns} FROM {q(Organization._meta.db_table)} WHERE {q('id')} = %s"  # noqa: S608 (identifiers)
 
 
+# Set on the user object of a request by the token check, taken (once) by that request's ordering_facts().
+_STATE_ATTRIBUTE = "_catalogue_state_of_this_request"
+
+
+def remember_organization_state(user: User, organization: Organization) -> None:
+    """Note on `user` the catalogue version and review policy of `organization`, just read from the
+    database with `user` for the current request; that request's next ordering_facts() uses them instead
+    of selecting them again. Only for objects read during the request, never for long-lived ones."""
+    state = (organization.pk, str(organization.catalogue_version), organization.review_policy())
+    setattr(user, _STATE_ATTRIBUTE, state)
+
+
+def _state_for(user: User) -> tuple[str, rules.ReviewPolicy | None]:
+    state = user.__dict__.pop(_STATE_ATTRIBUTE, None)
+    if state is not None and state[0] == user.organization_id:
+        return state[1], state[2]
+    return _organization_state(user.organization_id)
+
+
+@dataclass
+class _Entry:
+    version: str
+    facts: OrganizationFacts
+    orderable: dict[int, frozenset[str]] = field(default_factory=dict)  # by user id
+
+
+class _Recent:
+    """The facts of the organizations this process used last, one version each (see the module docstring)."""
+
+    def __init__(self, organizations: int = 256, users_per_organization: int = 4096):
+        self._entries: OrderedDict[int, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._organizations = organizations
+        self._users = users_per_organization
+
+    def get(self, organization_id: int, version: str, user_id: int):
+        """(facts, orderable cage ids of the user), each None when not held for this version."""
+        with self._lock:
+            entry = self._entries.get(organization_id)
+            if entry is None or entry.version != version:
+                return None, None
+            self._entries.move_to_end(organization_id)
+            return entry.facts, entry.orderable.get(user_id)
+
+    def put(self, organization_id: int, version: str, user_id: int, facts, orderable) -> None:
+        with self._lock:
+            entry = self._entries.get(organization_id)
+            if entry is None or entry.version != version:
+                entry = self._entries[organization_id] = _Entry(version, facts)
+            if len(entry.orderable) >= self._users:
+                entry.orderable.clear()
+            entry.orderable[user_id] = orderable
+            self._entries.move_to_end(organization_id)
+            while len(self._entries) > self._organizations:
+                self._entries.popitem(last=False)
+
+
+_recent = _Recent()
+
+
 def _keys(organization_id: int, version: str, user_id: int) -> tuple[str, str]:
     base = f"{_PREFIX}:{organization_id}:{version}"
     return f"{base}:catalogue", f"{base}:orderable:{user_id}"
 
 
 def ordering_facts(user: User) -> Ordering:
-    """The organization's facts, the cage ids `user` may order for (from the cache, or built and cached)
-    and the organization's review policy: one query when the cache holds the facts."""
-    version, policy = _organization_state(user.organization_id)
+    """The organization's facts, the cage ids `user` may order for (from process memory, the cache, or
+    built and cached) and the organization's review policy: at most one query when either holds the facts."""
+    organization_id = user.organization_id
+    version, policy = _state_for(user)
+    facts, orderable = _recent.get(organization_id, version, user.pk)
+    if facts is None or orderable is None:
+        facts, orderable = _shared_or_built(user, version, facts, orderable)
+        _recent.put(organization_id, version, user.pk, facts, orderable)
+    return Ordering(facts, orderable, policy)
+
+
+def _shared_or_built(user: User, version: str, facts, orderable) -> tuple[OrganizationFacts, frozenset[str]]:
+    """The facts and orderable cage ids not given, from the cache, or built and cached."""
     catalogue_key, orderable_key = _keys(user.organization_id, version, user.pk)
+    wanted = [key for key, value in ((catalogue_key, facts), (orderable_key, orderable)) if value is None]
     try:
-        found = cache.get_many([catalogue_key, orderable_key])
+        found = cache.get_many(wanted)
     except Exception:  # the cache (Redis) is down: orders are still taken, from the database alone
         logger.warning("ordering facts: the cache cannot be read; building them from the database", exc_info=True)
-        return Ordering(build_facts(user.organization_id), orderable_cage_ids(user), policy)
-    facts, orderable = found.get(catalogue_key), found.get(orderable_key)
+        found = None
+    if facts is None:
+        facts = found.get(catalogue_key) if found else None
+    if orderable is None:
+        orderable = found.get(orderable_key) if found else None
     missing = {}
     if facts is None:
         facts = missing[catalogue_key] = build_facts(user.organization_id)
     if orderable is None:
         orderable = missing[orderable_key] = orderable_cage_ids(user)
-    if missing:
+    if missing and found is not None:
         try:
             cache.set_many(missing, CACHE_SECONDS)
         except Exception:
             logger.warning("ordering facts: the cache cannot be written", exc_info=True)
-    return Ordering(facts, orderable, policy)
+    return facts, orderable
 
 
 def orderable_cage_ids(user: User) -> frozenset[str]:
@@ -175,9 +267,7 @@ def build_facts(organization_id: int) -> OrganizationFacts:
             )
         facts[cage.cage_id] = rules.CageFacts(cage_id=cage.cage_id, ibx=cage.ibx.code, accounts=accounts)
         cage_ids[cage.cage_id] = CageIds(pk=cage.pk, ibx_pk=cage.ibx_id, ibx_timezone=cage.ibx.timezone)
-    user_ids = dict(
-        User.objects.filter(organization_id=organization_id, is_active=True).values_list("username", "pk")
-    )
+    user_ids = dict(User.objects.filter(organization_id=organization_id, is_active=True).values_list("username", "pk"))
     return OrganizationFacts(
         cages=facts,
         usernames=frozenset(user_ids),

@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime
 from email.mime.text import MIMEText
 from email.utils import parseaddr
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -110,80 +111,127 @@ def calendar_invite(order: Order, *, method: str, sequence: int, attendees: list
         attendee.params["cn"] = name
         attendee.params["role"] = "REQ-PARTICIPANT"
         event.add("attendee", attendee, encode=0)
-    calendar.add_component(_vtimezone(order.ibx.timezone, order.visit_start.year))
     calendar.add_component(event)
-    return calendar.to_ical().decode()
+    # The zone's VTIMEZONE goes before the event; its text is made once per zone and year.
+    head, begin, rest = calendar.to_ical().decode().partition("BEGIN:VEVENT\r\n")
+    return head + _vtimezone(order.ibx.timezone, order.visit_start.year) + begin + rest
 
 
 @lru_cache(maxsize=64)
-def _vtimezone(tzid: str, year: int) -> Timezone:
+def _vtimezone(tzid: str, year: int) -> str:
     """The zone's rules from the year before the visit to the year after (not its 1970-2038 history)."""
-    return Timezone.from_tzid(tzid, first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1))
+    zone = Timezone.from_tzid(tzid, first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1))
+    return zone.to_ical().decode()
 
 
 # ---------------------------------------------------------------------------------------------
-def _deliver(order: Order, notice: str, recipient: str, subject: str, text: str, html: str, invite=None) -> bool:
-    """Send one email unless this order, notice and recipient already had it. True when sent now."""
-    row_id = _claim(order, notice[:64], recipient)
-    if row_id is None:
-        return False
-    _send_message(row_id, recipient, subject, text, html, invite)
-    SentNotification.objects.filter(pk=row_id).update(sent_at=timezone.now())
-    return True
+class Email(NamedTuple):
+    notice: str  # the key that makes it once per order and recipient, e.g. "submitted", "modified:v3"
+    recipient: str
+    subject: str
+    text: str
+    html: str
+    invite: tuple[str, str] | None = None  # (METHOD, iCalendar text)
 
 
-def _send_message(row_id: int, recipient: str, subject: str, text: str, html: str, invite=None) -> None:
-    """Hand one email to the backend; when it fails, free the claim `row_id` so that the retry sends it."""
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [recipient])
-    message.attach_alternative(html, "text/html")
-    if invite is not None:
-        method, ics = invite
+def _deliver(order: Order, emails: list[Email], *, record: bool = True, done=None) -> int:
+    """Send the emails this call claims, over one mail connection; returns how many went out.
+
+    An (order, notice, recipient) row is claimed first, so an email goes out at most once whatever
+    retries happen. Afterwards, in one transaction: the sent rows get their sent_at, each email its
+    EMAIL event (with `record`), `done()` runs (when all went out), and the claims of emails the
+    backend refused are freed, so that the retry (DeliveryError, raised once the others are sent and
+    recorded) sends just those.
+    """
+    claimed = _claim(order, [(email.notice, email.recipient) for email in emails])
+    todo = [
+        (claimed[email.notice, email.recipient], email)
+        for email in emails
+        if (email.notice, email.recipient) in claimed
+    ]
+    sent: list[tuple[int, Email]] = []
+    unsent: list[int] = []
+    failure = None
+    if todo:
+        mail = get_connection()  # one SMTP session for the batch
+        try:
+            mail.open()
+        except Exception as exc:  # the mail server is away: every claim is freed for the retry
+            failure = (", ".join(email.recipient for _, email in todo), exc)
+            unsent = [row_id for row_id, _ in todo]
+            todo = []
+        for row_id, email in todo:
+            try:
+                _message(email, mail).send()
+            except Exception as exc:  # refused: the retry sends this one again
+                failure = failure or (email.recipient, exc)
+                unsent.append(row_id)
+            else:
+                sent.append((row_id, email))
+        try:
+            mail.close()
+        except Exception:  # the emails are handed over; a failed goodbye changes nothing
+            logger.warning("the mail connection did not close cleanly", exc_info=True)
+    with transaction.atomic():
+        if unsent:
+            SentNotification.objects.filter(pk__in=unsent).delete()
+        if sent:
+            SentNotification.objects.filter(pk__in=[row_id for row_id, _ in sent]).update(sent_at=timezone.now())
+        if record and sent:
+            services.record_events(order, EventKind.EMAIL, [_email_event(email) for _, email in sent])
+        if failure is None and done is not None:
+            done()
+    if failure is not None:
+        recipient, exc = failure
+        raise DeliveryError(f"{recipient}: {exc}") from exc
+    return len(sent)
+
+
+def _email_event(email: Email) -> tuple[str, dict]:
+    with_invite = " with a calendar invite." if email.invite else "."
+    note = f"Email “{email.subject}” sent to {email.recipient}{with_invite}"
+    return note, {"notice": email.notice, "recipient": email.recipient, "invite": email.invite and email.invite[0]}
+
+
+def _message(email: Email, mail) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(
+        email.subject, email.text, settings.DEFAULT_FROM_EMAIL, [email.recipient], connection=mail
+    )
+    message.attach_alternative(email.html, "text/html")
+    if email.invite is not None:
+        method, ics = email.invite
         part = MIMEText(ics, "calendar", "utf-8")
         part.set_param("method", method)
         part.add_header("Content-Disposition", "attachment", filename="invite.ics")
         message.attach(part)
-    try:
-        message.send()
-    except Exception as exc:  # not sent: free the claim so that the retry sends it
-        SentNotification.objects.filter(pk=row_id).delete()
-        raise DeliveryError(f"{recipient}: {exc}") from exc
+    return message
 
 
-def _deliver_and_record(order: Order, notice: str, recipient: str, subject: str, text: str, html: str, invite) -> bool:
-    """_deliver, then its EMAIL event; the claim's sent_at and the event are written in one transaction."""
-    row_id = _claim(order, notice[:64], recipient)
-    if row_id is None:
-        return False
-    _send_message(row_id, recipient, subject, text, html, invite)
-    with transaction.atomic():
-        SentNotification.objects.filter(pk=row_id).update(sent_at=timezone.now())
-        services.record_event(
-            order=order,
-            kind=EventKind.EMAIL,
-            note=f"Email “{subject}” sent to {recipient}" + (" with a calendar invite." if invite else "."),
-            data={"notice": notice, "recipient": recipient, "invite": invite[0] if invite else None},
-        )
-    return True
-
-
-def _claim(order: Order, notice: str, recipient: str) -> int | None:
-    """Insert the (order, notice, recipient) row; None when it exists: someone sent it or is sending it."""
+def _claim(order: Order, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Insert the (order, notice, recipient) rows in one statement; the ids of those inserted now, by
+    (notice, recipient). A row that exists already: someone sent that email or is sending it."""
+    if not keys:
+        return {}
     table = SentNotification._meta.db_table
+    now = timezone.now()
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(keys))
+    params = [value for notice, recipient in keys for value in (order.pk, notice[:64], recipient, now)]
     with connection.cursor() as cursor:  # one statement, fine inside and outside a transaction
         cursor.execute(
-            f"INSERT INTO {table} (order_id, notice, recipient, created_at) VALUES (%s, %s, %s, %s) "  # noqa: S608
-            "ON CONFLICT (order_id, notice, recipient) DO NOTHING RETURNING id",
-            [order.pk, notice, recipient, timezone.now()],
+            f"INSERT INTO {table} (order_id, notice, recipient, created_at) VALUES {rows} "  # noqa: S608
+            "ON CONFLICT (order_id, notice, recipient) DO NOTHING RETURNING id, notice, recipient",
+            params,
         )
-        row = cursor.fetchone()
-    return row[0] if row else None
+        return {(notice, recipient): row_id for row_id, notice, recipient in cursor.fetchall()}
 
 
-def _send(order: Order, notice: str, key: str, people: list[tuple[str, str]], extra: dict, invite=None) -> int:
+def _emails(
+    order: Order, notice: str, key: str, people: list[tuple[str, str]], extra: dict, invite=None
+) -> list[Email]:
     subject_pattern, headline_pattern = NOTICES[notice]
     names = {"id": order.order_id, "upstream": order.upstream_order_id or ""}
     subject, headline = subject_pattern.format(**names), headline_pattern.format(**names)
-    sent = 0
+    emails = []
     for email, name in people:
         context = {
             "order": order,
@@ -198,9 +246,8 @@ def _send(order: Order, notice: str, key: str, people: list[tuple[str, str]], ex
         }
         text = render_to_string("emails/order_notice.txt", context)
         html = render_to_string("emails/order_notice.html", context)
-        if _deliver_and_record(order, key, email, subject, text, html, invite):
-            sent += 1
-    return sent
+        emails.append(Email(key[:64], email, subject, text, html, invite))
+    return emails
 
 
 def _notice_of(event: OrderEvent, order: Order) -> tuple[str | None, str, int | None, str | None]:
@@ -225,54 +272,74 @@ def _notice_of(event: OrderEvent, order: Order) -> tuple[str | None, str, int | 
     return None, "", None, None
 
 
+def notify_order(order_pk: int, order: Order | None = None) -> int:
+    """Send the emails of every event of the order that calls for some and has not had them yet, in
+    one batch; returns how many went out now. `order`, when given, is the order already read with
+    the parts an email shows (as selectors.order_for_notice reads them)."""
+    pending = list(
+        OrderEvent.objects.filter(order_id=order_pk, kind__in=services.NOTIFIED_EVENTS)
+        .exclude(data__has_key=NOTIFIED)
+        .order_by("id")
+    )
+    if not pending:
+        return 0
+    if order is None:
+        try:
+            order = selectors.order_for_notice(order_pk)
+        except Order.DoesNotExist:
+            return 0
+    return _notify(order, pending)
+
+
 def notify_event(event_pk: int) -> int:
-    """Send the emails an event calls for; returns how many went out now."""
+    """Send the emails one event calls for; returns how many went out now."""
     event = selectors.event_for_notice(event_pk)
     if event is None:
         return 0
-    order = event.order
-    notice, key, sequence, method = _notice_of(event, order)
-    if notice is None:
-        _mark_notified(event)
-        return 0
+    return _notify(event.order, [event])
+
+
+def _notify(order: Order, events: list[OrderEvent]) -> int:
     people = recipients(order)
-    invite = None
-    if method is not None:
-        invite = (method, calendar_invite(order, method=method, sequence=sequence, attendees=people))
-    extra = {"reasons": order.rejection_reasons if notice == "rejected" else [], "note": event.note}
-    sent = _send(order, notice, key, people, extra, invite)
-    if notice == "failed":
+    emails, failed = [], []
+    for event in events:
+        notice, key, sequence, method = _notice_of(event, order)
+        if notice is None:
+            continue
+        invite = None
+        if method is not None:
+            invite = (method, calendar_invite(order, method=method, sequence=sequence, attendees=people))
+        extra = {"reasons": order.rejection_reasons if notice == "rejected" else [], "note": event.note}
+        emails += _emails(order, notice, key, people, extra, invite)
+        if notice == "failed":
+            failed.append(key)
+    sent = _deliver(order, emails, done=lambda: services.mark_events([event.pk for event in events], NOTIFIED))
+    for key in failed:
         alert_operators(order, f"Work visit {order.order_id} FAILED", order.last_error, key=f"ops-{key}")
-    _mark_notified(event)
     return sent
-
-
-def _mark_notified(event: OrderEvent) -> None:
-    event.data[NOTIFIED] = timezone.now().isoformat()
-    event.save(update_fields=["data"])
 
 
 def send_reminder(order_pk: int) -> int:
     """The day-before reminder, once per visit start (a rescheduled visit is reminded again)."""
     order = selectors.order_for_notice(order_pk)
-    return _send(order, "reminder", f"reminder:{format_datetime(order.visit_start)}", recipients(order), {})
+    key = f"reminder:{format_datetime(order.visit_start)}"
+    return _deliver(order, _emails(order, "reminder", key, recipients(order), {}))
 
 
 def alert_operators(order: Order, subject: str, detail: str, *, key: str | None = None) -> int:
     """Tell the operators (OPERATORS_EMAILS and the Operators group) that an order needs them."""
     key = key or f"ops:{subject}"[:64]
-    sent = []
     context = {"order": order, "subject": subject, "detail": detail}
     text = render_to_string("emails/operators_alert.txt", context)
     html = render_to_string("emails/operators_alert.html", context)
-    for email in operator_emails():
-        try:
-            if _deliver(order, key, email, subject, text, html):
-                sent.append(email)
-        except DeliveryError:
-            logger.exception("could not alert operator %s", email)
+    emails = [Email(key[:64], email, subject, text, html) for email in operator_emails()]
+    try:
+        sent = _deliver(order, emails, record=False)
+    except DeliveryError:
+        logger.exception("could not alert every operator about order %s", order.order_id)
+        sent = SentNotification.objects.filter(order=order, notice=key[:64], sent_at__isnull=False).count()
     if sent:
         services.record_event(
             order=order, kind=EventKind.EMAIL, note=f"Operators alerted: {subject}.", data={"notice": key}
         )
-    return len(sent)
+    return sent

@@ -54,21 +54,23 @@ def ordering_context_and_ids(
     keys of its cages, accounts, cabinets and users, and its review policy as it is now: what an order is
     stored with once the rules pass.
 
-    A fixed number of queries: one for the catalogue version and, on a cache miss, four more; the
-    attachments (never cached) one when `attachment_ids` names any.
+    A fixed number of queries: one for the catalogue version (none when the API's token check read it)
+    and, on a cache miss, up to five more; the attachments (never cached) one when `attachment_ids` names any.
     """
     now = now or timezone.now()
     if not user.organization_id:
         return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset()), None
     ordering = catalogue.ordering_facts(user)
-    found = Attachment.objects.filter(organization_id=user.organization_id)
-    if attachment_ids is not None:
-        keys = _uuids(attachment_ids)
-        found = found.filter(id__in=keys) if keys else found.none()
-    attachments = {
-        str(a.id): rules.AttachmentFacts(attachment_id=str(a.id), name=a.name, in_use=a.order_id is not None)
-        for a in found.only("id", "name", "order_id")
-    }
+    keys = None if attachment_ids is None else _uuids(attachment_ids)
+    attachments = {}
+    if keys is None or keys:  # (none named: not even a query to build)
+        found = Attachment.objects.filter(organization_id=user.organization_id)
+        if keys is not None:
+            found = found.filter(id__in=keys)
+        attachments = {
+            str(a.id): rules.AttachmentFacts(attachment_id=str(a.id), name=a.name, in_use=a.order_id is not None)
+            for a in found.only("id", "name", "order_id")
+        }
     ctx = rules.OrderingContext(
         now=now,
         cages=ordering.facts.cages,

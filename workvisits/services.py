@@ -3,14 +3,16 @@ records its event, and hands follow-up work to Celery once the transaction has c
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import rules, selectors
+from . import graph_insert, rules, selectors
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
@@ -25,8 +27,9 @@ logger = logging.getLogger(__name__)
 SUBMIT_TASK = "workvisits.submit_order"
 MODIFY_TASK = "workvisits.modify_order"
 CANCEL_TASK = "workvisits.cancel_order"
-NOTIFY_TASK = "workvisits.notify_event"
-# Events whose recipients the notification task decides on.
+NOTIFY_TASK = "workvisits.notify_order"
+# Events whose recipients the notification task decides on (it sends every such event of an order
+# not yet notified, so one task carries the emails of several events).
 NOTIFIED_EVENTS = frozenset(
     {EventKind.CREATED, EventKind.STATUS, EventKind.MODIFIED, EventKind.REJECTED, EventKind.CANCEL_REQUESTED}
 )
@@ -69,14 +72,45 @@ def record_event(
     to_status: str = "",
     note: str = "",
     data: dict | None = None,
+    notify: bool = True,
 ) -> OrderEvent:
-    """Add to the order's timeline; events that concern people are handed to the notifier on commit."""
+    """Add to the order's timeline; events that concern people are handed to the notifier on commit
+    (with notify=False the caller sees to it that a notification task follows)."""
     event = OrderEvent.objects.create(
         order=order, kind=kind, actor=actor, from_status=from_status, to_status=to_status, note=note, data=data or {}
     )
-    if kind in NOTIFIED_EVENTS:
-        _enqueue_on_commit(NOTIFY_TASK, event.pk)
+    _event_recorded(order, kind, event.pk, notify=notify)
     return event
+
+
+def _event_recorded(order: Order, kind: str, event_pk: int, *, notify: bool = True) -> None:
+    """What follows the insert of an event row (also one inserted by order_create's statement)."""
+    if notify and kind in NOTIFIED_EVENTS:
+        _enqueue_on_commit(NOTIFY_TASK, order.pk)
+
+
+def record_events(order: Order, kind: str, notes_and_data: list[tuple[str, dict]]) -> None:
+    """Add several events of a kind nobody is notified of (e.g. the EMAIL of each email sent) at once."""
+    if kind in NOTIFIED_EVENTS:
+        raise ValueError(f"{kind} events are recorded one at a time, with record_event")
+    OrderEvent.objects.bulk_create(
+        [OrderEvent(order=order, kind=kind, note=note, data=data) for note, data in notes_and_data]
+    )
+
+
+def mark_events(event_pks: list[int], key: str) -> None:
+    """Note in each event's data that `key`'s follow-up work is done, now. One statement that merges
+    the key into the stored JSON, so that two tasks marking different keys never undo each other."""
+    if not event_pks:
+        return
+    table = connection.ops.quote_name(OrderEvent._meta.db_table)
+    merge = "data || %s::jsonb" if connection.vendor == "postgresql" else "json_patch(data, %s)"
+    marks = ", ".join(["%s"] * len(event_pks))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET data = {merge} WHERE id IN ({marks})",  # noqa: S608 (identifiers only)
+            [json.dumps({key: timezone.now().isoformat()}), *event_pks],
+        )
 
 
 def _violation(path: str, code: str, message: str) -> rules.RuleViolation:
@@ -116,48 +150,55 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
     )
     status = OrderStatus.PENDING_REVIEW if reasons else OrderStatus.QUEUED
 
-    with transaction.atomic():
-        order = Order.objects.create(
-            organization_id=user.organization_id,
-            ibx_id=first_cage.ibx_pk,
-            ordered_by=user,
-            description=clean.description,
-            customer_reference_id=clean.customer_reference_id,
-            po_type=po.type if po else "",
-            po_number=po.number if po else "",
-            po_amount=po.amount if po else "",
-            po_start_date=po.start_date if po else None,
-            po_end_date=po.end_date if po else None,
-            po_attachment_id=po.attachment_id if po else None,
-            open_cabinet=clean.open_cabinet,
-            visit_start=clean.visit_start,
-            visit_end=clean.visit_end,
-            status=status,
-            review_reasons=reasons,
+    order = Order(
+        organization_id=user.organization_id,
+        ibx_id=first_cage.ibx_pk,
+        ordered_by=user,
+        description=clean.description,
+        customer_reference_id=clean.customer_reference_id,
+        po_type=po.type if po else "",
+        po_number=po.number if po else "",
+        po_amount=po.amount if po else "",
+        po_start_date=po.start_date if po else None,
+        po_end_date=po.end_date if po else None,
+        po_attachment_id=po.attachment_id if po else None,
+        open_cabinet=clean.open_cabinet,
+        visit_start=clean.visit_start,
+        visit_end=clean.visit_end,
+        status=status,
+        review_reasons=reasons,
+    )
+    cages = [
+        OrderCage(
+            cage_id=ids.cage_ids[c.cage_id].pk,
+            account_id=ids.account_ids[c.account_number],
+            cabinet_id=ids.cabinet_ids[c.cabinet_id] if c.cabinet_id else None,
         )
-        OrderCage.objects.bulk_create(
-            [
-                OrderCage(
-                    order=order,
-                    cage_id=ids.cage_ids[c.cage_id].pk,
-                    account_id=ids.account_ids[c.account_number],
-                    cabinet_id=ids.cabinet_ids[c.cabinet_id] if c.cabinet_id else None,
-                )
-                for c in clean.cages
-            ]
+        for c in clean.cages
+    ]
+    visitors = [Visitor(**_person_fields(p, ids.user_ids)) for p in clean.visitors]
+    contacts = [
+        Contact(
+            contact_type=p.type,
+            availability=p.availability,
+            timezone=p.timezone,
+            **_person_fields(p, ids.user_ids),
         )
-        Visitor.objects.bulk_create([Visitor(order=order, **_person_fields(p, ids.user_ids)) for p in clean.visitors])
-        Contact.objects.bulk_create(
-            [
-                Contact(
-                    order=order,
-                    contact_type=p.type,
-                    availability=p.availability,
-                    timezone=p.timezone,
-                    **_person_fields(p, ids.user_ids),
-                )
-                for p in clean.contacts
-            ]
+        for p in clean.contacts
+    ]
+    event = OrderEvent(
+        kind=EventKind.CREATED,
+        actor=user,
+        to_status=status,
+        note=" ".join(reasons) if reasons else "Queued for submission to the data centre.",
+    )
+    # One statement stores the order, its parts and its first event, atomic by itself: a transaction
+    # is needed only for the claim of attachments (rare) and, inside the caller's transaction, to keep
+    # a savepoint around the create as before.
+    needs_transaction = bool(clean.attachment_ids) or transaction.get_connection().in_atomic_block
+    with transaction.atomic() if needs_transaction else contextlib.nullcontext():
+        graph_insert.insert_graph(
+            order, [("order", cages), ("order", visitors), ("order", contacts), ("order", [event])]
         )
         if clean.attachment_ids:
             claimed = Attachment.objects.filter(
@@ -170,15 +211,9 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
                     rules.INVALID,
                     "attachments: one of the attachments was just used by another order; upload it again.",
                 )
-        record_event(
-            order=order,
-            kind=EventKind.CREATED,
-            actor=user,
-            to_status=status,
-            note=" ".join(reasons) if reasons else "Queued for submission to the data centre.",
-        )
-        if status == OrderStatus.QUEUED:
-            _enqueue_on_commit(SUBMIT_TASK, order.pk)
+        # One message per order placed: a queued order's "received" email goes out with the data
+        # centre's answer (or its first failure), from the notification task the submission sends.
+        _enqueue_on_commit(SUBMIT_TASK if status == OrderStatus.QUEUED else NOTIFY_TASK, order.pk)
     logger.info("order %s created with status %s", order.order_id, status)
     return order
 
@@ -342,6 +377,7 @@ def _set_status(
     note: str,
     kind: str = EventKind.STATUS,
     data: dict | None = None,
+    notify: bool = True,
     **fields,
 ) -> OrderEvent:
     from_status = order.status
@@ -351,7 +387,14 @@ def _set_status(
     order.version += 1
     order.save(update_fields=["status", "version", "updated_at", *fields])
     return record_event(
-        order=order, kind=kind, actor=actor, from_status=from_status, to_status=to_status, note=note, data=data
+        order=order,
+        kind=kind,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+        data=data,
+        notify=notify,
     )
 
 
@@ -364,12 +407,14 @@ def order_change_status(
     note: str = "",
     kind: str = EventKind.STATUS,
     data: dict | None = None,
+    notify: bool = True,
     **fields,
 ) -> Order | None:
     """Move an order to `to_status` under a row lock, if it is in one of `from_statuses`.
 
     Returns the order, or None when its status was not one of `from_statuses` (someone else moved it).
-    Extra keyword arguments are stored on the order in the same save.
+    Extra keyword arguments are stored on the order in the same save. With notify=False the caller
+    sends the event's emails itself (see record_event).
     """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_pk)
@@ -377,7 +422,7 @@ def order_change_status(
             return None
         if order.status == to_status and not fields:
             return order
-        _set_status(order, to_status, actor=actor, note=note, kind=kind, data=data, **fields)
+        _set_status(order, to_status, actor=actor, note=note, kind=kind, data=data, notify=notify, **fields)
         return order
 
 
@@ -459,7 +504,10 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     if errors:
         raise rules.RuleViolation(errors)
     attachment = Attachment(
-        organization_id=user.organization_id, uploaded_by=user, name=name, size=uploaded.size,
+        organization_id=user.organization_id,
+        uploaded_by=user,
+        name=name,
+        size=uploaded.size,
         content_type=content_type,
     )
     attachment.file.save(attachment.id.hex, uploaded, save=False)

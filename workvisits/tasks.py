@@ -68,37 +68,58 @@ def _client() -> UpstreamClient:
 
 def _mark_events(events, key: str) -> None:
     """Note in each event's data that its follow-up work is done (the sweeper skips marked events)."""
-    stamp = timezone.now().isoformat()
-    for event in events:
-        if key not in event.data:
-            event.data[key] = stamp
-            event.save(update_fields=["data"])
+    services.mark_events([event.pk for event in events if key not in event.data], key)
 
 
 # ---------------------------------------------------------------------------------------------
 # Submission.
-@shared_task(bind=True, name=services.SUBMIT_TASK, max_retries=None)
+# Its outcome is recorded where people look for it (the order's status, last error and timeline, the
+# upstream call log, the emails), so no task result is stored: that saves the busiest task two writes.
+@shared_task(bind=True, name=services.SUBMIT_TASK, max_retries=None, ignore_result=True)
 def submit_order(self, order_pk: int) -> str:
-    """Create the order upstream once: claim it, look it up after an earlier attempt, then create."""
+    """Create the order upstream once: claim it, look it up after an earlier attempt, then create;
+    then email the people the outcome (and the order's receipt) with the order already read."""
     with order_lock(order_pk) as acquired:
         if not acquired:
             raise self.retry(countdown=LOCK_BUSY_DELAY)
-        outcome, delay = _submit(order_pk)
+        outcome, delay, tell = _submit(order_pk)
+    if tell is not None:
+        _tell(tell)
     if delay is not None:
         raise self.retry(countdown=delay)
     return outcome
 
 
-def _submit(order_pk: int) -> tuple[str, float | None]:
-    # Changes recorded after this event may be missing from the order read below: they are sent
-    # as a modification once the order is upstream.
-    mark = OrderEvent.objects.filter(order_id=order_pk).order_by("-id").values_list("id", flat=True).first() or 0
+def _tell(order: Order) -> None:
+    """Send the order's pending emails now; when the mail server fails, a notification task retries
+    (and should this worker die first, the sweeper finds the events not yet notified)."""
+    try:
+        notifications.notify_order(order.pk, order=order)
+    except Exception:  # mail down, or a bug: the emails are not lost, the task sends them
+        logger.warning("order %s: emails not sent with the submission; a task retries", order.pk, exc_info=True)
+        services.enqueue(services.NOTIFY_TASK, order.pk, countdown=backoff_delay(1))
+
+
+def _updated(order: Order, fresh: Order | None) -> Order | None:
+    """`order` (read with its parts) with the fields of `fresh` (the row as a status change left it)."""
+    if fresh is None:
+        return None
+    for field in Order._meta.concrete_fields:
+        setattr(order, field.attname, getattr(fresh, field.attname))
+    return order
+
+
+# (outcome, seconds until the retry or None, the order (with its parts) whose new events need emails or None)
+Submission = tuple[str, float | None, Order | None]
+
+
+def _submit(order_pk: int) -> Submission:
     try:
         order = selectors.order_with_parts(order_pk)
     except Order.DoesNotExist:
-        return "nothing to do (no order)", None
+        return "nothing to do (no order)", None, None
     if order.status != OrderStatus.QUEUED or order.upstream_order_id:
-        return f"nothing to do ({order.status})", None
+        return f"nothing to do ({order.status})", None, None
     # An earlier attempt that left no answer (timeout, dropped connection, killed worker) may have
     # created the order upstream: such an order is looked up by its reference before creating.
     earlier_attempt = order.submit_attempts > 0 or order.submitting_since is not None
@@ -107,20 +128,23 @@ def _submit(order_pk: int) -> tuple[str, float | None]:
         submit_attempts=F("submit_attempts") + 1, submitting_since=now, next_attempt_at=None, updated_at=now
     )
     if not claimed:
-        return "moved on meanwhile", None
+        return "moved on meanwhile", None, None
     attempt = order.submit_attempts + 1
     client = _client()
     body = None
+    # The body carries the order as read here, at this version; a change made from now on (each one
+    # bumps the version) is sent as a modification once the order is upstream.
+    read_version = order.version
     try:
         found = client.find_order_by_reference(str(order.submission_key), order=order) if earlier_attempt else None
         if found:
             upstream_id = found["orderId"]
-            mark = 0  # created by an earlier attempt from older data: send every change
+            read_version = 0  # created by an earlier attempt from older data: send every change
         else:
             body = _create_body(client, order)
             upstream_id = client.create_work_visit(body, order=order)
     except PermanentUpstreamError as exc:
-        services.order_change_status(
+        rejected = services.order_change_status(
             order_pk=order_pk,
             to_status=OrderStatus.REJECTED,
             from_statuses={OrderStatus.QUEUED},
@@ -132,15 +156,16 @@ def _submit(order_pk: int) -> tuple[str, float | None]:
             submitting_since=None,
             upstream_payload=body,
             upstream_response={"status": exc.status, "errors": exc.errors},
+            notify=False,
         )
-        return "rejected", None
+        return "rejected", None, _updated(order, rejected)
     except TransientUpstreamError as exc:
-        return _submission_failed(order_pk, attempt, exc)
+        return _submission_failed(order, attempt, exc)
     except Exception as exc:  # a bug or a time limit: counted and retried like a transient error
         logger.exception("order %s: submission attempt %d broke", order_pk, attempt)
-        return _submission_failed(order_pk, attempt, TransientUpstreamError(f"unexpected error: {exc!r}"))
-    _submitted(order_pk, upstream_id, body, mark)
-    return f"submitted as {upstream_id}", None
+        return _submission_failed(order, attempt, TransientUpstreamError(f"unexpected error: {exc!r}"))
+    submitted = _submitted(order_pk, upstream_id, body, read_version)
+    return f"submitted as {upstream_id}", None, _updated(order, submitted)
 
 
 def _create_body(client: UpstreamClient, order: Order) -> dict:
@@ -149,9 +174,7 @@ def _create_body(client: UpstreamClient, order: Order) -> dict:
     po_attachment_id = None
     for attachment in order.attachments.all():
         with attachment.file.open("rb") as handle:
-            upstream_id = client.upload_attachment(
-                attachment.name, handle.read(), attachment.content_type, order=order
-            )
+            upstream_id = client.upload_attachment(attachment.name, handle.read(), attachment.content_type, order=order)
         uploaded.append({"id": upstream_id, "name": attachment.name})
         if attachment.pk == order.po_attachment_id:
             po_attachment_id = upstream_id
@@ -163,7 +186,8 @@ def _create_body(client: UpstreamClient, order: Order) -> dict:
     return payloads.create_body(order, uploaded, po_attachment_id)
 
 
-def _submitted(order_pk: int, upstream_id: str, body: dict | None, mark: int) -> None:
+def _submitted(order_pk: int, upstream_id: str, body: dict | None, read_version: int) -> Order | None:
+    """Record the upstream's id; the order as now stored, or None when it had moved on meanwhile."""
     order = services.order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.SUBMITTED,
@@ -176,6 +200,7 @@ def _submitted(order_pk: int, upstream_id: str, body: dict | None, mark: int) ->
         last_error="",
         upstream_payload=body,
         upstream_response={"orderId": upstream_id},
+        notify=False,
     )
     if order is None:
         # Cancelled (or moved) while the request was on its way: keep the id so the cancellation,
@@ -187,17 +212,22 @@ def _submitted(order_pk: int, upstream_id: str, body: dict | None, mark: int) ->
             note=f"The data centre accepted the order as {upstream_id} after it was cancelled here.",
             data={"upstreamOrderId": upstream_id},
         )
-        return
-    # A change made while the order was on its way must still reach the upstream.
-    changes = list(OrderEvent.objects.filter(order_id=order_pk, kind=EventKind.MODIFIED))
-    _mark_events([e for e in changes if e.pk <= mark], SENT_UPSTREAM)
-    if any(e.pk > mark for e in changes):
-        services.enqueue(services.MODIFY_TASK, order_pk, order.version)
+        return None
+    # A change made while the order was on its way must still reach the upstream; those the body
+    # carried are marked sent. An order at its first version, changed by nothing but this status
+    # change (which bumped the version once), has no changes to look at.
+    if read_version > 1 or order.version != read_version + 1:
+        changes = list(OrderEvent.objects.filter(order_id=order_pk, kind=EventKind.MODIFIED))
+        _mark_events([e for e in changes if e.data.get("version", 0) <= read_version], SENT_UPSTREAM)
+        if any(e.data.get("version", 0) > read_version for e in changes):
+            services.enqueue(services.MODIFY_TASK, order_pk, order.version)
+    return order
 
 
-def _submission_failed(order_pk: int, attempt: int, exc: UpstreamError) -> tuple[str, float | None]:
+def _submission_failed(order: Order, attempt: int, exc: UpstreamError) -> Submission:
+    order_pk = order.pk
     if attempt >= settings.UPSTREAM_MAX_ATTEMPTS:
-        services.order_change_status(
+        failed = services.order_change_status(
             order_pk=order_pk,
             to_status=OrderStatus.FAILED,
             from_statuses={OrderStatus.QUEUED},
@@ -205,14 +235,16 @@ def _submission_failed(order_pk: int, attempt: int, exc: UpstreamError) -> tuple
             last_error=str(exc),
             submitting_since=None,
             next_attempt_at=None,
+            notify=False,
         )
-        return "failed", None
+        return "failed", None, _updated(order, failed)
     delay = backoff_delay(attempt, exc.retry_after)
     Order.objects.filter(pk=order_pk).update(
         submitting_since=None, next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=str(exc)
     )
     logger.info("order %s: attempt %d failed (%s); next in %.1f s", order_pk, attempt, exc, delay)
-    return "retrying", delay
+    # The "received" email waits for the data centre's answer no longer.
+    return "retrying", delay, order if attempt == 1 else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,9 +330,7 @@ def cancel_order(self, order_pk: int) -> str:
             services.record_event(
                 order=order, kind=EventKind.UPSTREAM, note=f"The data centre refused the cancellation: {exc.message}"
             )
-            notifications.alert_operators(
-                order, f"The data centre refused to cancel {order.order_id}", str(exc)
-            )
+            notifications.alert_operators(order, f"The data centre refused to cancel {order.order_id}", str(exc))
             return "refused"
         except TransientUpstreamError as exc:
             return _retry_or_give_up(self, order_pk, "cancellation", exc)
@@ -321,14 +351,14 @@ def _cancel_done(order: Order, outcome: str) -> None:
 # Its outcome is recorded where people look for it (SentNotification rows, EMAIL events on the
 # timeline), so no task result is stored: that halves the database writes of the busiest task.
 @shared_task(bind=True, name=services.NOTIFY_TASK, max_retries=None, ignore_result=True)
-def notify_event(self, event_pk: int) -> str:
-    """Email the people an event concerns; retried on mail failures, never sending twice."""
+def notify_order(self, order_pk: int) -> str:
+    """Email the people the order's new events concern; retried on mail failures, never sending twice."""
     try:
-        sent = notifications.notify_event(event_pk)
+        sent = notifications.notify_order(order_pk)
     except notifications.DeliveryError as exc:
         attempt = self.request.retries + 1
         if attempt >= settings.UPSTREAM_MAX_ATTEMPTS:
-            logger.error("giving up on the emails of event %s: %s", event_pk, exc)
+            logger.error("giving up on the emails of order %s: %s", order_pk, exc)
             return "gave up"
         raise self.retry(countdown=backoff_delay(attempt)) from exc
     return f"{sent} sent"
@@ -405,7 +435,7 @@ def sweep_orders() -> str:
     unnotified = OrderEvent.objects.filter(kind__in=services.NOTIFIED_EVENTS, **recent).exclude(
         data__has_key=notifications.NOTIFIED
     )
-    notifies = list(unnotified.values_list("pk", flat=True)[:1000])
+    notifies = list(unnotified.order_by().values_list("order_id", flat=True).distinct()[:1000])
     for pk in notifies:
         services.enqueue(services.NOTIFY_TASK, pk)
 
