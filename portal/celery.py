@@ -3,8 +3,11 @@
 import os
 
 from celery import Celery, signals
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+# redis:// brokers go through kombu's Redis transport with one client per channel (portal/broker.py).
+TRANSPORT_ALIASES["redis"] = "portal.broker:Transport"
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
