@@ -6,9 +6,9 @@ requests/s, p50/p99 latency and errors of each, the SQL queries of one create, a
 create throughput to the trivial endpoint's. Exits non-zero when a request failed.
 
 Needs PostgreSQL (DATABASE_URL; the bench uses its own database `<name>_apibench`, dropped and made
-again, and dropped at the end). With REDIS_URL set, Redis is the cache and the Celery broker (the
-submissions the creates enqueue are deleted afterwards); without it, a local-memory cache and an
-in-memory broker.
+again, and dropped at the end). With REDIS_URL set, Redis is the cache and the Celery broker (a create
+sends no message: the workers' relay sends queued orders for submission, and no worker runs here);
+without it, a local-memory cache and an in-memory broker.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal REDIS_URL=redis://127.0.0.1:6379/3 \\
         .venv/bin/python bench/api.py

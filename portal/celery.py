@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -13,6 +13,32 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 CORRELATION_HEADER = "portal_correlation_id"
+
+
+class SubmissionRelay(bootsteps.StartStopStep):
+    """In each worker's main process, the thread that sends newly queued orders for submission
+    (workvisits/relay.py); on PostgreSQL only (on SQLite the web request sends them)."""
+
+    requires = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.relay = None
+
+    def start(self, worker):
+        from workvisits import relay
+
+        if relay.relayed():
+            self.relay = relay.Relay()
+            self.relay.start()
+
+    def stop(self, worker):
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
+
+
+app.steps["worker"].add(SubmissionRelay)
 
 
 @signals.setup_logging.connect

@@ -195,6 +195,8 @@ UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=8)
 # The sweeper re-queues QUEUED orders untouched for this long, and orders mid-submission for
 # longer than a task may run.
 SWEEP_AFTER_SECONDS = env.int("SWEEP_AFTER_SECONDS", default=120)
+# How often each worker's submission relay looks for newly queued orders (workvisits/relay.py).
+RELAY_POLL_SECONDS = 0.25
 # Status sync: each open order at most every STATUS_SYNC_MIN_AGE seconds, a batch per run.
 STATUS_SYNC_SECONDS = env.int("STATUS_SYNC_SECONDS", default=300)
 STATUS_SYNC_MIN_AGE = env.int("STATUS_SYNC_MIN_AGE", default=240)

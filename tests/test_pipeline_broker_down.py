@@ -1,5 +1,6 @@
-"""Redis dies while orders are placed: every request still succeeds at once, and every order
-reaches the upstream once Redis is back (the sweeper sends what could not be queued)."""
+"""Redis dies while orders are placed: every request still succeeds at once (it never talks to the
+broker), and every order reaches the upstream once Redis is back (sent by the workers' relay, or by the
+sweeper for what could not be queued)."""
 
 import time
 

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import graph_insert, rules, selectors
+from . import graph_insert, relay, rules, selectors
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
@@ -211,9 +211,12 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
                     rules.INVALID,
                     "attachments: one of the attachments was just used by another order; upload it again.",
                 )
-        # One message per order placed: a queued order's "received" email goes out with the data
-        # centre's answer (or its first failure), from the notification task the submission sends.
-        _enqueue_on_commit(SUBMIT_TASK if status == OrderStatus.QUEUED else NOTIFY_TASK, order.pk)
+        # A queued order's "received" email goes out with the data centre's answer (or its first
+        # failure), from its submission; on PostgreSQL the submission is sent by the workers' relay.
+        if status != OrderStatus.QUEUED:
+            _enqueue_on_commit(NOTIFY_TASK, order.pk)
+        elif not relay.relayed():
+            _enqueue_on_commit(SUBMIT_TASK, order.pk)
     logger.info("order %s created with status %s", order.order_id, status)
     return order
 
