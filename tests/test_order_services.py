@@ -37,9 +37,11 @@ def test_create_stores_the_order_its_parts_and_its_first_event(
     monkeypatch.setattr(services, "enqueue", lambda name, *args, **kwargs: sent.append((name, args)) or True)
     for callback in callbacks:
         callback()
-    assert sent == []  # the request only writes the order (the outbox)...
-    assert relay.dispatch_queued() == 1  # ...and a worker's relay sends its submission, whose task also
-    assert sent == [(services.SUBMIT_TASK, (order.pk,))]  # sends the "received" email
+    if relay.relayed():  # PostgreSQL
+        assert sent == []  # the request only writes the order (the outbox)...
+        assert relay.dispatch_queued() == 1  # ...and a worker's relay sends its submission
+    # One message per order: the submission, whose task also sends the "received" email.
+    assert sent == [(services.SUBMIT_TASK, (order.pk,))]
 
 
 def test_an_order_waiting_for_review_is_only_notified(
