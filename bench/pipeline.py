@@ -100,7 +100,7 @@ def main() -> int:
         with transaction.atomic():
             for i in range(n):
                 services.order_create(user=orderer, data=visit_body(description=f"Benchmark visit number {i}."))
-            started = time.monotonic()  # the tasks are sent as this block commits
+            started = time.monotonic()  # from the commit; the worker's relay sends each submission
         # Done when every order is SUBMITTED and every event of theirs that calls for emails has had them.
         unnotified = OrderEvent.objects.filter(kind__in=services.NOTIFIED_EVENTS).exclude(
             data__has_key=notifications.NOTIFIED
