@@ -110,11 +110,18 @@ def test_one_statement_stores_what_the_orm_stores(orderer):
 
 
 @postgresql_only
-def test_the_statement_is_built_once_per_shape(orderer):
+def test_one_statement_serves_any_number_of_children(orderer):
     graph_insert._statement.cache_clear()
-    for visitors in (1, 1, 2):
-        graph_insert.insert_graph(*_graph(orderer, visitors=visitors))
-    assert graph_insert._statement.cache_info().misses == 2
+    for visitors in (1, 1, 2, 5):
+        order, children = _graph(orderer, visitors=visitors)
+        graph_insert.insert_graph(order, children)
+        # Each instance got the primary key of its own row.
+        people = children[1][1]  # the visitors
+        assert [(v.pk, v.first_name) for v in people] == list(
+            Visitor.objects.filter(order=order).order_by("pk").values_list("pk", "first_name")
+        )
+    assert graph_insert._statement.cache_info().misses == 1
+    assert Visitor.objects.count() == 2 + 2 + 3 + 6
 
 
 def test_an_unsaved_related_object_is_refused_as_save_would(orderer):

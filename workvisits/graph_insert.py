@@ -1,23 +1,33 @@
 """A new object and the new objects pointing at it, stored by one INSERT statement.
 
 On PostgreSQL the rows are written by one statement of data-modifying CTEs (``WITH p AS (INSERT ...
-RETURNING id), c0 AS (INSERT ... VALUES ((SELECT id FROM p), ...)) SELECT ...``): one round trip, and
-atomic by itself, so no transaction is needed around it. The columns and values come from the models'
-metadata exactly as the ORM's insert takes them (defaults set by the constructor, then each field's
-``pre_save(add=True)`` and ``get_db_prep_save()``), so a model change flows through. Other databases
-(SQLite for `make run`) get the ORM's bulk_create() (save() where it returns no keys) in one transaction.
+SELECT ... FROM jsonb_populate_record(...) RETURNING id), c0 AS (INSERT ... SELECT (SELECT id FROM p),
+... FROM jsonb_populate_recordset(...)) SELECT ...``): one round trip, and atomic by itself, so no
+transaction is needed around it. Each table's rows travel as one JSON parameter, so the statement is
+the same whatever the number of children (a connection prepares it once) and psycopg parses its
+placeholders once. The columns and values come from the models' metadata exactly as the ORM's insert
+takes them (defaults set by the constructor, then each field's ``pre_save(add=True)`` and
+``get_db_prep_save()``, written as the JSON that PostgreSQL reads back into the column type), so a model
+change flows through. Other databases (SQLite for `make run`) get the ORM's bulk_create() (save() where
+it returns no keys) in one transaction.
 
 Like bulk_create(), no model signals are sent. Child primary keys are matched to the instances in the
-order PostgreSQL returns the inserted rows, which is the VALUES order (bulk_create() relies on the same).
+order PostgreSQL returns the inserted rows, which is the order of the JSON array (inserted ORDER BY its
+ordinality; bulk_create() relies on the same property of VALUES).
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import functools
+import json
+import uuid
 from collections.abc import Iterable, Sequence
 
 from django.db import connections, router, transaction
 from django.db.models import Model
+from psycopg.types.json import Json, Jsonb
 
 _PARENT = "p"
 
@@ -40,12 +50,13 @@ def insert_graph(parent: Model, children: Iterable[tuple[str, Sequence[Model]]] 
         _insert_with_orm(alias, parent, groups)
         return
 
-    params = _row_params(parent, connection, skip=None)
+    # One JSON parameter per table (the parent's row, each group's rows): the statement is the same
+    # for any number of children, so a connection prepares it once.
+    params = [json.dumps(_row(parent, connection, skip=None))]
     for fk_name, objs in groups:
         fk = objs[0]._meta.get_field(fk_name)
-        for obj in objs:
-            params += _row_params(obj, connection, skip=fk)
-    shape = tuple((type(objs[0]), fk_name, len(objs)) for fk_name, objs in groups)
+        params.append(json.dumps([_row(obj, connection, skip=fk) for obj in objs]))
+    shape = tuple((type(objs[0]), fk_name) for fk_name, objs in groups)
     with connection.cursor() as cursor:
         cursor.execute(_statement(alias, model, shape), params)
         row = cursor.fetchone()
@@ -90,8 +101,8 @@ def _orm_insert(alias: str, objs: list[Model]) -> None:
             obj.save(force_insert=True, using=alias)
 
 
-def _row_params(obj: Model, connection, *, skip) -> list:
-    """The values of one row, in the order of `_fields()` without `skip` (the foreign key to the parent)."""
+def _row(obj: Model, connection, *, skip) -> dict:
+    """One row as JSON: {column: value} for `_fields()` without `skip` (the foreign key to the parent)."""
     meta = obj._meta
     if obj._is_pk_set(meta):
         if meta.auto_field is not None:
@@ -101,13 +112,26 @@ def _row_params(obj: Model, connection, *, skip) -> list:
     fields, related = _plan(type(obj), skip)
     if related is None or related:
         obj._prepare_related_fields_for_save(operation_name="save", fields=related)
-    values = []
+    row = {}
     for field in fields:
         value = field.pre_save(obj, True)
         if hasattr(value, "resolve_expression"):  # expressions and database defaults: not needed so far
             raise NotImplementedError(f"insert_graph() stores plain values only, not {value!r} ({field})")
-        values.append(field.get_db_prep_save(value, connection))
-    return values
+        row[field.column] = _json(field, field.get_db_prep_save(value, connection))
+    return row
+
+
+def _json(field, value):
+    """A value as get_db_prep_save() gives it, as the JSON value PostgreSQL reads back into the column."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    if isinstance(value, Json | Jsonb):  # a JSONField's value: its own encoder, if any, decides how it is written
+        return json.loads(value.dumps(value.obj)) if field.encoder else value.obj
+    raise NotImplementedError(f"insert_graph() cannot store {type(value).__name__} values ({field})")
 
 
 @functools.cache
@@ -137,29 +161,31 @@ def _fields(model: type[Model]) -> tuple:
 
 
 @functools.lru_cache(maxsize=256)
-def _statement(alias: str, model: type[Model], shape: tuple[tuple[type[Model], str, int], ...]) -> str:
-    """The statement for a parent of `model` and, per (child model, foreign key name, count), the children."""
+def _statement(alias: str, model: type[Model], shape: tuple[tuple[type[Model], str], ...]) -> str:
+    """The statement for a parent of `model` and, per (child model, foreign key name), its children."""
     # Only quoted identifiers from the models' metadata are formatted in; the values are parameters.
     q = connections[alias].ops.quote_name
     parent, pk = q(_PARENT), q(model._meta.pk.column)
-    parent_fields = _fields(model)
-    ctes = [_insert(parent, model, parent_fields, ["%s"] * len(parent_fields), 1, q)]
+    columns = ", ".join(q(f.column) for f in _fields(model))
+    table = q(model._meta.db_table)
+    ctes = [
+        f"{parent} AS (INSERT INTO {table} ({columns}) "  # noqa: S608
+        f"SELECT {columns} FROM jsonb_populate_record(NULL::{table}, %s::jsonb) RETURNING {pk})"
+    ]
     selected = [f"{parent}.{pk}"]
-    for number, (child, fk_name, count) in enumerate(shape):
+    for number, (child, fk_name) in enumerate(shape):
         name, fk, child_pk = q(f"c{number}"), child._meta.get_field(fk_name), q(child._meta.pk.column)
-        fields = _fields(child)
-        parent_pk = f"(SELECT {pk} FROM {parent})"  # noqa: S608
-        ctes.append(_insert(name, child, fields, [parent_pk if f is fk else "%s" for f in fields], count, q))
+        fields = [f for f in _fields(child) if f is not fk]
+        table, columns = q(child._meta.db_table), ", ".join(q(f.column) for f in fields)
+        values = ", ".join(f"r.{q(f.column)}" for f in fields)
+        ctes.append(
+            f"{name} AS (INSERT INTO {table} ({q(fk.column)}, {columns}) "  # noqa: S608
+            f"SELECT (SELECT {pk} FROM {parent}), {values} "
+            f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) WITH ORDINALITY AS r "
+            f"ORDER BY r.ordinality RETURNING {child_pk})"
+        )
         selected.append(f"ARRAY(SELECT {name}.{child_pk} FROM {name})")  # noqa: S608
     return f"WITH {', '.join(ctes)} SELECT {', '.join(selected)} FROM {parent}"  # noqa: S608
-
-
-def _insert(name: str, model: type[Model], fields, placeholders: list[str], count: int, q) -> str:
-    """One CTE inserting `count` rows of `model`, returning their primary keys."""
-    columns = ", ".join(q(f.column) for f in fields)
-    rows = ", ".join(["(" + ", ".join(placeholders) + ")"] * count)
-    table, pk = q(model._meta.db_table), q(model._meta.pk.column)
-    return f"{name} AS (INSERT INTO {table} ({columns}) VALUES {rows} RETURNING {pk})"  # noqa: S608
 
 
 def _saved(obj: Model, alias: str) -> None:
