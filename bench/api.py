@@ -1,9 +1,10 @@
 """JSON API benchmark: gunicorn (2 workers) on PostgreSQL, loaded from this script, in one run.
 
-Measures a trivial JSON endpoint (/healthz), create-order (POST /colocations/v2/orders/workVisits) and
-the order list (GET /colocations/v2/orders), each with N concurrent keep-alive clients; prints
-requests/s, p50/p99 latency and errors of each, the SQL queries of one create, and the ratio of the
-create throughput to the trivial endpoint's. Exits non-zero when a request failed.
+Measures a trivial JSON endpoint (/healthz), create-order (POST /colocations/v2/orders/workVisits),
+the order list (GET /colocations/v2/orders) and the trivial endpoint again, each with N concurrent
+keep-alive clients; prints requests/s, p50/p99 latency and errors of each, the SQL queries of one
+create, and the ratio of the create throughput to the better of the two trivial phases. Exits non-zero
+when a request failed.
 
 Needs PostgreSQL (DATABASE_URL; the bench uses its own database `<name>_apibench`, dropped and made
 again, and dropped at the end). With REDIS_URL set, Redis is the cache and the Celery broker (a create
@@ -287,6 +288,9 @@ def main() -> int:
                 201,
             ),
             ("list     GET /colocations/v2/orders?size=20", _raw("GET", "/colocations/v2/orders?size=20", token), 200),
+            # Measured again at the end: the ratio takes the better of the two, so a slow first
+            # phase (the database still writing out the setup, a busy neighbour) cannot flatter it.
+            ("trivial  GET /healthz (again)", _raw("GET", "/healthz"), 200),
         ]
         results = {}
         for name, raw, expect in phases:
@@ -303,12 +307,13 @@ def main() -> int:
             for sample in r["samples"]:
                 print("    e.g.", sample.decode(errors="replace"))
             failed |= r["errors"] > 0
-        trivial, create = results[phases[0][0]], results[phases[1][0]]
+        trivial = max(results[phases[0][0]], results[phases[3][0]], key=lambda r: r["rps"])
+        create = results[phases[1][0]]
         ratio = create["rps"] / trivial["rps"] if trivial["rps"] else 0.0
         print(f"queries per create: {counts[1]} (the first, with the ordering facts not cached yet: {counts[0]})")
         print(f"orders created: {Order.objects.count()}")
         print(
-            f"create / trivial throughput: {ratio:.1%} (target >= 15%); "
+            f"create / trivial throughput: {ratio:.1%} of the better trivial phase (target >= 15%); "
             f"create p99 {create['p99_ms']:.1f} ms (target <= 100 ms)"
         )
         connection.close()
