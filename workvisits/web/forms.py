@@ -643,6 +643,9 @@ class CancelForm(forms.Form):
         error_messages={"required": "Tick the box to confirm that the visit is to be cancelled."},
     )
 
+    def field_for(self, path: str) -> str | None:
+        return "reason" if path == "reason" else None
+
     def clean_reason(self):
         reason = self.cleaned_data.get("reason") or ""
         for error in rules.cancel_reason_errors(reason):

@@ -135,51 +135,49 @@ def order_confirmation(request, order_id):
     return render(request, "workvisits/order_confirmation.html", {"order": order})
 
 
-def _apply_service_errors(form, exc: rules.RuleViolation) -> None:
-    forms.apply_rule_errors(form, exc.errors, form.field_for)
-
-
-def _change(request, order, form, data_for_service, success_message):
-    """Run order_modify for a valid form; rule errors go to the form, conflicts to a message."""
-    try:
-        services.order_modify(
-            user=request.user,
-            order_id=order.order_id,
-            data=data_for_service,
-            expected_version=form.cleaned_data["version"],
-        )
-    except services.OrderNotFound:
-        raise Http404("No such work visit.") from None
-    except services.OrderConflict as exc:
-        messages.error(request, exc.message)
-        return redirect("order_detail", order_id=order.order_id)
-    except rules.RuleViolation as exc:
-        _apply_service_errors(form, exc)
-        return None
-    messages.success(request, success_message)
-    return redirect("order_detail", order_id=order.order_id)
-
-
-def _modify_view(request, order_id, *, make_form, panel: str, success_message: str):
-    """A change panel of the order page: a valid form goes to order_modify, else the page again with errors."""
+def _change_view(request, order_id, *, make_form, change, panel: str, success_message: str):
+    """A change panel of the order page (reschedule, add a contact, cancel): a valid form goes to the
+    service `change(order, form)`; rule errors come back at their fields, a conflict as a message.
+    `success_message` may name `{order_id}`."""
     order = _order_or_404(request.user, order_id)
     form = make_form(order)
     if form.is_valid():
-        response = _change(request, order, form, form.body(), success_message)
-        if response:
-            return response
+        try:
+            change(order, form)
+        except services.OrderNotFound:
+            raise Http404("No such work visit.") from None
+        except services.OrderConflict as exc:
+            messages.error(request, exc.message)
+            return redirect("order_detail", order_id=order.order_id)
+        except rules.RuleViolation as exc:
+            forms.apply_rule_errors(form, exc.errors, form.field_for)
+        else:
+            messages.success(request, success_message.format(order_id=order.order_id))
+            return redirect("order_detail", order_id=order.order_id)
     context = _order_context(request, order, **{panel: form})
     context["open_panel"] = panel
     return render(request, "workvisits/order_detail.html", context, status=400)
 
 
+def _modify(request):
+    """The change of a valid reschedule or notification-contact form, at the version the page showed."""
+
+    def change(order, form):
+        services.order_modify(
+            user=request.user, order_id=order.order_id, data=form.body(), expected_version=form.cleaned_data["version"]
+        )
+
+    return change
+
+
 @login_required
 @require_POST
 def order_reschedule(request, order_id):
-    return _modify_view(
+    return _change_view(
         request,
         order_id,
         make_form=lambda order: forms.RescheduleForm(request.POST, zone_name=order.ibx.timezone, user=request.user),
+        change=_modify(request),
         panel="reschedule",
         success_message="The visit has been changed.",
     )
@@ -188,12 +186,13 @@ def order_reschedule(request, order_id):
 @login_required
 @require_POST
 def order_add_notification(request, order_id):
-    return _modify_view(
+    return _change_view(
         request,
         order_id,
         make_form=lambda order: forms.NotificationContactForm(
             request.POST, users=selectors.organization_users(request.user), user=request.user
         ),
+        change=_modify(request),
         panel="notify",
         success_message="The notification contact has been added.",
     )
@@ -202,25 +201,16 @@ def order_add_notification(request, order_id):
 @login_required
 @require_POST
 def order_cancel(request, order_id):
-    order = _order_or_404(request.user, order_id)
-    form = forms.CancelForm(request.POST)
-    if form.is_valid():
-        try:
-            services.order_cancel(user=request.user, order_id=order.order_id, reason=form.cleaned_data["reason"])
-        except services.OrderNotFound:
-            raise Http404("No such work visit.") from None
-        except services.OrderConflict as exc:
-            messages.error(request, exc.message)
-            return redirect("order_detail", order_id=order.order_id)
-        except rules.RuleViolation as exc:
-            for error in exc.errors:
-                form.add_error("reason" if error.path == "reason" else None, error.message)
-        else:
-            messages.success(request, f"Work visit {order.order_id} has been cancelled.")
-            return redirect("order_detail", order_id=order.order_id)
-    context = _order_context(request, order, cancel=form)
-    context["open_panel"] = "cancel"
-    return render(request, "workvisits/order_detail.html", context, status=400)
+    return _change_view(
+        request,
+        order_id,
+        make_form=lambda order: forms.CancelForm(request.POST),
+        change=lambda order, form: services.order_cancel(
+            user=request.user, order_id=order.order_id, reason=form.cleaned_data["reason"]
+        ),
+        panel="cancel",
+        success_message="Work visit {order_id} has been cancelled.",
+    )
 
 
 @login_required
