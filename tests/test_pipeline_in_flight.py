@@ -22,7 +22,11 @@ def upstream(settings, broker):
     sandbox.stop()
 
 
-def _submit_in_background(order):
+def _order_on_its_way(sandbox, orderer, make_body):
+    """An order whose submission (in a thread) the slow upstream has taken but not yet answered."""
+    sandbox.fault("slow", count=1, delay=1.5)
+    order = services.order_create(user=orderer, data=make_body())
+
     def submit():
         try:
             tasks.submit_order.run(order.pk)
@@ -31,15 +35,13 @@ def _submit_in_background(order):
 
     thread = threading.Thread(target=submit)
     thread.start()
-    return thread
+    wait_for(lambda: sandbox.orders(), what="the upstream to hold the order")
+    return order, thread
 
 
 def test_change_made_during_submission_is_sent_afterwards(upstream, orderer, make_body):
     sandbox, broker = upstream
-    sandbox.fault("slow", count=1, delay=1.5)
-    order = services.order_create(user=orderer, data=make_body())
-    thread = _submit_in_background(order)
-    wait_for(lambda: sandbox.orders(), what="the upstream to hold the order")
+    order, thread = _order_on_its_way(sandbox, orderer, make_body)
 
     new_start = order.visit_start + timedelta(hours=2)
     changed = services.order_modify(
@@ -63,10 +65,7 @@ def test_change_made_during_submission_is_sent_afterwards(upstream, orderer, mak
 
 def test_cancellation_during_submission_cancels_upstream(upstream, orderer, make_body):
     sandbox, _ = upstream
-    sandbox.fault("slow", count=1, delay=1.5)
-    order = services.order_create(user=orderer, data=make_body())
-    thread = _submit_in_background(order)
-    wait_for(lambda: sandbox.orders(), what="the upstream to hold the order")
+    order, thread = _order_on_its_way(sandbox, orderer, make_body)
 
     services.order_cancel(user=orderer, order_id=order.order_id, reason="The engineer is ill.")
     # The cancellation waits for the submission, which holds the order.
