@@ -240,7 +240,20 @@ class Order(models.Model):
                 condition=Q(po_type__in=[*PurchaseOrderType.values, ""]), name="order_po_type_valid"
             ),
         ]
-        indexes = [models.Index(fields=["organization", "status"]), models.Index(fields=["status", "submitting_since"])]
+        indexes = [
+            models.Index(fields=["status", "submitting_since"]),
+            # The lists (selectors): the dashboard's upcoming and past parts in visit order, the API's
+            # newest first, status filters, and which IBXs have orders. The included columns let a
+            # page's ids be read from the index alone.
+            models.Index(fields=["organization", "visit_start", "id"], include=["visit_end"], name="order_org_visit"),
+            models.Index(
+                fields=["organization", "-created_at", "-id"],
+                include=["visit_start", "status"],
+                name="order_org_newest",
+            ),
+            models.Index(fields=["organization", "status", "visit_start"], name="order_org_status_visit"),
+            models.Index(fields=["organization", "ibx"], name="order_org_ibx"),
+        ]
 
     def __str__(self):
         return self.order_id
