@@ -72,7 +72,7 @@ def _drop_database(dsn: dict, name: str) -> None:
 
 # Orders are generated in time order (as they would have been placed), the organizations interleaved:
 # two of every three rows are the big organization's, the third one of the fifty small ones' in turn.
-# Visits run from 700 days ago to 30 days ahead; past ones are CLOSED (every tenth CANCELLED).
+# Visits run from 700 days ago to 30 days ahead; past ones are CLOSED (one in ten CANCELLED).
 ORDERS_SQL = """
 INSERT INTO workvisits_order (order_id, organization_id, ibx_id, ordered_by_id, description, customer_reference_id,
     po_type, po_number, po_amount, open_cabinet, visit_start, visit_end, status, submission_key, submit_attempts,
@@ -81,14 +81,15 @@ SELECT 'WV-S' || lpad(g::text, 8, '0'), o.org_id, o.ibx_id, o.user_id,
        'Scale benchmark: routine maintenance in the cage.', 'REF-' || g, '', '', '', false,
        s.vs, s.vs + interval '4 hours',
        CASE WHEN s.vs + interval '4 hours' < now()
-            THEN CASE WHEN g %% 10 = 0 THEN 'CANCELLED' ELSE 'CLOSED' END
-            ELSE (ARRAY['SUBMITTED', 'RECEIVED', 'QUEUED', 'PENDING_REVIEW'])[1 + g %% 4] END,
+            THEN CASE WHEN s.h %% 10 = 0 THEN 'CANCELLED' ELSE 'CLOSED' END
+            ELSE (ARRAY['SUBMITTED', 'RECEIVED', 'QUEUED', 'PENDING_REVIEW'])[1 + s.h %% 4] END,
        gen_random_uuid(), 1, '', '[]', '[]', 1,
        s.vs - (1 + g %% 10) * interval '1 day', s.vs - (g %% 10) * interval '1 day'
 FROM generate_series(1, %(total)s) AS g
 CROSS JOIN LATERAL (
     SELECT date_trunc('minute', now() - interval '700 days' + (g::float8 / %(total)s) * interval '730 days') AS vs,
-           CASE WHEN g %% 3 = 0 THEN 1 + (g / 3) %% 50 ELSE 0 END AS slot
+           CASE WHEN g %% 3 = 0 THEN 1 + (g / 3) %% 50 ELSE 0 END AS slot,
+           abs(hashtext(g::text)) AS h  -- statuses independent of the organization
 ) AS s
 JOIN scale_org AS o ON o.slot = s.slot
 """
@@ -273,6 +274,7 @@ def main() -> int:
                 "token": token,
                 "order": order.order_id,
                 "org": user.organization_id,
+                "last_page": 5000 if label == "big" else SMALL // 20,
             }
         staff = Client()
         staff.force_login(User.objects.get(username="admin"))
@@ -286,7 +288,8 @@ def main() -> int:
             ("dashboard page 500", "web", "GET", lambda p: "/?page=500", None),
             ("order page", "web", "GET", lambda p: f"/orders/{p['order']}/", None),
             ("API list page 1", "api", "GET", lambda p: "/colocations/v2/orders", None),
-            ("API list page 5000", "api", "GET", lambda p: "/colocations/v2/orders?page=5000", None),
+            # As deep as each list goes: the small organization's last page (page 5000 is past its end).
+            ("API list page 5000", "api", "GET", lambda p: f"/colocations/v2/orders?page={p['last_page']}", None),
             (
                 "API list upcoming",
                 "api",

@@ -195,7 +195,8 @@ class Order(models.Model):
     """A work-visit order of an organization, from the customer's request to the upstream's close."""
 
     order_id = models.CharField(max_length=32, unique=True, default=_new_order_id, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
+    # Not indexed alone: the (organization, ...) indexes of Meta serve every lookup by organization.
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders", db_index=False)
     ibx = models.ForeignKey(IBX, on_delete=models.PROTECT, related_name="orders")
     ordered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     description = models.TextField(max_length=rules.DESCRIPTION_MAX)
@@ -209,7 +210,8 @@ class Order(models.Model):
     open_cabinet = models.BooleanField(default=False)
     visit_start = models.DateTimeField(db_index=True)
     visit_end = models.DateTimeField()
-    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED, db_index=True)
+    # Not indexed alone: (status, submitting_since) serves lookups by status across organizations.
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED)
     upstream_order_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     # Sent to the upstream so that a submission whose answer was lost can be found again.
     submission_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -223,8 +223,12 @@ def ibx_codes_with_orders(*, user: User) -> list[str]:
     (organization, ibx) index, not every order's IBX."""
     if not user.organization_id:
         return []
-    has_orders = Exists(Order.objects.filter(organization_id=user.organization_id, ibx_id=OuterRef("pk")))
-    return list(IBX.objects.filter(has_orders).order_by("code").values_list("code", flat=True))
+    return list(_ibxs_with_orders(user.organization_id).values_list("code", flat=True))
+
+
+def _ibxs_with_orders(organization_id: int) -> QuerySet[IBX]:
+    has_orders = Exists(Order.objects.filter(organization_id=organization_id, ibx_id=OuterRef("pk")))
+    return IBX.objects.filter(has_orders).order_by("code")
 
 
 @dataclass(frozen=True)
