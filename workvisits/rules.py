@@ -48,6 +48,15 @@ ERROR_MESSAGES = {
     NOT_FOUND: "Order not found.",
 }
 
+CHANGE_DENIED = (
+    "Only the ordering user, the technical contact or a user who may manage all of the organization's "
+    "work visits can change or cancel this order, and only with the work-visit ordering permission on "
+    "its cages; ask your administrator for that permission."
+)
+UPLOAD_DENIED = (
+    "Attachments belong to work-visit orders: you need the work-visit ordering permission on a cage to "
+    "upload one; ask your administrator for it."
+)
 SECURITY_ACCESS_HINT = (
     "Work visits last at most 14 days; visits longer than 14 days need a Security Access request "
     "instead. Shorten the visit or request Security Access."
@@ -970,6 +979,7 @@ class OrderFacts:
     visit_end: datetime
     ordered_by: str
     technical_usernames: frozenset[str] = frozenset()
+    cage_ids: frozenset[str] = frozenset()
 
 
 def order_is_open(status: str) -> bool:
@@ -977,9 +987,14 @@ def order_is_open(status: str) -> bool:
     return status not in CLOSED_STATUSES
 
 
-def may_change_order(username: str, sees_all_orders: bool, order: OrderFacts) -> bool:
-    """The ordering user, the technical contact, or someone who may see all the organization's orders."""
-    return sees_all_orders or username == order.ordered_by or username in order.technical_usernames
+def may_change_order(
+    username: str, *, manages_all_orders: bool, orderable_cages: frozenset[str], order: OrderFacts
+) -> bool:
+    """Changing or cancelling needs the ordering permission on every cage of the order, and being its
+    ordering user or technical contact or holding the permission to manage all the organization's orders."""
+    if not order.cage_ids or not order.cage_ids <= orderable_cages:
+        return False
+    return manages_all_orders or username == order.ordered_by or username in order.technical_usernames
 
 
 def validate_modify(body, ctx: OrderingContext, order: OrderFacts) -> tuple[list[RuleError], CleanModification | None]:

@@ -47,6 +47,10 @@ class OrderNotFound(Exception):
     """No such order for this user: HTTP 404."""
 
 
+class OrderChangeDenied(rules.RuleViolation):
+    """The user may see the order but not change or cancel it: HTTP 403 (EQ-2012007)."""
+
+
 def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
     """Send a task, never failing the caller: with the broker down the sweeper sends it later."""
     from portal.celery import app
@@ -251,12 +255,7 @@ def _order_for_change(user: User, order_id: str) -> Order:
     except Order.DoesNotExist:
         raise OrderNotFound(order_id) from None
     if not selectors.user_may_change_order(user, order):
-        raise _violation(
-            "orderId",
-            rules.NO_UPDATE_PERMISSION,
-            "Only the ordering user, the technical contact or a user who may see all of the "
-            "organization's orders can change or cancel this order.",
-        )
+        raise OrderChangeDenied([rules.RuleError("orderId", rules.NO_UPDATE_PERMISSION, rules.CHANGE_DENIED)])
     if not order.is_open:
         raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be changed or cancelled.")
     return order
@@ -499,6 +498,8 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     """
     if not user.organization_id:
         raise _violation(path, rules.NO_CREATE_PERMISSION, "Your user belongs to no customer organization.")
+    if not selectors.user_may_order(user):
+        raise _violation(path, rules.NO_CREATE_PERMISSION, rules.UPLOAD_DENIED)
     name = (uploaded.name or "").strip()
     uploaded.seek(0)
     head = uploaded.read(rules.SNIFF_BYTES)
