@@ -84,7 +84,9 @@ def test_the_ordering_user_may_still_cancel_and_the_cancel_goes_upstream(
     orderer, held_order, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as enqueued:
-        response = Api(orderer).post(f"/colocations/v2/orders/{held_order.order_id}/cancel", {"reason": "Plans changed"})
+        response = Api(orderer).post(
+            f"/colocations/v2/orders/{held_order.order_id}/cancel", {"reason": "Plans changed"}
+        )
     assert response.status_code == 202
     assert len(enqueued) >= 1
     assert Order.objects.get(pk=held_order.pk).status == OrderStatus.CANCELLED
