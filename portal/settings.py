@@ -143,6 +143,10 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind TRUSTED_PROXY_COUNT proxies the caller's address is the Nth from the right of X-Forwarded-For
+# (0: the connecting address). The lockout, the token throttle and the password reset all use it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "workvisits.throttles.axes_client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -275,6 +279,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 API_TOKEN_SECONDS = env.int("API_TOKEN_SECONDS", default=3600)
+# The key of the API client secrets' HMAC. Set it on its own to rotate SECRET_KEY without re-issuing
+# every client's secret; by default it is SECRET_KEY.
+API_SECRET_KEY = env.str("API_SECRET_KEY", default="") or SECRET_KEY
 
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

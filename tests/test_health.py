@@ -45,9 +45,7 @@ def private_redis(tmp_path, settings):
     server.stop()
 
 
-def test_ready_when_every_service_answers_and_503_naming_redis_and_broker_when_redis_is_down(
-    client, db, private_redis
-):
+def test_ready_when_every_service_answers_and_503_naming_redis_and_broker_when_redis_is_down(client, db, private_redis):
     health._write_heartbeat(time.time())
     status, checks = _ready(client)
     assert status == 200, checks
@@ -94,4 +92,3 @@ def test_a_real_worker_running_the_heartbeat_makes_the_portal_ready(client, db, 
 
     lines = wait_for(task_lines, timeout=10, what="the worker's log line of the heartbeat")
     assert lines[0]["correlation_id"] == "heartbeat-probe-1", pipeline.worker.log()
-

@@ -103,7 +103,10 @@ def test_a_failed_send_is_retried_and_nobody_gets_it_twice(order, settings):
 
 def test_rejection_tells_the_reasons(order, users):
     services.order_change_status(
-        order_pk=order.pk, to_status="REJECTED", kind=EventKind.REJECTED, note="Refused.",
+        order_pk=order.pk,
+        to_status="REJECTED",
+        kind=EventKind.REJECTED,
+        note="Refused.",
         rejection_reasons=[{"property": "details.cages[0].id", "reason": "The cage is being decommissioned."}],
     )
     notifications.notify_event(order.events.get(kind=EventKind.REJECTED).pk)

@@ -40,8 +40,11 @@ def test_order_is_submitted_once_and_every_contact_gets_the_invite(pipeline, use
     assert token_call.request_body["client_secret"] == "***"
 
     # "received" and "accepted" to the orderer, the technical contact and the notification contact.
-    wait_for(lambda: SentNotification.objects.filter(order=order, sent_at__isnull=False).count() == 6,
-             timeout=30, what="six emails")
+    wait_for(
+        lambda: SentNotification.objects.filter(order=order, sent_at__isnull=False).count() == 6,
+        timeout=30,
+        what="six emails",
+    )
     messages = pipeline.worker.emails()
     assert len(messages) == 6
     assert {m["To"] for m in messages} == PEOPLE

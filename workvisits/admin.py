@@ -23,7 +23,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import locations, rules, services
-from .api import credentials
 from .choices import CLOSED_STATUSES, OrderStatus
 from .models import (
     IBX,
@@ -780,7 +779,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        client, secret = credentials.api_client_create(user=obj.user, name=obj.name)
+        client, secret = services.api_client_create(user=obj.user, name=obj.name)
         obj.__dict__.update({k: v for k, v in client.__dict__.items() if k != "_state"})
         obj._state.adding = False
         request._api_client_secret = secret
@@ -800,5 +799,5 @@ class ApiClientAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected clients and their tokens", permissions=["change"])
     def revoke_clients(self, request, queryset):
         for client in queryset:
-            credentials.api_client_revoke(client=client)
+            services.api_client_revoke(client=client)
         self.message_user(request, f"Revoked {len(queryset)} client(s); their tokens no longer work.")

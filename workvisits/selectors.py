@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -11,7 +12,20 @@ from django.utils import timezone
 
 from . import catalogue, rules
 from .choices import ContactType
-from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import (
+    IBX,
+    Account,
+    ApiToken,
+    Attachment,
+    Cabinet,
+    Cage,
+    Contact,
+    Order,
+    OrderCage,
+    OrderEvent,
+    User,
+    Visitor,
+)
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
 # Changing or cancelling any of the organization's orders (still only on cages the user may order for).
@@ -208,3 +222,34 @@ def organization_users(user: User) -> QuerySet[User]:
     if not user.organization_id:
         return User.objects.none()
     return User.objects.filter(organization_id=user.organization_id, is_active=True).order_by("last_name", "username")
+
+
+def api_token_digest(token: str) -> str:
+    """How a bearer token is stored: its SHA-256 (the token itself is a 256-bit random value)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def api_token_for_bearer(token: str) -> ApiToken | None:
+    """The live token record for a bearer token, with its client, user and organization, in one query;
+    None when it is unknown, expired or revoked, its client revoked or its user inactive.
+
+    Checked on every call, so a revocation or a deactivated user takes effect at once.
+    """
+    if not token or len(token) > 200:
+        return None
+    record = (
+        ApiToken.objects.select_related("client__user__organization")
+        .defer("client__secret_hash", "client__user__password")
+        .filter(
+            token_hash=api_token_digest(token),
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            client__revoked_at__isnull=True,
+            client__user__is_active=True,
+        )
+        .first()
+    )
+    if record is not None and record.client.user.organization is not None:
+        # Read just now, for this request: its create needs no second SELECT of the version and policy.
+        catalogue.remember_organization_state(record.client.user, record.client.user.organization)
+    return record

@@ -6,20 +6,25 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from datetime import datetime
+import re
+import secrets
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.auth.hashers import check_password
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import graph_insert, relay, rules, selectors
+from . import graph_insert, relay, rules, selectors, throttles
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
     EventKind,
     OrderStatus,
 )
-from .models import Attachment, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import ApiClient, ApiToken, Attachment, Contact, Order, OrderCage, OrderEvent, User, Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -518,3 +523,108 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     attachment.save()
     logger.info("attachment %s (%s, %d bytes) stored", attachment.id, content_type, attachment.size)
     return attachment
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON API credentials. Client secrets and tokens are 256-bit random values: they are stored as keyed
+# (HMAC-SHA-256) and plain SHA-256 digests, which cost microseconds to check; a slow password hash
+# would let a flood of made-up credentials take the web workers' CPU.
+class InvalidCredentials(Exception):
+    """The client id and secret do not match an active client."""
+
+
+class TooManyFailures(Exception):
+    """Too many failed token requests for this client id from this address; retry after `retry_after` s."""
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(f"retry after {retry_after} s")
+
+
+API_SECRET_SCHEME = "hmac-sha256$"  # noqa: S105 (the name of the digest, not a secret)
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def api_secret_digest(secret: str) -> str:
+    """The stored form of a client secret, keyed by API_SECRET_KEY (derived from SECRET_KEY by default)."""
+    mac = salted_hmac(
+        "workvisits.api-client-secret", secret, secret=settings.API_SECRET_KEY, algorithm="sha256"
+    ).hexdigest()
+    return API_SECRET_SCHEME + mac
+
+
+def api_client_create(*, user: User, name: str = "") -> tuple[ApiClient, str]:
+    """New client credentials acting as `user`. Returns the client and its secret, shown only this once."""
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient.objects.create(
+        user=user,
+        name=name[:100],
+        client_id=f"wv-{secrets.token_hex(12)}",
+        secret_hash=api_secret_digest(secret),
+    )
+    return client, secret
+
+
+def api_client_revoke(*, client: ApiClient) -> None:
+    """Revoke the client and every token it was given (saved through the model: the change is audited)."""
+    now = timezone.now()
+    with transaction.atomic():
+        if client.revoked_at is None:
+            client.revoked_at = now
+            client.save(update_fields=["revoked_at"])
+        ApiToken.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=now)
+
+
+def _secret_matches(client: ApiClient | None, secret: str) -> bool:
+    if client is None:
+        # Unknown client id: the same digest work as a known one, so both answer alike.
+        constant_time_compare(api_secret_digest(secret), API_SECRET_SCHEME + "0" * 64)
+        return False
+    if client.secret_hash.startswith(API_SECRET_SCHEME):
+        return constant_time_compare(api_secret_digest(secret), client.secret_hash)
+    # A client created before secrets were HMAC-ed: its password-hasher hash is checked once, on its
+    # first successful use, and replaced by the HMAC (docs/operations.md, "Security").
+    if not check_password(secret, client.secret_hash):
+        return False
+    ApiClient.objects.filter(pk=client.pk, secret_hash=client.secret_hash).update(secret_hash=api_secret_digest(secret))
+    return True
+
+
+def api_token_issue(*, client_id, client_secret, address: str = "") -> tuple[str, ApiToken]:
+    """A new bearer token for valid client credentials; raises InvalidCredentials or TooManyFailures.
+
+    A (client id, address) pair that failed too often is refused before any lookup or hashing; other
+    clients from the same address are not affected.
+    """
+    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+        client_id = ""
+    if throttles.TOKEN_FAILURES.exceeded(client_id, address):
+        raise TooManyFailures(throttles.TOKEN_FAILURES.window)
+    valid = isinstance(client_secret, str) and 0 < len(client_secret) <= 256
+    client = None
+    if client_id and valid:
+        client = ApiClient.objects.select_related("user").filter(client_id=client_id).first()
+    matches = _secret_matches(client, client_secret if valid else "")
+    if not (client and matches and client.revoked_at is None and client.user.is_active):
+        throttles.TOKEN_FAILURES.hit(client_id, address)
+        raise InvalidCredentials()
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    record = ApiToken.objects.create(
+        client=client,
+        token_hash=selectors.api_token_digest(token),
+        expires_at=now + timedelta(seconds=settings.API_TOKEN_SECONDS),
+    )
+    ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
+    record.client = client
+    return token, record
+
+
+def api_failures_reset(*, client_id: str, address: str) -> None:
+    """Forget the failed token requests of a client id from an address (an operator unblocking a script)."""
+    throttles.TOKEN_FAILURES.reset(client_id, address)
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    """Revoke one token; calls with it fail from now on."""
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
