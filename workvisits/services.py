@@ -628,3 +628,28 @@ def api_failures_reset(*, client_id: str, address: str) -> None:
 def api_token_revoke(*, token: ApiToken) -> None:
     """Revoke one token; calls with it fail from now on."""
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# ---------------------------------------------------------------------------------------------
+# Password reset: the request only enqueues; a worker looks the address up and sends the link, so a
+# known address is answered exactly as fast as an unknown one.
+PASSWORD_RESET_TASK = "workvisits.send_password_reset"
+
+
+def password_reset_request(*, email: str, domain: str, use_https: bool) -> bool:
+    """Hand a reset of `email`'s account to a worker; False when the broker cannot be reached."""
+    return enqueue(PASSWORD_RESET_TASK, email, domain, use_https)
+
+
+def password_reset_send(*, email: str, domain: str, use_https: bool) -> None:
+    """Send the reset link to the active users with this email address (none: nothing happens)."""
+    from django.contrib.auth.forms import PasswordResetForm
+
+    form = PasswordResetForm({"email": email})
+    if form.is_valid():
+        form.save(
+            domain_override=domain,
+            use_https=use_https,
+            subject_template_name="registration/password_reset_subject.txt",
+            email_template_name="registration/password_reset_email.html",
+        )
