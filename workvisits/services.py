@@ -633,7 +633,7 @@ def api_token_revoke(*, token: ApiToken) -> None:
 # ---------------------------------------------------------------------------------------------
 # Password reset: the request only enqueues; a worker looks the address up and sends the link, so a
 # known address is answered exactly as fast as an unknown one.
-PASSWORD_RESET_TASK = "workvisits.send_password_reset"
+PASSWORD_RESET_TASK = "workvisits.send_password_reset"  # noqa: S105 (a task name)
 
 
 def password_reset_request(*, email: str, domain: str, use_https: bool) -> bool:
