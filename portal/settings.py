@@ -53,12 +53,15 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "axes",
+    "csp",
     "workvisits",
 ]
 
 MIDDLEWARE = [
     "workvisits.correlation.CorrelationIdMiddleware",
+    "workvisits.middleware.BadAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "workvisits.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -293,6 +297,27 @@ if HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_HTTPONLY = True
+# A session ends after SESSION_IDLE_HOURS without a request (each request starts the period again).
+SESSION_IDLE_HOURS = env.float("SESSION_IDLE_HOURS", default=12)
+SESSION_COOKIE_AGE = int(SESSION_IDLE_HOURS * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+# No inline script anywhere: every script is a static file of the portal (or of the admin and API docs).
+# Inline style attributes stay allowed (the admin, Bootstrap's and the API docs' widgets use them).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -291,6 +291,20 @@ def _object(errors: _Errors, value, path: str) -> Mapping | None:
 
 # ---------------------------------------------------------------------------------------------
 # Dates and times.
+# Instants outside these bounds cannot be shown in every IBX's zone (Python's dates end with year 9999).
+EARLIEST_INSTANT = datetime(2, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def to_utc(value: datetime) -> datetime | None:
+    """An aware datetime in UTC, or None when it lies outside the instants the portal can store and show."""
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        return None
+    return instant if EARLIEST_INSTANT <= instant < LATEST_INSTANT else None
+
+
 def parse_datetime(value: str) -> datetime | None:
     """An ISO 8601 instant as an aware UTC datetime; accepts the upstream's ``'T'`` quirk."""
     if not isinstance(value, str) or len(value) > 40:
@@ -304,7 +318,20 @@ def parse_datetime(value: str) -> datetime | None:
         return None
     if "T" not in text.upper() or parsed.tzinfo is None:
         return None
-    return parsed.astimezone(UTC)
+    return to_utc(parsed)
+
+
+def parse_day_bound(value: str, *, end_of_day: bool) -> datetime | None:
+    """A query bound given as a UTC date (YYYY-MM-DD: its midnight, or the next one for an end) or an
+    instant; None when it is neither or out of range."""
+    parsed = parse_datetime(value)
+    if parsed is not None:
+        return parsed
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        return to_utc(day + timedelta(days=1) if end_of_day else day)
+    except (ValueError, OverflowError):
+        return None
 
 
 def format_datetime(value: datetime) -> str:

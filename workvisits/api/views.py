@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
@@ -317,15 +317,12 @@ def _query_datetime(request, name: str, end_of_day: bool) -> datetime | None:
     value = request.query_params.get(name)
     if value is None or value == "":
         return None
-    parsed = rules.parse_datetime(value)
+    parsed = rules.parse_day_bound(value, end_of_day=end_of_day)
     if parsed is None:
-        try:
-            day = datetime.strptime(value, "%Y-%m-%d").date()
-        except ValueError:
-            raise errors.ApiError(
-                rules.INVALID, [(name, f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 UTC time.")]
-            ) from None
-        parsed = datetime.combine(day, time.min, tzinfo=UTC) + (timedelta(days=1) if end_of_day else timedelta())
+        raise errors.ApiError(
+            rules.INVALID,
+            [(name, f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 UTC time before the year 9999.")],
+        )
     return parsed
 
 
