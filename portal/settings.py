@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep stuck orders": {"task": "workvisits.sweep_orders", "schedule": 60.0},
     "worker heartbeat": {"task": "workvisits.heartbeat", "schedule": 60.0},
     "import locations": {"task": "workvisits.import_locations", "schedule": 6 * 3600.0},
+    "anonymize personal data": {"task": "workvisits.anonymize_orders", "schedule": 24 * 3600.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False

@@ -105,7 +105,7 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_filter = ("review_mode",)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name",)}),
+        (None, {"fields": ("name", "retention_days")}),
         (
             "Review policy",
             {

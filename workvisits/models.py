@@ -33,6 +33,12 @@ class Organization(models.Model):
     # Changed (to a new random value, in the same transaction) whenever the organization's ordering facts
     # change: its catalogue, grants or users. The cached ordering facts are keyed by it (workvisits.catalogue).
     catalogue_version = models.UUIDField(default=uuid.uuid4, editable=False)
+    retention_days = models.PositiveIntegerField(
+        "keep visitors' personal data for (days)",
+        default=rules.PERSONAL_DATA_RETENTION_DAYS,
+        help_text="Names, emails and phones of visitors and non-registered contacts are removed this many "
+        "days after the visit ends; the order, its times and cages stay.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -222,6 +228,7 @@ class Order(models.Model):
     upstream_payload = models.JSONField(null=True, blank=True)
     upstream_response = models.JSONField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    personal_data_removed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -32,6 +32,10 @@ MAX_VISITORS = 50
 MAX_USERNAMES_PER_ENTRY = 10
 MAX_VISITOR_DETAILS = 2
 MAX_MODIFY_CONTACTS = 1
+# Days after a visit ends until its visitors' and non-registered contacts' personal data is removed
+# (each organization may set its own).
+PERSONAL_DATA_RETENTION_DAYS = 90
+ERASED_NAME = "(removed)"
 ATTACHMENT_EXTENSIONS = "bmp jpg jpeg gif png tif tiff txt doc docx xls xlsx ppt pps ppsx pdf vsd".split()
 
 # Upstream error codes.

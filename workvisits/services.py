@@ -24,7 +24,18 @@ from .choices import (
     EventKind,
     OrderStatus,
 )
-from .models import ApiClient, ApiToken, Attachment, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import (
+    ApiClient,
+    ApiToken,
+    Attachment,
+    Contact,
+    Order,
+    OrderCage,
+    OrderEvent,
+    Organization,
+    User,
+    Visitor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -653,3 +664,48 @@ def password_reset_send(*, email: str, domain: str, use_https: bool) -> None:
             subject_template_name="registration/password_reset_subject.txt",
             email_template_name="registration/password_reset_email.html",
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention: the personal data of visitors and non-registered contacts goes some days after the visit.
+def _erased_person() -> dict:
+    return {"first_name": rules.ERASED_NAME, "last_name": rules.ERASED_NAME, "company_name": "", "details": []}
+
+
+def orders_anonymize(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Remove the names, emails and phones of the people typed into orders whose visit ended more than
+    their organization's retention_days ago (registered users are accounts, not order data). The
+    order, its times and cages stay; an event says when. Returns how many orders were anonymized."""
+    now = now or timezone.now()
+    done = 0
+    for organization_id, days in Organization.objects.values_list("id", "retention_days"):
+        due = Order.objects.filter(
+            organization_id=organization_id,
+            visit_end__lt=now - timedelta(days=days),
+            personal_data_removed_at__isnull=True,
+        ).values_list("pk", flat=True)[:batch]
+        for order_pk in list(due):
+            with transaction.atomic():
+                order = Order.objects.select_for_update().get(pk=order_pk)
+                if order.personal_data_removed_at is not None:
+                    continue
+                visitors = Visitor.objects.filter(order=order, user__isnull=True).update(**_erased_person())
+                contacts = Contact.objects.filter(order=order, user__isnull=True).update(**_erased_person())
+                # What was sent to and answered by the upstream names the same people.
+                order.upstream_payload = None
+                order.upstream_response = None
+                order.personal_data_removed_at = now
+                order.save(update_fields=["upstream_payload", "upstream_response", "personal_data_removed_at"])
+                order.upstream_calls.update(request_body=None, response_body="")
+                for notice in order.notifications.exclude(recipient__endswith="@removed.invalid"):
+                    notice.recipient = f"{notice.pk}@removed.invalid"
+                    notice.save(update_fields=["recipient"])
+                record_event(
+                    order=order,
+                    kind=EventKind.ANONYMIZED,
+                    note=f"Personal data of {visitors} visitor(s) and {contacts} contact(s) removed, "
+                    f"{days} days after the visit.",
+                    data={"visitors": visitors, "contacts": contacts, "retentionDays": days},
+                )
+            done += 1
+    return done
