@@ -202,7 +202,7 @@ class Order(models.Model):
     customer_reference_id = models.CharField(max_length=rules.CUSTOMER_REFERENCE_MAX, blank=True)
     po_type = models.CharField("purchase order type", max_length=16, choices=PurchaseOrderType.choices, blank=True)
     po_number = models.CharField("purchase order number", max_length=rules.PO_NUMBER_MAX, blank=True)
-    po_amount = models.CharField("purchase order amount", max_length=40, blank=True)
+    po_amount = models.CharField("purchase order amount", max_length=rules.PO_AMOUNT_MAX, blank=True)
     po_start_date = models.DateField(null=True, blank=True)
     po_end_date = models.DateField(null=True, blank=True)
     po_attachment = models.ForeignKey("Attachment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
