@@ -44,6 +44,12 @@ SEED_MODIFY_SAMPLE = {
 }
 
 
+UPLOAD = "/v1/attachments/file"
+LEGACY_UPLOAD = "/colocations/v2/attachments/file"
+ERROR_KEYS = {"errorCode", "errorMessage", "correlationId", "additionalInfo"}
+ERROR_INFO_KEYS = {"property", "reason", "value"}
+
+
 def token_for(user) -> str:
     client, secret = api_client_create(user=user, name="tests")
     token, _ = api_token_issue(client_id=client.client_id, client_secret=secret)
@@ -73,14 +79,17 @@ class Api:
             path, json.dumps(body), content_type="application/json", headers=self._headers(headers)
         )
 
-    def upload(self, name: str, content: bytes, headers=None):
+    def upload(self, name: str, content: bytes, headers=None, path=LEGACY_UPLOAD, field="file"):
+        """An upload, by default through the deprecated path the older tests were written for."""
         from django.core.files.uploadedfile import SimpleUploadedFile
 
-        return self.client.post(
-            "/colocations/v2/attachments/file",
-            {"file": SimpleUploadedFile(name, content)},
-            headers=self._headers(headers),
-        )
+        return self.client.post(path, {field: SimpleUploadedFile(name, content)}, headers=self._headers(headers))
+
+    def upload_v1(self, name: str, content: bytes, headers=None):
+        return self.upload(name, content, headers, path=UPLOAD, field="uploadFile")
+
+    def delete(self, path, headers=None):
+        return self.client.delete(path, headers=self._headers(headers))
 
 
 def error_props(response) -> dict[str, list[str]]:
@@ -89,7 +98,8 @@ def error_props(response) -> dict[str, list[str]]:
     assert isinstance(body, list) and body
     result = {}
     for entry in body:
-        assert set(entry) == {"errorCode", "errorMessage", "correlationId", "additionalInfo"}
+        assert set(entry) == ERROR_KEYS
+        assert all(set(info) <= ERROR_INFO_KEYS for info in entry["additionalInfo"])
         assert entry["correlationId"] == response["X-Correlation-ID"]
         result[entry["errorCode"]] = [info["property"] for info in entry["additionalInfo"]]
     return result
