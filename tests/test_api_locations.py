@@ -4,7 +4,6 @@ both only where the caller may order."""
 from tests.api_support import Api, error_props
 from workvisits.models import Cage, OrderingGrant
 
-
 V1 = "/v1/orders/workvisit/locations"
 V2 = "/colocations/v2/locations"
 

@@ -51,9 +51,9 @@ def test_an_order_has_the_contract_s_fields_and_an_etag(orderer, order):
     assert (body["status"], body["portalStatus"]) == ("RECEIVED", "QUEUED")
     assert (body["accountNumber"], body["accountName"]) == ("1234567890", "Acme Ashburn")
     assert body["contacts"][0] == {"type": "ORDERING", "registeredUser": "orderer"}
-    assert {"type": "TECHNICAL", "registeredUser": "orderer", "availability": "WORK_HOURS"}.items() <= body[
-        "contacts"
-    ][1].items()
+    assert {"type": "TECHNICAL", "registeredUser": "orderer", "availability": "WORK_HOURS"}.items() <= body["contacts"][
+        1
+    ].items()
     assert body["contacts"][1]["timezone"] == "America/New_York"  # the IBX's zone when none was given
     assert body["details"] == [
         {
