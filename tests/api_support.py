@@ -4,6 +4,7 @@ import json
 
 from django.test import Client
 
+from workvisits import correlation
 from workvisits.api.credentials import api_client_create, api_token_issue
 
 SEED_CREATE_SAMPLE = {
@@ -111,3 +112,34 @@ def media_in(settings, folder) -> None:
         **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(folder)}},
     }
+
+
+API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
+
+
+class StrictErrorKeys:
+    """Test middleware: every error the API answers is an array of entries with only the upstream's keys.
+
+    Installed for every test (tests/conftest.py), so each scenario of the suite is checked.
+    """
+
+    checked = 0
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(API_PREFIXES) and response.status_code >= 400:
+            assert response["Content-Type"].startswith("application/json"), (request.path, response["Content-Type"])
+            body = json.loads(response.content)
+            assert isinstance(body, list) and body, body
+            for entry in body:
+                assert set(entry) == ERROR_KEYS, entry
+                assert all(isinstance(entry[key], str) for key in ERROR_KEYS - {"additionalInfo"}), entry
+                assert entry["correlationId"] == correlation.get() != "", entry
+                for info in entry["additionalInfo"]:
+                    assert {"property", "reason"} <= set(info) <= ERROR_INFO_KEYS, info
+                    assert all(isinstance(value, str) for value in info.values()), info
+            StrictErrorKeys.checked += 1
+        return response
