@@ -23,6 +23,8 @@ DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 CUSTOMER_REFERENCE_MIN, CUSTOMER_REFERENCE_MAX = 1, 40
 CANCEL_REASON_MIN, CANCEL_REASON_MAX = 5, 4000
 NAME_MAX = 100
+CATALOGUE_ID_MAX = 100  # cage, account, cabinet and attachment ids
+ATTACHMENT_NAME_MAX = 255
 DETAIL_VALUE_MAX = 254
 PO_NUMBER_MAX = 40
 PO_AMOUNT_MAX = 40
@@ -621,9 +623,9 @@ def cages_errors_and_clean(
         if item is None:
             continue
         _unknown_keys(errors, item, ("id", "accountNumber", "cabinetId"), path)
-        cage_id = _string(errors, item, "id", path, required=True, lo=1, hi=100)
-        account_number = _string(errors, item, "accountNumber", path, required=False, lo=1, hi=100)
-        cabinet_id = _string(errors, item, "cabinetId", path, required=False, lo=1, hi=100)
+        cage_id = _string(errors, item, "id", path, required=True, lo=1, hi=CATALOGUE_ID_MAX)
+        account_number = _string(errors, item, "accountNumber", path, required=False, lo=1, hi=CATALOGUE_ID_MAX)
+        cabinet_id = _string(errors, item, "cabinetId", path, required=False, lo=1, hi=CATALOGUE_ID_MAX)
         if cage_id is None:
             continue
         cage = ctx.cages.get(cage_id)
@@ -757,7 +759,7 @@ def purchase_order_errors_and_clean(
     start, end = _date(errors, po, "startDate", prefix), _date(errors, po, "endDate", prefix)
     if start and end and end < start:
         errors.invalid(_join(prefix, "endDate"), f"{_join(prefix, 'endDate')} must not be before the start date.")
-    attachment_id = _string(errors, po, "attachmentId", prefix, required=False, lo=1, hi=100)
+    attachment_id = _string(errors, po, "attachmentId", prefix, required=False, lo=1, hi=CATALOGUE_ID_MAX)
     if attachment_id is not None and attachment_id not in ctx.attachments:
         errors.invalid(
             _join(prefix, "attachmentId"),
@@ -786,8 +788,8 @@ def attachments_errors_and_clean(
         if item is None:
             continue
         _unknown_keys(errors, item, ("id", "name"), path)
-        attachment_id = _string(errors, item, "id", path, required=True, lo=1, hi=100)
-        _string(errors, item, "name", path, required=False, hi=255)
+        attachment_id = _string(errors, item, "id", path, required=True, lo=1, hi=CATALOGUE_ID_MAX)
+        _string(errors, item, "name", path, required=False, hi=ATTACHMENT_NAME_MAX)
         if attachment_id is None:
             continue
         facts = ctx.attachments.get(attachment_id)
@@ -1079,7 +1081,7 @@ def validate_cancel(body) -> tuple[list[RuleError], CleanCancel | None]:
     attachments = _list(errors, body, "attachments", "", required=False, hi=MAX_ATTACHMENTS, what="attachments")
     line_ids = _list(errors, body, "lineIds", "", required=False, hi=MAX_CANCEL_LINE_IDS, what="line ids")
     for i, value in enumerate(line_ids or []):
-        if not isinstance(value, str) or not value.strip() or len(value) > 100:
+        if not isinstance(value, str) or not value.strip() or len(value) > CATALOGUE_ID_MAX:
             errors.invalid(f"lineIds[{i}]", f"lineIds[{i}] must be a line id of the order, as its details list them.")
     if errors:
         return errors.items, None

@@ -101,9 +101,9 @@ class ContactSerializer(serializers.Serializer):
 
 
 class CageRequestSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=100, help_text="Cage id, e.g. DC2:01:123456.")
-    accountNumber = serializers.CharField(max_length=100, required=False)
-    cabinetId = serializers.CharField(max_length=100, required=False)
+    id = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, help_text="Cage id, e.g. DC2:01:123456.")
+    accountNumber = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, required=False)
+    cabinetId = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, required=False)
 
 
 class DetailsRequestSerializer(serializers.Serializer):
@@ -124,8 +124,10 @@ class PurchaseOrderSerializer(serializers.Serializer):
 
 
 class AttachmentRefSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="attachmentId from POST /v1/attachments/file.")
-    name = serializers.CharField(required=False)
+    id = serializers.CharField(
+        max_length=rules.CATALOGUE_ID_MAX, help_text="attachmentId from POST /v1/attachments/file."
+    )
+    name = serializers.CharField(required=False, max_length=rules.ATTACHMENT_NAME_MAX)
 
 
 class CreateRequestSerializer(serializers.Serializer):
