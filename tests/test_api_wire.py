@@ -380,3 +380,18 @@ def test_an_oversized_body_sent_whole_gets_a_readable_413(production_server):
     assert head.startswith(b"HTTP/1.1 413")
     entries = json.loads(body)
     assert [e["errorCode"] for e in entries] == ["EQ-2010013"] and entries[0]["correlationId"] == "big-body-1"
+
+
+def test_reading_an_order_costs_the_same_queries_for_1_and_20_cages_visitors_and_contacts(
+    orderer, make_body, django_assert_num_queries
+):
+    from tests.test_api_create import _big_body
+
+    api = Api(orderer)
+    small = services.order_create(user=orderer, data=_big_body(make_body, orderer.organization, 1))
+    big = services.order_create(user=orderer, data=_big_body(make_body, orderer.organization, 20))
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get(f"/colocations/v2/orders/{small.order_id}").json()["details"]) == 1
+    with django_assert_num_queries(len(one.captured_queries)):
+        body = api.get(f"/colocations/v2/orders/{big.order_id}").json()
+    assert (len(body["details"]), len(body["workVisit"]["visitors"]), len(body["contacts"])) == (20, 20, 22)
