@@ -5,13 +5,28 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from . import catalogue, rules
 from .choices import ContactType
-from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import (
+    IBX,
+    Account,
+    Attachment,
+    Cabinet,
+    Cage,
+    Contact,
+    Order,
+    OrderCage,
+    OrderEvent,
+    OrderingGrant,
+    Organization,
+    User,
+    Visitor,
+)
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
 
@@ -37,10 +52,27 @@ def user_may_order(user: User) -> bool:
     return orderable_cages(user).exists()
 
 
+class Ordering(NamedTuple):
+    """What an order is stored with once the rules pass, read with the ordering context."""
+
+    catalogue: catalogue.Catalogue
+    user_ids: dict[str, int]  # the active users of the organization the context names, by username
+    review_policy: rules.ReviewPolicy  # as it is now, never cached
+
+
+_POLICY_FIELDS = (
+    "review_mode",
+    "review_within_24_hours",
+    "review_non_registered_visitors",
+    "review_new_purchase_order",
+    "review_night_or_weekend",
+)
+
+
 def ordering_context(
     user: User, now: datetime | None = None, attachment_ids: Iterable | None = None
 ) -> rules.OrderingContext:
-    """The facts the rules need about `user`'s organization (cached, see workvisits.catalogue).
+    """The facts the rules need about `user`'s organization (the catalogue cached, see workvisits.catalogue).
 
     With `attachment_ids`, only those of the organization's attachments are looked up (none: no query).
     """
@@ -48,23 +80,50 @@ def ordering_context(
 
 
 def ordering_context_and_ids(
-    user: User, now: datetime | None = None, attachment_ids: Iterable | None = None
-) -> tuple[rules.OrderingContext, catalogue.Ordering | None]:
-    """The ordering context, and (None without an organization) the organization's facts with the primary
-    keys of its cages, accounts, cabinets and users, and its review policy as it is now: what an order is
-    stored with once the rules pass.
+    user: User,
+    now: datetime | None = None,
+    attachment_ids: Iterable | None = None,
+    usernames: Iterable[str] | None = None,
+) -> tuple[rules.OrderingContext, Ordering | None]:
+    """The ordering context and (None without an organization) what the order is stored with.
 
-    A fixed number of queries: one for the catalogue version (none when the API's token check read it)
-    and, on a cache miss, up to five more; the attachments (never cached) one when `attachment_ids` names any.
+    Read on every call, with indexed queries: the organization's catalogue version and review policy, the
+    user's grants (none for a deactivated user) and the active users; with `usernames`, only those (none
+    named: no query). The catalogue comes from the cache under its version (built on a miss, three queries
+    more). The attachments (never cached) cost one query when `attachment_ids` names any.
     """
     now = now or timezone.now()
     if not user.organization_id:
         return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset()), None
-    ordering = catalogue.ordering_facts(user)
+    organization_id = user.organization_id
+    state = Organization.objects.filter(pk=organization_id).values_list("catalogue_version", *_POLICY_FIELDS).get()
+    policy = Organization(**dict(zip(_POLICY_FIELDS, state[1:], strict=True))).review_policy()
+    structure = catalogue.organization_catalogue(organization_id, state[0])
+
+    granted_cages, granted_ibxs = set(), set()
+    for cage_pk, ibx_pk in OrderingGrant.objects.filter(user_id=user.pk, user__is_active=True).values_list(
+        "cage_id", "ibx_id"
+    ):
+        granted_cages.add(cage_pk)
+        granted_ibxs.add(ibx_pk)
+    orderable = frozenset(
+        cage_id
+        for cage_id, ids in structure.cage_ids.items()
+        if ids.ibx_active and (ids.pk in granted_cages or ids.ibx_pk in granted_ibxs)
+    )
+
+    names = None if usernames is None else {name for name in usernames if isinstance(name, str)}
+    user_ids = {}
+    if names is None or names:
+        members = User.objects.filter(organization_id=organization_id, is_active=True)
+        if names is not None:
+            members = members.filter(username__in=names)
+        user_ids = dict(members.values_list("username", "pk"))
+
     keys = None if attachment_ids is None else _uuids(attachment_ids)
     attachments = {}
     if keys is None or keys:  # (none named: not even a query to build)
-        found = Attachment.objects.filter(organization_id=user.organization_id)
+        found = Attachment.objects.filter(organization_id=organization_id)
         if keys is not None:
             found = found.filter(id__in=keys)
         attachments = {
@@ -73,12 +132,12 @@ def ordering_context_and_ids(
         }
     ctx = rules.OrderingContext(
         now=now,
-        cages=ordering.facts.cages,
-        orderable=ordering.orderable,
-        usernames=ordering.facts.usernames,
+        cages=structure.cages,
+        orderable=orderable,
+        usernames=frozenset(user_ids),
         attachments=attachments,
     )
-    return ctx, ordering
+    return ctx, Ordering(catalogue=structure, user_ids=user_ids, review_policy=policy)
 
 
 def _uuids(values: Iterable) -> list[uuid.UUID]:
