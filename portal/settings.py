@@ -133,6 +133,8 @@ if REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Each process also keeps the last catalogue of each organization, under its version (workvisits/catalogue.py).
+CATALOGUE_PROCESS_MEMORY = env.bool("CATALOGUE_PROCESS_MEMORY", default=True)
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
