@@ -30,8 +30,8 @@ class Organization(models.Model):
     review_non_registered_visitors = models.BooleanField("non-registered visitors", default=False)
     review_new_purchase_order = models.BooleanField("a NEW purchase order", default=False)
     review_night_or_weekend = models.BooleanField("visits at night or at weekends", default=False)
-    # Changed (to a new random value, in the same transaction) whenever the organization's ordering facts
-    # change: its catalogue, grants or users. The cached ordering facts are keyed by it (workvisits.catalogue).
+    # Replaced (by a new random value, in the change's transaction) whenever the organization's catalogue
+    # changes: the key of its cached catalogue (workvisits.catalogue.catalogue_changed).
     catalogue_version = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
@@ -39,6 +39,11 @@ class Organization(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        # A copy read before a catalogue change must never write the old version back.
+        self.catalogue_version = uuid.uuid4()
+        super().save(*args, **kwargs)
 
     def review_policy(self) -> rules.ReviewPolicy:
         return rules.ReviewPolicy(

@@ -130,13 +130,19 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
             rules.NO_CREATE_PERMISSION,
             "Your user belongs to no customer organization, so it cannot order work visits.",
         )
-    ctx, ordering = selectors.ordering_context_and_ids(user, now, attachment_ids=_referenced_attachments(data))
+    ctx, ordering = selectors.ordering_context_and_ids(
+        user,
+        now,
+        attachment_ids=_referenced_attachments(data),
+        # The caller too: the default technical and notification contact.
+        usernames=[user.username, *_referenced_usernames(data)],
+    )
     errors, clean = rules.validate_create(data, ctx, user.username)
     if errors:
         raise rules.RuleViolation(errors)
 
     # The rows are stored with the primary keys of the facts the rules were checked against.
-    ids = ordering.facts
+    ids = ordering.catalogue
     first_cage = ids.cage_ids[clean.cages[0].cage_id]
     po = clean.purchase_order
     reasons = rules.review_reasons(
@@ -176,13 +182,13 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
         )
         for c in clean.cages
     ]
-    visitors = [Visitor(**_person_fields(p, ids.user_ids)) for p in clean.visitors]
+    visitors = [Visitor(**_person_fields(p, ordering.user_ids)) for p in clean.visitors]
     contacts = [
         Contact(
             contact_type=p.type,
             availability=p.availability,
             timezone=p.timezone,
-            **_person_fields(p, ids.user_ids),
+            **_person_fields(p, ordering.user_ids),
         )
         for p in clean.contacts
     ]
@@ -231,6 +237,20 @@ def _referenced_attachments(data) -> list[str]:
     if isinstance(po, dict) and isinstance(po.get("attachmentId"), str):
         ids.append(po["attachmentId"])
     return ids
+
+
+def _referenced_usernames(data) -> list[str]:
+    """The registered usernames a create body names (whatever its shape): only those need looking up."""
+    details = data.get("details") if isinstance(data, dict) else None
+    entries = []
+    for parent, key in ((details, "visitors"), (data, "contacts")):
+        found = parent.get(key) if isinstance(parent, dict) else None
+        entries += found if isinstance(found, list) else []
+    names = []
+    for entry in entries:
+        given = entry.get("registeredUsers") if isinstance(entry, dict) else None
+        names += [name for name in given if isinstance(name, str)] if isinstance(given, list) else []
+    return names
 
 
 def _person_fields(person: rules.CleanPerson, user_ids: dict[str, int]) -> dict:
