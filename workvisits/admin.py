@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from simple_history.admin import SimpleHistoryAdmin
 
 from . import locations, rules, services
 from .catalogue import catalogue_changed
@@ -92,7 +93,7 @@ class ReadOnlyAdminMixin:
 # ---------------------------------------------------------------------------------------------
 # Users, organizations and the locations catalogue.
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
     fieldsets = (*BaseUserAdmin.fieldsets, ("Organization", {"fields": ("organization", "phone", "timezone")}))
     list_display = ("username", "email", "first_name", "last_name", "organization", "is_staff")
     list_filter = ("organization", "is_staff", "is_active", "groups")
@@ -101,7 +102,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(SimpleHistoryAdmin):
     list_display = ("name", "review_mode", "review_conditions")
     list_filter = ("review_mode",)
     search_fields = ("name",)
@@ -211,7 +212,7 @@ class CabinetAdmin(CatalogueAdmin):
 
 
 @admin.register(OrderingGrant)
-class OrderingGrantAdmin(admin.ModelAdmin):
+class OrderingGrantAdmin(SimpleHistoryAdmin):
     """The work-visit ordering permission, per user on a cage or on a whole IBX."""
 
     list_display = ("user", "user_organization", "cage", "ibx", "granted_by", "created_at")
@@ -772,7 +773,7 @@ class LocationSyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(SimpleHistoryAdmin):
     """JSON API credentials: created here (the secret is shown once, only its hash is kept) and revoked here."""
 
     list_display = ("client_id", "name", "user", "created_at", "last_used_at", "revoked_at")

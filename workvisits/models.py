@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from . import rules
 from .choices import (
@@ -39,6 +40,8 @@ class Organization(models.Model):
         help_text="Names, emails and phones of visitors and non-registered contacts are removed this many "
         "days after the visit ends; the order, its times and cages stay.",
     )
+    # Staff changes (who, when, before and after) of the review policy and the retention, in the admin.
+    history = HistoricalRecords(excluded_fields=["catalogue_version"])
 
     class Meta:
         ordering = ["name"]
@@ -69,6 +72,10 @@ class User(AbstractUser):
     )
     phone = models.CharField(max_length=40, blank=True)
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Amsterdam")
+    # Every change of a user (its groups and permissions too), never its password hash or sign-ins.
+    history = HistoricalRecords(
+        excluded_fields=["password", "last_login"], m2m_fields=["groups", "user_permissions"]
+    )
 
     def display_name(self) -> str:
         return self.get_full_name() or self.username
@@ -174,6 +181,7 @@ class OrderingGrant(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -422,6 +430,7 @@ class ApiClient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["secret_hash", "last_used_at"])
 
     def __str__(self):
         return f"{self.client_id} ({self.user})"
