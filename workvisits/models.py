@@ -73,9 +73,7 @@ class User(AbstractUser):
     phone = models.CharField(max_length=40, blank=True)
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Amsterdam")
     # Every change of a user (its groups and permissions too), never its password hash or sign-ins.
-    history = HistoricalRecords(
-        excluded_fields=["password", "last_login"], m2m_fields=["groups", "user_permissions"]
-    )
+    history = HistoricalRecords(excluded_fields=["password", "last_login"], m2m_fields=["groups", "user_permissions"])
 
     def display_name(self) -> str:
         return self.get_full_name() or self.username
