@@ -71,11 +71,13 @@ def test_a_nul_byte_or_invalid_utf8_in_an_admin_filter_is_a_400(admin_client_, p
     assert admin_client_.get(path).status_code == 400
 
 
-def test_the_api_answers_bad_addresses_in_its_error_format(orderer):
+def test_the_api_names_the_parameter_with_a_nul_and_answers_a_nul_path_in_its_format(orderer):
     api = Api(orderer)
     response = api.get("/colocations/v2/orders?status=%00")
     assert response.status_code == 400
-    assert error_props(response) == {"EQ-2010010": ["query"]}
+    assert error_props(response) == {"EQ-2010010": ["status"]}
+    assert api.get("/colocations/v2/orders/WV-%00").status_code == 404
+    assert api.get("/v1/attachments/%00/file").status_code == 404
 
 
 def test_a_visit_start_bound_at_the_end_of_the_calendar_is_a_400(orderer):

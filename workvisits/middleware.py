@@ -3,13 +3,10 @@ never kept by a cache."""
 
 from __future__ import annotations
 
-import json
 from urllib.parse import unquote_to_bytes
 
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponseBadRequest
 from django.utils.cache import add_never_cache_headers
-
-from . import correlation, rules
 
 API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
 # Public documents of the API: cacheable like any static page.
@@ -38,30 +35,21 @@ def address_problem(request) -> str | None:
 
 
 class BadAddressMiddleware:
-    """A path or query string with a NUL character or invalid UTF-8 is answered 400 before any view
-    (no database can hold a NUL; such text never names an order, a filter or a page)."""
+    """A page's path or query string with a NUL character or invalid UTF-8 is answered 400 before any view
+    (no database can hold a NUL; such text never names an order, a filter or a page). The JSON API checks
+    its own parameters and names the offending one; its paths only match constrained ids."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        problem = address_problem(request)
+        problem = None if request.path.startswith(API_PREFIXES) else address_problem(request)
         if problem is None:
             return self.get_response(request)
         reason = (
             f"The {'address' if problem == 'path' else 'query string'} contains a NUL character or text that "
             "is not UTF-8; remove it and try again."
         )
-        if request.path.startswith(API_PREFIXES):
-            body = [
-                {
-                    "errorCode": rules.INVALID,
-                    "errorMessage": rules.ERROR_MESSAGES[rules.INVALID],
-                    "correlationId": correlation.get(),
-                    "additionalInfo": [{"property": problem, "reason": reason}],
-                }
-            ]
-            return HttpResponse(json.dumps(body), status=400, content_type="application/json")
         return HttpResponseBadRequest(reason, content_type="text/plain; charset=utf-8")
 
 
