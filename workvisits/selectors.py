@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -11,7 +12,20 @@ from django.utils import timezone
 
 from . import catalogue, rules
 from .choices import ContactType
-from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import (
+    IBX,
+    Account,
+    Attachment,
+    Cabinet,
+    Cage,
+    CalendarFeed,
+    Contact,
+    Order,
+    OrderCage,
+    OrderEvent,
+    User,
+    Visitor,
+)
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
 
@@ -197,3 +211,21 @@ def organization_users(user: User) -> QuerySet[User]:
     if not user.organization_id:
         return User.objects.none()
     return User.objects.filter(organization_id=user.organization_id, is_active=True).order_by("last_name", "username")
+
+
+def calendar_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def calendar_feed_user(token: str) -> User | None:
+    """The active user whose live calendar feed `token` opens, or None."""
+    feed = (
+        CalendarFeed.objects.select_related("user")
+        .filter(token_hash=calendar_token_hash(token), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    return feed.user if feed else None
+
+
+def calendar_feed_active(user: User) -> bool:
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).exists()
