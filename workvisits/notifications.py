@@ -463,7 +463,13 @@ def _notify(order: Order, events: list[OrderEvent]) -> int:
             invite = (
                 "REQUEST",
                 calendar_invite(
-                    order, method="REQUEST", sequence=sequence, attendees=[(p.email, p.name) for p in people]
+                    order,
+                    method="REQUEST",
+                    sequence=sequence,
+                    attendees=[(p.email, p.name) for p in people],
+                    # What the entry was when the event happened: "received" is tentative even if the
+                    # data centre has accepted meanwhile (its own email confirms it, one SEQUENCE up).
+                    status="TENTATIVE" if notice in ("submitted", "pending") else None,
                 ),
             )
             emails += _emails(order, notice, key, people, extra, invite)

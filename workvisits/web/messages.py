@@ -216,7 +216,7 @@ def field_words(path: str, names: Names) -> str:
 
 
 def _lowered(words: str) -> str:
-    return words[0].lower() + words[1:] if words.startswith(("The ", "A ")) else words
+    return words[0].lower() + words[1:] if words.startswith(("The ", "A ", "Visitor ", "Notification ")) else words
 
 
 def humanize(path: str, message: str, names: Names | None = None) -> str:
