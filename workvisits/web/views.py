@@ -190,12 +190,17 @@ def order_detail(request, order_id):
 def order_live(request, order_id):
     """The parts of the order page that move by themselves (htmx polls them while the order is moving)."""
     order = _order_or_404(request.user, order_id)
-    template = "workvisits/_placed_live.html" if request.GET.get("placed") else "workvisits/_order_live.html"
-    return render(
-        request,
-        template,
-        {"order": order, "timeline": timeline(order), "moving": is_moving(order), "poll_seconds": POLL_SECONDS},
-    )
+    if request.GET.get("placed"):
+        context = {"order": order, "moving": is_moving(order), "poll_seconds": POLL_SECONDS}
+        return render(request, "workvisits/_placed_live.html", context)
+    shown = request.GET.get("shown")
+    if shown and shown != order.status and request.htmx:
+        # The status moved: the whole page changes (its actions, the reasons of a rejection).
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    context = {"order": order, "timeline": timeline(order), "moving": is_moving(order), "poll_seconds": POLL_SECONDS}
+    return render(request, "workvisits/_order_live.html", context)
 
 
 @login_required
