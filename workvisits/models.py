@@ -388,7 +388,11 @@ class OrderEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self):
-        return f"{self.order_id} {self.kind} {self.from_status}→{self.to_status}"
+        text = self.get_kind_display()
+        if self.to_status:
+            before = f"{self.get_from_status_display()} → " if self.from_status else ""
+            text += f": {before}{self.get_to_status_display()}"
+        return text
 
 
 class SentNotification(models.Model):

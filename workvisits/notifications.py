@@ -62,6 +62,15 @@ PHOTO_ID_REMINDER = (
 )
 
 
+def notice_subject(order: Order, notice: str) -> str:
+    """The subject the emails of a notice key ("modified:v3", "ops-failed:12") carried."""
+    base = notice.split(":")[0]
+    if base.startswith("ops"):
+        return f"Operators alert about work visit {order.order_id}"
+    pattern = NOTICES.get(base, (f"Work visit {{id}}: {base}", ""))[0]
+    return pattern.format(id=order.order_id, upstream=order.upstream_order_id or "")
+
+
 class DeliveryError(Exception):
     """The mail backend did not take an email; the notification task retries."""
 
