@@ -113,7 +113,7 @@ def test_rejection_tells_the_reasons(order, users):
     )
     notifications.notify_event(order.events.get(kind=EventKind.REJECTED).pk)
     assert len(mail.outbox) == 3
-    assert "Cage DC2:01:123456: the cage is being decommissioned." in mail.outbox[0].body
+    assert "Cage DC2:01:123456: The cage is being decommissioned." in mail.outbox[0].body
     assert "details.cages" not in mail.outbox[0].body
 
 

@@ -242,7 +242,7 @@ def test_upstream_reasons_are_said_in_words_on_the_order_page_and_in_the_email(o
     text = visible_text(page)
     assert "Why the work visit was rejected" in text
     assert "Cage DC2:01:123456: account 1234567890 is on credit hold." in text
-    assert "The first name of visitor Olivia Orderer: does not match the photo ID on file." in text
+    assert "The first name of visitor Olivia Orderer: Does not match the photo ID on file." in text
     assert not JSON_PATH.search(text)
     notifications.notify_event(order.events.get(kind=EventKind.REJECTED).pk)
     body = mail.outbox[0].body
@@ -277,5 +277,5 @@ def test_the_mapping_names_what_each_path_points_at():
     )
     assert reason_words({"property": "", "reason": "The IBX is closed that day."}) == "The IBX is closed that day."
     assert reason_words({"property": "details.visitStartDateTime", "reason": "The IBX is closed then."}) == (
-        "The visit start: the IBX is closed then."
+        "The visit start: The IBX is closed then."
     )

@@ -249,10 +249,8 @@ def reason_words(reason: dict, names: Names | None = None) -> str:
         return humanize("", text, names)
     if text.startswith(prop):
         return humanize(prop, text, names)
-    words = humanize("", text, names)
-    if words[1:2].islower():
-        words = words[:1].lower() + words[1:]
-    return f"{field_words(prop, names or Names())}: {words}"
+    # The reason is quoted as the data centre or the reviewer wrote it, after the field it concerns.
+    return f"{field_words(prop, names or Names())}: {humanize('', text, names)}"
 
 
 def rule_messages(errors, names: Names | None = None) -> list[str]:
