@@ -56,8 +56,9 @@ def test_the_seed_sample_with_future_dates_and_demo_users_is_created(orderer):
     assert list(order.events.values_list("kind", flat=True)) == [EventKind.CREATED]
 
     got = api.get(f"/colocations/v2{response['Location']}").json()
-    assert got["details"]["visitStartDateTime"] == body["details"]["visitStartDateTime"]
-    assert got["details"]["cages"] == body["details"]["cages"]
+    assert got["workVisit"]["visitStartDateTime"] == body["details"]["visitStartDateTime"]
+    assert got["workVisit"]["cages"] == body["details"]["cages"]
+    assert [(line["cage"], line["cabinets"]) for line in got["details"]] == [("DC2:01:123456", ["DC2:01:123456:0101"])]
 
 
 def test_the_seed_sample_verbatim_names_the_past_dates_and_the_unknown_user(orderer):

@@ -127,7 +127,7 @@ CASES = [
         "Person 2 (Jane Doe): Jane Doe is listed twice",
     ),
     (
-        "technical contact typed in without a time zone",
+        "technical contact typed in without an email address",
         {
             "contacts": {
                 **CONTACTS,
@@ -135,13 +135,12 @@ CASES = [
                 "contacts-tech_first_name": "Nina",
                 "contacts-tech_last_name": "Night",
                 "contacts-tech_company_name": "Fixit",
-                "contacts-tech_email": "nina@fixit.example",
-                "contacts-timezone": "",
+                "contacts-tech_phone": "+31 20 555 0100",
             }
         },
         "contacts",
-        "id_contacts-timezone",
-        "The time zone of the technical contact is missing",
+        "id_contacts-tech_email",
+        "The email address of the technical contact is missing: give their email address.",
     ),
     (
         "not a time zone",

@@ -24,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import locations, notifications, rules, services
 from .api import credentials
+from .catalogue import catalogue_changed
 from .choices import CLOSED_STATUSES, OrderStatus
 from .models import (
     IBX,
@@ -135,8 +136,26 @@ class OrganizationAdmin(admin.ModelAdmin):
         return ", ".join(str(Organization._meta.get_field(f).verbose_name) for f in fields if getattr(obj, f)) or "—"
 
 
+class CatalogueAdmin(admin.ModelAdmin):
+    """IBXs, cages, accounts and cabinets: each save or delete here gives the cached catalogues a new
+    version, in the admin's transaction (every organization's: such edits are rare, and a cage or an
+    account can move between organizations)."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # after save_model(), with the m2m and inlines
+        catalogue_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalogue_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalogue_changed()
+
+
 @admin.register(IBX)
-class IBXAdmin(admin.ModelAdmin):
+class IBXAdmin(CatalogueAdmin):
     list_display = ("code", "name", "timezone", "active", "cage_count")
     list_filter = ("active",)
     search_fields = ("code", "name")
@@ -160,7 +179,7 @@ class CabinetInline(admin.TabularInline):
 
 
 @admin.register(Cage)
-class CageAdmin(admin.ModelAdmin):
+class CageAdmin(CatalogueAdmin):
     list_display = ("cage_id", "ibx", "organization", "cage_type", "account_numbers", "active")
     list_filter = ("active", "ibx", "organization")
     list_select_related = ("ibx", "organization")
@@ -177,7 +196,7 @@ class CageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(CatalogueAdmin):
     list_display = ("number", "name", "organization", "is_credit_hold", "is_po_bearing")
     list_filter = ("is_credit_hold", "is_po_bearing", "organization")
     list_select_related = ("organization",)
@@ -185,7 +204,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Cabinet)
-class CabinetAdmin(admin.ModelAdmin):
+class CabinetAdmin(CatalogueAdmin):
     list_display = ("cabinet_id", "cage", "account", "cabinet_type", "active")
     list_filter = ("active", "cage__ibx")
     list_select_related = ("cage", "account")

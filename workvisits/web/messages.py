@@ -147,6 +147,7 @@ PATH_PATTERN = re.compile(
 )
 # Words of the API that a person does not choose in the pages.
 _API_WORDS = [
+    (re.compile(r"give the contact's email address \(type EMAIL\) among the details"), "give their email address"),
     (
         re.compile(r"[Gg]ive at least 1 of the contact details \(EMAIL, PHONE or MOBILE\)"),
         "give an email address or a phone number",
@@ -205,6 +206,8 @@ def field_words(path: str, names: Names) -> str:
         part = {"accountNumber": "account", "cabinetId": "cabinet"}.get(key, key)
         return f"The {part} of {owner[0].lower()}{owner[1:]}"
     part = _PERSON_PARTS.get(key, "entry")
+    if kind == "contacts" and key == "details":
+        part = "email address"  # a contact typed in is reached by email
     detail = _DETAIL.match(rest)
     if kind == "details.visitors" and detail and index < len(names.visitor_details):
         types = names.visitor_details[index]

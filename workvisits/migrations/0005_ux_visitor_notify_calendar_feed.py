@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workvisits', '0003_organization_catalogue_version'),
+        ('workvisits', '0004_apiwire_needs_check'),
     ]
 
     operations = [
