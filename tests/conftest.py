@@ -27,6 +27,12 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("CI must run the suite on PostgreSQL: set DATABASE_URL.")
 
 
+@pytest.fixture(autouse=True)
+def strict_api_errors(settings):
+    """Every API error response of every test keeps to the upstream's error keys (tests.api_support)."""
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.api_support.StrictErrorKeys"]
+
+
 @pytest.fixture
 def demo(db):
     """The demo organizations, locations and users, made by the same command operators run."""

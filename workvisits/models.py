@@ -97,7 +97,7 @@ class IBX(models.Model):
 class Account(models.Model):
     """A billing account of an organization; it may be on credit hold or need purchase orders."""
 
-    number = models.CharField(max_length=100, unique=True)
+    number = models.CharField(max_length=rules.CATALOGUE_ID_MAX, unique=True)
     name = models.CharField(max_length=200)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="accounts")
     is_credit_hold = models.BooleanField("on credit hold", default=False)
@@ -113,7 +113,7 @@ class Account(models.Model):
 class Cage(models.Model):
     """A cage of an organization in an IBX; its id starts with the IBX code (``DC2:01:123456``)."""
 
-    cage_id = models.CharField("cage id", max_length=100, unique=True)
+    cage_id = models.CharField("cage id", max_length=rules.CATALOGUE_ID_MAX, unique=True)
     ibx = models.ForeignKey(IBX, on_delete=models.PROTECT, related_name="cages")
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="cages")
     cage_type = models.CharField(max_length=50, default="CAGE")
@@ -134,7 +134,7 @@ class Cage(models.Model):
 class Cabinet(models.Model):
     """A cabinet inside a cage, billed to one of the cage's accounts (``DC2:01:123456:0101``)."""
 
-    cabinet_id = models.CharField("cabinet id", max_length=100, unique=True)
+    cabinet_id = models.CharField("cabinet id", max_length=rules.CATALOGUE_ID_MAX, unique=True)
     cage = models.ForeignKey(Cage, on_delete=models.PROTECT, related_name="cabinets")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="cabinets")
     cabinet_type = models.CharField(max_length=50, default="CABINET")
@@ -207,7 +207,7 @@ class Order(models.Model):
     customer_reference_id = models.CharField(max_length=rules.CUSTOMER_REFERENCE_MAX, blank=True)
     po_type = models.CharField("purchase order type", max_length=16, choices=PurchaseOrderType.choices, blank=True)
     po_number = models.CharField("purchase order number", max_length=rules.PO_NUMBER_MAX, blank=True)
-    po_amount = models.CharField("purchase order amount", max_length=40, blank=True)
+    po_amount = models.CharField("purchase order amount", max_length=rules.PO_AMOUNT_MAX, blank=True)
     po_start_date = models.DateField(null=True, blank=True)
     po_end_date = models.DateField(null=True, blank=True)
     po_attachment = models.ForeignKey("Attachment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -349,7 +349,7 @@ class Attachment(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="attachments")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments")
-    name = models.CharField(max_length=255)
+    name = models.CharField(max_length=rules.ATTACHMENT_NAME_MAX)
     file = models.FileField(upload_to=_attachment_path, max_length=255)
     size = models.PositiveIntegerField()
     content_type = models.CharField(max_length=120)

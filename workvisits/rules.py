@@ -23,8 +23,11 @@ DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 CUSTOMER_REFERENCE_MIN, CUSTOMER_REFERENCE_MAX = 1, 40
 CANCEL_REASON_MIN, CANCEL_REASON_MAX = 5, 4000
 NAME_MAX = 100
+CATALOGUE_ID_MAX = 100  # cage, account, cabinet and attachment ids
+ATTACHMENT_NAME_MAX = 255
 DETAIL_VALUE_MAX = 254
 PO_NUMBER_MAX = 40
+PO_AMOUNT_MAX = 40
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_VISIT_LENGTH = timedelta(days=14)
@@ -164,6 +167,8 @@ class CleanModification:
     visit_end: datetime | None = None
     open_cabinet: bool | None = None
     notification_usernames: list[str] | None = None
+    notification_availability: str = ""
+    notification_timezone: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,13 +193,16 @@ class _Errors:
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _join(prefix: str, key: str | int) -> str:
+def json_path(prefix: str, key: str | int) -> str:
     """The JSON path of `key` under `prefix`: ``details.cages[0]``; odd keys quoted: ``details["a b"]``."""
     if isinstance(key, int):
         return f"{prefix}[{key}]"
     if not _PLAIN_KEY.match(key):
         return f"{prefix}[{json.dumps(key)[:80]}]" if prefix else f"$[{json.dumps(key)[:80]}]"
     return f"{prefix}.{key}" if prefix else key
+
+
+_join = json_path
 
 
 def _type_name(value) -> str:
@@ -358,13 +366,13 @@ def detail_value_error(kind: str, value: str) -> str | None:
     return None
 
 
-def _details(errors: _Errors, obj: Mapping, prefix: str) -> list[CleanDetail]:
+def _details(errors: _Errors, obj: Mapping, prefix: str, *, required: bool = True) -> list[CleanDetail]:
     items = _list(
         errors,
         obj,
         "details",
         prefix,
-        required=True,
+        required=required,
         hi=MAX_VISITOR_DETAILS,
         what="contact details (EMAIL, PHONE or MOBILE)",
     )
@@ -427,7 +435,9 @@ def _usernames(errors: _Errors, obj: Mapping, prefix: str, ctx: OrderingContext)
     return clean
 
 
-def _non_registered(errors: _Errors, obj: Mapping, prefix: str) -> CleanPerson:
+def _non_registered(errors: _Errors, obj: Mapping, prefix: str, *, contact: bool = False) -> CleanPerson:
+    """A person typed in. A visitor needs a company and may give up to two details; a contact has no
+    company (one sent is ignored) and needs an email among its details."""
     person = CleanPerson(
         first_name=_string(
             errors,
@@ -451,22 +461,27 @@ def _non_registered(errors: _Errors, obj: Mapping, prefix: str) -> CleanPerson:
             what="write the last name as on the photo ID.",
         )
         or "",
-        company_name=_string(
-            errors,
-            obj,
-            "companyName",
-            prefix,
-            required=True,
-            lo=1,
-            hi=NAME_MAX,
-            what="give the company the person works for.",
-        )
-        or "",
     )
+    if not contact:
+        person.company_name = (
+            _string(
+                errors,
+                obj,
+                "companyName",
+                prefix,
+                required=True,
+                lo=1,
+                hi=NAME_MAX,
+                what="give the company the person works for.",
+            )
+            or ""
+        )
+        person.details = _details(errors, obj, prefix, required=False)
+        return person
     before = len(errors.items)
     person.details = _details(errors, obj, prefix)
-    if len(errors.items) == before and not person.details:
-        errors.missing(_join(prefix, "details"), "give at least an email or a phone number.")
+    if len(errors.items) == before and not any(d.type == DetailType.EMAIL for d in person.details):
+        errors.missing(_join(prefix, "details"), "give the contact's email address (type EMAIL) among the details.")
     return person
 
 
@@ -511,6 +526,20 @@ def _person_key(person: CleanPerson) -> tuple:
     return ("person", person.first_name.lower(), person.last_name.lower(), tuple(emails))
 
 
+def _reachability(errors: _Errors, item: Mapping, path: str) -> tuple[str, str]:
+    """A contact's optional availability and time zone ("" when not given: work hours, the IBX's zone)."""
+    availability = _string(errors, item, "availability", path, required=False) or ""
+    if availability and availability not in Availability.values:
+        errors.invalid(_join(path, "availability"), f"{_join(path, 'availability')} must be WORK_HOURS or ANYTIME.")
+    timezone = _string(errors, item, "timezone", path, required=False) or ""
+    if timezone and not valid_timezone(timezone):
+        errors.invalid(
+            _join(path, "timezone"),
+            f"{_join(path, 'timezone')} '{timezone}' is not a time zone; use an IANA name such as Europe/Amsterdam.",
+        )
+    return availability, timezone
+
+
 def contacts_errors_and_clean(
     raw_contacts, ctx: OrderingContext, ordering_username: str, prefix: str = "contacts"
 ) -> tuple[list[RuleError], list[CleanPerson]]:
@@ -531,20 +560,12 @@ def contacts_errors_and_clean(
         if kind is not None and kind not in ContactType.values:
             errors.invalid(_join(path, "type"), f"{_join(path, 'type')} must be TECHNICAL or NOTIFICATION.")
             kind = None
-        availability = _string(errors, item, "availability", path, required=False) or ""
-        if availability and availability not in Availability.values:
-            errors.invalid(_join(path, "availability"), f"{_join(path, 'availability')} must be WORK_HOURS or ANYTIME.")
-        timezone = _string(errors, item, "timezone", path, required=False) or ""
-        if timezone and not valid_timezone(timezone):
-            errors.invalid(
-                _join(path, "timezone"),
-                f"{_join(path, 'timezone')} '{timezone}' is not a time zone; "
-                "use an IANA name such as Europe/Amsterdam.",
-            )
+        availability, timezone = _reachability(errors, item, path)
         if "registeredUsers" in item:
             _unknown_keys(errors, item, ("registeredUsers", "type", "availability", "timezone"), path)
             people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx)]
         else:
+            # companyName is not part of the upstream's contact; clients that send it are not refused.
             _unknown_keys(
                 errors,
                 item,
@@ -558,11 +579,7 @@ def contacts_errors_and_clean(
                     "give registeredUsers, or make this person the TECHNICAL contact.",
                 )
                 continue
-            people = [_non_registered(errors, item, path)]
-            if not availability:
-                errors.missing(_join(path, "availability"), "say WORK_HOURS or ANYTIME.")
-            if not timezone:
-                errors.missing(_join(path, "timezone"), "give an IANA time zone such as Europe/Amsterdam.")
+            people = [_non_registered(errors, item, path, contact=True)]
         for person in people:
             person.type, person.availability, person.timezone = kind, availability, timezone
             if kind == ContactType.TECHNICAL:
@@ -606,9 +623,9 @@ def cages_errors_and_clean(
         if item is None:
             continue
         _unknown_keys(errors, item, ("id", "accountNumber", "cabinetId"), path)
-        cage_id = _string(errors, item, "id", path, required=True, lo=1, hi=100)
-        account_number = _string(errors, item, "accountNumber", path, required=False, lo=1, hi=100)
-        cabinet_id = _string(errors, item, "cabinetId", path, required=False, lo=1, hi=100)
+        cage_id = _string(errors, item, "id", path, required=True, lo=1, hi=CATALOGUE_ID_MAX)
+        account_number = _string(errors, item, "accountNumber", path, required=False, lo=1, hi=CATALOGUE_ID_MAX)
+        cabinet_id = _string(errors, item, "cabinetId", path, required=False, lo=1, hi=CATALOGUE_ID_MAX)
         if cage_id is None:
             continue
         cage = ctx.cages.get(cage_id)
@@ -737,17 +754,17 @@ def purchase_order_errors_and_clean(
         errors.invalid(amount_path, f"{amount_path} must be a string or a number.")
         amount = None
     amount = str(amount).strip() if amount is not None else ""
-    if len(amount) > 40:
-        errors.invalid(amount_path, f"{amount_path} must be at most 40 characters long.")
+    if len(amount) > PO_AMOUNT_MAX:
+        errors.invalid(amount_path, f"{amount_path} must be at most {PO_AMOUNT_MAX} characters long.")
     start, end = _date(errors, po, "startDate", prefix), _date(errors, po, "endDate", prefix)
     if start and end and end < start:
         errors.invalid(_join(prefix, "endDate"), f"{_join(prefix, 'endDate')} must not be before the start date.")
-    attachment_id = _string(errors, po, "attachmentId", prefix, required=False, lo=1, hi=100)
+    attachment_id = _string(errors, po, "attachmentId", prefix, required=False, lo=1, hi=CATALOGUE_ID_MAX)
     if attachment_id is not None and attachment_id not in ctx.attachments:
         errors.invalid(
             _join(prefix, "attachmentId"),
             f"{_join(prefix, 'attachmentId')}: no attachment {attachment_id} of your organization; "
-            "upload it first with POST /colocations/v2/attachments/file.",
+            "upload it first with POST /v1/attachments/file.",
         )
     if errors or kind is None:
         return errors.items, None
@@ -771,8 +788,8 @@ def attachments_errors_and_clean(
         if item is None:
             continue
         _unknown_keys(errors, item, ("id", "name"), path)
-        attachment_id = _string(errors, item, "id", path, required=True, lo=1, hi=100)
-        _string(errors, item, "name", path, required=False, hi=255)
+        attachment_id = _string(errors, item, "id", path, required=True, lo=1, hi=CATALOGUE_ID_MAX)
+        _string(errors, item, "name", path, required=False, hi=ATTACHMENT_NAME_MAX)
         if attachment_id is None:
             continue
         facts = ctx.attachments.get(attachment_id)
@@ -780,7 +797,7 @@ def attachments_errors_and_clean(
             errors.invalid(
                 _join(path, "id"),
                 f"{_join(path, 'id')}: no attachment {attachment_id} of your "
-                "organization; upload it first with POST /colocations/v2/attachments/file.",
+                "organization; upload it first with POST /v1/attachments/file.",
             )
         elif facts.in_use:
             errors.invalid(
@@ -996,13 +1013,14 @@ def validate_modify(body, ctx: OrderingContext, order: OrderFacts) -> tuple[list
         item = _object(errors, raw, path)
         if item is None:
             continue
-        _unknown_keys(errors, item, ("registeredUsers", "type"), path)
+        _unknown_keys(errors, item, ("registeredUsers", "type", "availability", "timezone"), path)
         kind = _string(errors, item, "type", path, required=True, what="say NOTIFICATION.")
         if kind is not None and kind != ContactType.NOTIFICATION:
             errors.invalid(
                 _join(path, "type"),
                 f"{_join(path, 'type')} must be NOTIFICATION; only notification contacts can be changed.",
             )
+        change.notification_availability, change.notification_timezone = _reachability(errors, item, path)
         change.notification_usernames = _usernames(errors, item, path, ctx)
     details = body.get("details")
     if details is not None and _object(errors, details, "details") is not None:
@@ -1042,17 +1060,56 @@ def cancel_reason_errors(reason) -> list[RuleError]:
     return errors.items
 
 
-def validate_cancel(body) -> tuple[list[RuleError], str | None]:
-    """The cancel body `{"reason"}`: an object with only a reason of 5 to 4000 characters."""
+@dataclass
+class CleanCancel:
+    reason: str
+    attachments: list | None = None  # the raw references, checked against the organization's uploads
+    line_ids: list[str] | None = None
+
+
+MAX_CANCEL_LINE_IDS = 100
+
+
+def validate_cancel(body) -> tuple[list[RuleError], CleanCancel | None]:
+    """The cancel body `{"reason", "attachments"?, "lineIds"?}`: a reason of 5 to 4000 characters."""
     errors = _Errors()
     if not isinstance(body, dict):
         errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
         return errors.items, None
-    _unknown_keys(errors, body, ("reason",), "")
+    _unknown_keys(errors, body, ("reason", "attachments", "lineIds"), "")
     errors.items += cancel_reason_errors(body.get("reason"))
+    attachments = _list(errors, body, "attachments", "", required=False, hi=MAX_ATTACHMENTS, what="attachments")
+    line_ids = _list(errors, body, "lineIds", "", required=False, hi=MAX_CANCEL_LINE_IDS, what="line ids")
+    for i, value in enumerate(line_ids or []):
+        if not isinstance(value, str) or not value.strip() or len(value) > CATALOGUE_ID_MAX:
+            errors.invalid(f"lineIds[{i}]", f"lineIds[{i}] must be a line id of the order, as its details list them.")
     if errors:
         return errors.items, None
-    return [], body["reason"].strip()
+    return [], CleanCancel(
+        reason=body["reason"].strip(),
+        attachments=attachments,
+        line_ids=[v.strip() for v in line_ids] if line_ids else None,
+    )
+
+
+def cancel_lines_errors(line_ids: list[str] | None, order_lines: list[str]) -> list[RuleError]:
+    """A work visit is one access grant: it is cancelled whole, so lineIds (when given) name all its lines."""
+    errors = _Errors()
+    if line_ids is None:
+        return []
+    for i, line_id in enumerate(line_ids):
+        if line_id not in order_lines:
+            errors.invalid(
+                f"lineIds[{i}]",
+                f"lineIds[{i}]: {line_id} is not a line of this order; its lines are {', '.join(order_lines)}.",
+            )
+    if not errors and set(line_ids) != set(order_lines):
+        errors.invalid(
+            "lineIds",
+            "lineIds: a work visit is cancelled as a whole; list all of its lines "
+            f"({', '.join(order_lines)}) or leave lineIds out.",
+        )
+    return errors.items
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -291,3 +292,49 @@ def organization_users(user: User) -> QuerySet[User]:
     if not user.organization_id:
         return User.objects.none()
     return User.objects.filter(organization_id=user.organization_id, is_active=True).order_by("last_name", "username")
+
+
+def order_lines(order: Order) -> list[tuple[str, OrderCage]]:
+    """The order's lines as the Orders API lists them: one per cage, `{orderId}-{n}` in the order they were given."""
+    cages = sorted(order.cages.all(), key=lambda c: c.pk)
+    return [(f"{order.order_id}-{n}", cage) for n, cage in enumerate(cages, start=1)]
+
+
+# Order History's sort names, and the columns they sort on.
+ORDER_SORTS = {"createdAt": "created_at", "orderNumber": "order_id", "orderStatus": "status", "ibx": "ibx__code"}
+
+
+@dataclass(frozen=True)
+class OrderSearch:
+    """An Order History search, as checked by the API: every field optional."""
+
+    ibxs: tuple[str, ...] = ()
+    statuses: frozenset[str] | None = None  # portal statuses; None: any
+    product_types: tuple[str, ...] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str = ""
+    sorts: tuple[tuple[str, bool], ...] = ()  # (sort name, descending)
+
+
+def orders_search(*, user: User, search: OrderSearch) -> QuerySet[Order]:
+    """The orders `user` may see that match an Order History search, sorted (newest first by default)."""
+    orders = orders_for_user(user)
+    if search.product_types and "WORK_VISIT" not in search.product_types:
+        return orders.none()  # the portal holds work visits only
+    if search.ibxs:
+        orders = orders.filter(ibx__code__in=search.ibxs)
+    if search.statuses is not None:
+        orders = orders.filter(status__in=search.statuses)
+    if search.created_from:
+        orders = orders.filter(created_at__gte=search.created_from)
+    if search.created_to:
+        orders = orders.filter(created_at__lt=search.created_to)
+    if search.q:
+        orders = orders.filter(
+            Q(order_id__icontains=search.q)
+            | Q(customer_reference_id__icontains=search.q)
+            | Q(upstream_order_id__icontains=search.q)
+        )
+    ordering = [("-" if descending else "") + ORDER_SORTS[name] for name, descending in search.sorts]
+    return orders.order_by(*(ordering or ["-created_at"]), "-id")

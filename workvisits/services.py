@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import graph_insert, relay, rules, selectors
+from . import downloads, graph_insert, relay, rules, selectors
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
@@ -36,10 +36,10 @@ NOTIFIED_EVENTS = frozenset(
 
 
 class OrderConflict(Exception):
-    """The order's state (or a concurrent change) forbids the action: HTTP 409."""
+    """The order's state (or a concurrent change) forbids the action: HTTP 409, naming `property`."""
 
-    def __init__(self, message: str):
-        self.message = message
+    def __init__(self, message: str, property: str = "orderId"):  # noqa: A002 (the error entry's key)
+        self.message, self.property = message, property
         super().__init__(message)
 
 
@@ -331,7 +331,16 @@ def order_modify(
                 organization_id=order.organization_id, username__in=set(change.notification_usernames) - known
             )
             Contact.objects.bulk_create(
-                [Contact(order=order, contact_type=ContactType.NOTIFICATION, user=u) for u in new_users]
+                [
+                    Contact(
+                        order=order,
+                        contact_type=ContactType.NOTIFICATION,
+                        user=u,
+                        availability=change.notification_availability,
+                        timezone=change.notification_timezone,
+                    )
+                    for u in new_users
+                ]
             )
             added = sorted(u.username for u in new_users)
         order.refresh_from_db()
@@ -370,22 +379,52 @@ def _describe_change(order: Order, before: dict, added: list[str]) -> str:
     return " ".join(parts) or "No change."
 
 
-def order_cancel(*, user: User, order_id: str, reason: str) -> Order:
-    """Cancel an open order. One the upstream holds is cancelled there too, by a task."""
+def order_cancel(
+    *, user: User, order_id: str, reason: str, attachments: list | None = None, line_ids: list[str] | None = None
+) -> Order:
+    """Cancel an open order. One the upstream holds is cancelled there too, by a task.
+
+    `attachments` (references `{id, name?}` to the organization's unused uploads) are attached to the
+    order and named in the cancellation's event; `line_ids`, when given, must be all of the order's lines.
+    """
     errors = rules.cancel_reason_errors(reason)
     if errors:
         raise rules.RuleViolation(errors)
     order = _order_for_change(user, order_id)
-    return _cancel(order_pk=order.pk, actor=user, reason=reason)
+    attachment_ids: list[str] = []
+    if attachments or line_ids:
+        ctx = selectors.ordering_context(user, attachment_ids=_referenced_attachments({"attachments": attachments}))
+        errors, attachment_ids = rules.attachments_errors_and_clean(attachments, ctx)
+        errors += rules.cancel_lines_errors(line_ids, [line_id for line_id, _ in selectors.order_lines(order)])
+        if errors:
+            raise rules.RuleViolation(errors)
+    return _cancel(order_pk=order.pk, actor=user, reason=reason, attachment_ids=attachment_ids)
 
 
-def _cancel(*, order_pk: int, actor: User, reason: str) -> Order:
+def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str] = ()) -> Order:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_pk)
         if not order.is_open:
             raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
+        if attachment_ids:
+            claimed = Attachment.objects.filter(
+                id__in=attachment_ids, organization_id=order.organization_id, order__isnull=True
+            ).update(order=order)
+            if claimed != len(attachment_ids):
+                raise _violation(
+                    "attachments",
+                    rules.INVALID,
+                    "attachments: one of the attachments was just used by another order; upload it again.",
+                )
         held_upstream = order.status in HELD_UPSTREAM_STATUSES or order.submitting_since is not None
-        _set_status(order, OrderStatus.CANCELLED, actor=actor, note=reason.strip(), kind=EventKind.CANCEL_REQUESTED)
+        _set_status(
+            order,
+            OrderStatus.CANCELLED,
+            actor=actor,
+            note=reason.strip(),
+            kind=EventKind.CANCEL_REQUESTED,
+            data={"attachments": list(attachment_ids)} if attachment_ids else None,
+        )
         if held_upstream:
             _enqueue_on_commit(CANCEL_TASK, order.pk)
     return order
@@ -537,3 +576,25 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     attachment.save()
     logger.info("attachment %s (%s, %d bytes) stored", attachment.id, content_type, attachment.size)
     return attachment
+
+
+def attachment_delete(*, user: User, attachment_id) -> None:
+    """Delete an upload of `user`'s organization that no order uses; one an order uses stays with it.
+
+    Raises Http404 for an attachment the user may not see and OrderConflict for one in use.
+    """
+    attachment = downloads.attachment_for_user(user, attachment_id)
+    with transaction.atomic():
+        attachment = Attachment.objects.select_for_update().get(pk=attachment.pk)
+        in_use = attachment.order_id or Order.objects.filter(po_attachment_id=attachment.pk).exists()
+        if in_use:
+            raise OrderConflict(
+                f"Attachment {attachment.id} belongs to an order and stays with it; "
+                "only uploads no order uses can be deleted.",
+                property="attachmentId",
+            )
+        stored = attachment.file.name
+        attachment.delete()
+        storage = attachment.file.storage
+        transaction.on_commit(lambda: storage.delete(stored))
+    logger.info("attachment %s deleted", attachment_id)
