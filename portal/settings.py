@@ -198,6 +198,8 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Work visits <workvisits@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 OPERATORS_EMAILS = env.list("OPERATORS_EMAILS", default=[])
+# Where people reach the portal: the links in emails and calendar entries start with it.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # The upstream Equinix-compatible API; the built-in sandbox by default.
 SANDBOX_PORT = env.int("SANDBOX_PORT", default=8001)

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import locations, rules, services
+from . import locations, notifications, rules, services
 from .catalogue import catalogue_changed
 from .choices import CLOSED_STATUSES, OrderStatus
 from .models import (
@@ -45,6 +45,7 @@ from .models import (
     User,
     Visitor,
 )
+from .web.messages import Names, local_time, reason_words
 
 logger = logging.getLogger(__name__)
 
@@ -299,11 +300,20 @@ class AttachmentInline(OrderPartInline):
 
 class OrderEventInline(OrderPartInline):
     model = OrderEvent
-    fields = readonly_fields = ("created_at", "kind", "actor", "from_status", "to_status", "note")
+    fields = readonly_fields = ("when", "what", "actor", "note")
+    verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
+        return super().get_queryset(request).select_related("actor", "order__ibx")
+
+    @admin.display(description="when (IBX time)")
+    def when(self, obj):
+        return local_time(obj.created_at, obj.order.ibx.timezone)
+
+    @admin.display(description="what happened")
+    def what(self, obj):
+        return str(obj)
 
 
 class UpstreamCallInline(OrderPartInline):
@@ -395,17 +405,8 @@ STATUS_ACTIONS = {
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = (
-        "order_id",
-        "organization",
-        "ibx",
-        "cage_list",
-        "visit_window",
-        "visitor_list",
-        "status",
-        "upstream_order_id",
-        "created_at",
-    )
+    # Five columns that fit a 1280 px screen with the status always in view; the rest is on the order page.
+    list_display = ("order_id", "status", "visit_window", "where", "visitor_list")
     list_filter = ("status", NeedsOperatorFilter, "ibx", "organization", VisitDateFilter)
     search_fields = (
         "order_id",
@@ -523,6 +524,10 @@ class OrderAdmin(admin.ModelAdmin):
     def cage_list(self, obj):
         return ", ".join(c.cage.cage_id for c in obj.cages.all())
 
+    @admin.display(description="organization · cages", ordering="organization__name")
+    def where(self, obj):
+        return f"{obj.organization} · {self.cage_list(obj)}"
+
     @admin.display(description="visit (IBX time)", ordering="visit_start")
     def visit_window(self, obj):
         return visit_window(obj)
@@ -538,10 +543,8 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="rejection reasons")
     def rejection_reasons_display(self, obj):
-        return bullet_list(
-            f"{r.get('property')}: {r.get('reason')}" if r.get("property") else r.get("reason", "")
-            for r in obj.rejection_reasons
-        )
+        names = Names.from_order(obj)
+        return bullet_list(reason_words(r, names) for r in obj.rejection_reasons)
 
     @admin.display(description="upstream payload")
     def upstream_payload_display(self, obj):
@@ -645,16 +648,7 @@ class OrderAdmin(admin.ModelAdmin):
 # What the portal did: upstream calls, emails, imports. Read-only.
 @admin.register(UpstreamCall)
 class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "method",
-        "url",
-        "status_code",
-        "duration_ms",
-        "order",
-        "correlation_id",
-        "short_error",
-    )
+    list_display = ("when", "method", "short_url", "status_code", "duration_ms", "order", "short_error")
     list_filter = ("method", "status_code")
     list_select_related = ("order",)
     search_fields = ("url", "correlation_id", "order__order_id", "error")
@@ -675,7 +669,16 @@ class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj):
-        return obj.error[:80]
+        return obj.error[:60]
+
+    @admin.display(description="when (UTC)", ordering="created_at")
+    def when(self, obj):
+        return f"{obj.created_at:%Y-%m-%d %H:%M:%S} UTC"
+
+    @admin.display(description="path")
+    def short_url(self, obj):
+        path = "/" + obj.url.split("://", 1)[-1].split("/", 1)[-1] if "://" in obj.url else obj.url
+        return path if len(path) <= 60 else path[:57] + "…"
 
     @admin.display(description="request body (redacted)")
     def request_body_display(self, obj):
@@ -684,8 +687,21 @@ class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SentNotification)
 class SentNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "order", "notice", "recipient", "sent_at")
+    list_display = ("when", "order", "subject", "recipient", "sent")
     list_filter = ("notice",)
+
+    @admin.display(description="when (UTC)", ordering="created_at")
+    def when(self, obj):
+        return f"{obj.created_at:%Y-%m-%d %H:%M} UTC"
+
+    @admin.display(description="subject")
+    def subject(self, obj):
+        return notifications.notice_subject(obj.order, obj.notice)
+
+    @admin.display(description="sent", boolean=True)
+    def sent(self, obj):
+        return obj.sent_at is not None
+
     list_select_related = ("order",)
     search_fields = ("order__order_id", "recipient", "notice")
     date_hierarchy = "created_at"

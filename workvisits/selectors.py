@@ -23,6 +23,7 @@ from .models import (
     Attachment,
     Cabinet,
     Cage,
+    CalendarFeed,
     Contact,
     Order,
     OrderCage,
@@ -305,6 +306,24 @@ def organization_users(user: User) -> QuerySet[User]:
     if not user.organization_id:
         return User.objects.none()
     return User.objects.filter(organization_id=user.organization_id, is_active=True).order_by("last_name", "username")
+
+
+def calendar_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def calendar_feed_user(token: str) -> User | None:
+    """The active user whose live calendar feed `token` opens, or None."""
+    feed = (
+        CalendarFeed.objects.select_related("user")
+        .filter(token_hash=calendar_token_hash(token), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    return feed.user if feed else None
+
+
+def calendar_feed_active(user: User) -> bool:
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).exists()
 
 
 def order_lines(order: Order) -> list[tuple[str, OrderCage]]:

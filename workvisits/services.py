@@ -28,6 +28,7 @@ from .models import (
     ApiClient,
     ApiToken,
     Attachment,
+    CalendarFeed,
     Contact,
     Order,
     OrderCage,
@@ -36,6 +37,7 @@ from .models import (
     User,
     Visitor,
 )
+from .web.messages import local_span
 
 logger = logging.getLogger(__name__)
 
@@ -383,10 +385,8 @@ def _jsonable(value):
 def _describe_change(order: Order, before: dict, added: list[str]) -> str:
     parts = []
     if "visit_start" in before or "visit_end" in before:
-        parts.append(
-            f"Visit rescheduled to {rules.format_datetime(order.visit_start)} – "
-            f"{rules.format_datetime(order.visit_end)} (UTC)."
-        )
+        # In the IBX's own time, as the customer typed it; the event's data keeps the UTC instants.
+        parts.append(f"Visit rescheduled to {local_span(order.visit_start, order.visit_end, order.ibx.timezone)}.")
     if "open_cabinet" in before:
         parts.append("Cabinet to be opened." if order.open_cabinet else "Cabinet not to be opened.")
     if added:
@@ -768,6 +768,27 @@ def orders_anonymize(*, now: datetime | None = None, batch: int = 500) -> int:
                 )
             done += 1
     return done
+
+
+def calendar_feed_create(*, user: User) -> str:
+    """A new private calendar feed for `user`; earlier feeds stop working. Returns the URL's token."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        CalendarFeed.objects.create(user=user, token_hash=selectors.calendar_token_hash(token))
+    return token
+
+
+def calendar_feed_revoke(*, user: User) -> int:
+    """Switch off the user's calendar feeds."""
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def order_visitors_leave_out(*, order: Order, indexes: list[int]) -> int:
+    """Leave the visitors at these positions (in the order they were given) out of the order's emails."""
+    ids = list(Visitor.objects.filter(order=order).order_by("id").values_list("id", flat=True))
+    chosen = [ids[i] for i in indexes if 0 <= i < len(ids)]
+    return Visitor.objects.filter(pk__in=chosen).update(notify=False)
 
 
 def attachment_delete(*, user: User, attachment_id) -> None:

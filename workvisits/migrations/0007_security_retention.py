@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workvisits', '0005_security_permissions'),
+        ('workvisits', '0006_security_permissions'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workvisits', '0004_apiwire_needs_check'),
+        ('workvisits', '0005_ux_visitor_notify_calendar_feed'),
     ]
 
     operations = [
