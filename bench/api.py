@@ -203,9 +203,9 @@ def main() -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from workvisits.api.credentials import api_client_create, api_token_issue
     from workvisits.models import Order, User
     from workvisits.rules import format_datetime
+    from workvisits.services import api_client_create, api_token_issue
 
     devnull = open(os.devnull, "w")  # noqa: SIM115
     call_command("migrate", verbosity=0, stdout=devnull)

@@ -53,21 +53,27 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "axes",
+    "csp",
+    "simple_history",
     "workvisits",
 ]
 
 MIDDLEWARE = [
     "workvisits.correlation.CorrelationIdMiddleware",
+    "workvisits.middleware.BadAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "workvisits.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -156,6 +162,10 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind TRUSTED_PROXY_COUNT proxies the caller's address is the Nth from the right of X-Forwarded-For
+# (0: the connecting address). The lockout, the token throttle and the password reset all use it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "workvisits.throttles.axes_client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -264,6 +274,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep stuck orders": {"task": "workvisits.sweep_orders", "schedule": 60.0},
     "worker heartbeat": {"task": "workvisits.heartbeat", "schedule": 60.0},
     "import locations": {"task": "workvisits.import_locations", "schedule": 6 * 3600.0},
+    "anonymize personal data": {"task": "workvisits.anonymize_orders", "schedule": 24 * 3600.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
@@ -290,6 +301,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 API_TOKEN_SECONDS = env.int("API_TOKEN_SECONDS", default=3600)
+# The key of the API client secrets' HMAC. Set it on its own to rotate SECRET_KEY without re-issuing
+# every client's secret; by default it is SECRET_KEY.
+API_SECRET_KEY = env.str("API_SECRET_KEY", default="") or SECRET_KEY
 
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -301,6 +315,27 @@ if HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_HTTPONLY = True
+# A session ends after SESSION_IDLE_HOURS without a request (each request starts the period again).
+SESSION_IDLE_HOURS = env.float("SESSION_IDLE_HOURS", default=12)
+SESSION_COOKIE_AGE = int(SESSION_IDLE_HOURS * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+# No inline script anywhere: every script is a static file of the portal (or of the admin and API docs).
+# Inline style attributes stay allowed (the admin, Bootstrap's and the API docs' widgets use them).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -5,7 +5,7 @@ import json
 from django.test import Client
 
 from workvisits import correlation
-from workvisits.api.credentials import api_client_create, api_token_issue
+from workvisits.services import api_client_create, api_token_issue
 
 SEED_CREATE_SAMPLE = {
     "description": "Monthly Routine check",

@@ -14,7 +14,6 @@ import pytest
 from django.core.management import call_command
 
 from tests.api_support import media_in
-from workvisits.api import credentials
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.xdist_group("api-token")]
 
@@ -256,7 +255,6 @@ def run_script(base_url: str, client_id: str, client_secret: str) -> dict:
 
 def test_a_script_from_the_contract_does_everything_on_a_live_server(live_server, demo, settings, tmp_path):
     media_in(settings, tmp_path)
-    credentials.api_failures_reset(address="127.0.0.1")
     out = io.StringIO()
     call_command("create_api_client", "orderer", stdout=out, stderr=io.StringIO())
     printed = dict(line.split(": ", 1) for line in out.getvalue().splitlines())

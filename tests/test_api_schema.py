@@ -21,7 +21,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.api_support import Api, media_in, token_for
-from workvisits.api import credentials
 
 # CI runs the same examples every time; local runs keep exploring new ones.
 IN_CI = bool(os.environ.get("CI"))
@@ -87,10 +86,8 @@ def api_schema(demo, settings, tmp_path):
     from portal.wsgi import application
 
     media_in(settings, tmp_path)
-    credentials.api_failures_reset(address="127.0.0.1")
     with kept_connection():
         yield schemathesis.openapi.from_wsgi("/colocations/v2/openapi.json", application)
-    credentials.api_failures_reset(address="127.0.0.1")
 
 
 @contextlib.contextmanager

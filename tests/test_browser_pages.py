@@ -44,8 +44,9 @@ def axe_source():
 
 def sign_in(browser, live_server, username, viewport=None):  # noqa: F811
     # bypass_csp: the audit's script is put into the page by the test, not served by the portal.
-    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, bypass_csp=True,
-                                  accept_downloads=True)
+    context = browser.new_context(
+        viewport=viewport or {"width": 1280, "height": 900}, bypass_csp=True, accept_downloads=True
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.goto(f"{live_server.url}/login/")
@@ -75,14 +76,21 @@ def queued_order(user, make_body, **kwargs):
     body = make_body(**kwargs)
     body["details"]["visitors"] = [
         {"registeredUsers": ["orderer"]},
-        {"firstName": "Vera", "lastName": "Visitor", "companyName": "Fixit",
-         "details": [{"type": "EMAIL", "value": "vera@fixit.example"}]},
+        {
+            "firstName": "Vera",
+            "lastName": "Visitor",
+            "companyName": "Fixit",
+            "details": [{"type": "EMAIL", "value": "vera@fixit.example"}],
+        },
     ]
     return services.order_create(user=user, data=body)
 
 
 def test_the_order_page_follows_the_order_by_itself_and_hands_out_its_calendar_file(
-    browser, live_server, live_demo, make_body  # noqa: F811
+    browser,
+    live_server,
+    live_demo,
+    make_body,  # noqa: F811
 ):
     order = queued_order(live_demo["orderer"], make_body)
     notifications.notify_event(order.events.get(kind=EventKind.CREATED).pk)
@@ -96,8 +104,13 @@ def test_the_order_page_follows_the_order_by_itself_and_hands_out_its_calendar_f
     expect(entry.get_by_text("vera@fixit.example · with a calendar invite")).to_be_visible()
 
     # The data centre accepts: the page shows it without a reload by the person.
-    services.order_change_status(order_pk=order.pk, to_status="SUBMITTED", from_statuses={"QUEUED"},
-                                 note="Accepted by the data centre as order 1-4242.", upstream_order_id="1-4242")
+    services.order_change_status(
+        order_pk=order.pk,
+        to_status="SUBMITTED",
+        from_statuses={"QUEUED"},
+        note="Accepted by the data centre as order 1-4242.",
+        upstream_order_id="1-4242",
+    )
     expect(page.locator("#order-status")).to_contain_text("Submitted", timeout=30_000)
     expect(page.locator("#upstream-order-id")).to_have_text("1-4242")
     expect(page.locator("#order-live")).to_have_attribute("data-moving", "false")  # and it stopped asking
@@ -112,7 +125,10 @@ def test_the_order_page_follows_the_order_by_itself_and_hands_out_its_calendar_f
 
 
 def test_wizard_errors_are_words_five_pasted_visitors_are_checked_row_by_row_and_schedule_again(
-    browser, live_server, live_demo, make_body  # noqa: F811
+    browser,
+    live_server,
+    live_demo,
+    make_body,  # noqa: F811
 ):
     page = sign_in(browser, live_server, "orderer")
     page.get_by_role("link", name="Schedule a work visit").click()
@@ -183,7 +199,11 @@ def test_wizard_errors_are_words_five_pasted_visitors_are_checked_row_by_row_and
 
 
 def test_every_customer_page_passes_the_audit_and_the_dashboard_fits_a_phone(
-    browser, live_server, live_demo, make_body, axe_source  # noqa: F811
+    browser,
+    live_server,
+    live_demo,
+    make_body,
+    axe_source,  # noqa: F811
 ):
     order = queued_order(live_demo["orderer"], make_body)
     notifications.notify_event(order.events.get(kind=EventKind.CREATED).pk)

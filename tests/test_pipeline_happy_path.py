@@ -41,8 +41,11 @@ def test_order_is_submitted_once_and_every_contact_gets_the_invite(pipeline, use
 
     # The data centre answered within a minute: "received" and "accepted" are one email to each of the
     # orderer, the technical contact and the notification contact, with a confirmed invite.
-    wait_for(lambda: SentNotification.objects.filter(order=order, sent_at__isnull=False).count() == 3,
-             timeout=30, what="three emails")
+    wait_for(
+        lambda: SentNotification.objects.filter(order=order, sent_at__isnull=False).count() == 3,
+        timeout=30,
+        what="three emails",
+    )
     messages = pipeline.worker.emails()
     assert len(messages) == 3
     assert {m["To"] for m in messages} == PEOPLE

@@ -453,6 +453,7 @@ FACTS = rules.OrderFacts(
     visit_end=NOW + timedelta(days=1, hours=4),
     ordered_by="orderer",
     technical_usernames=frozenset({"technician"}),
+    cage_ids=frozenset({"DC2:01:123456"}),
 )
 
 
@@ -487,10 +488,17 @@ def test_modify_keeps_the_14_day_rule_against_the_stored_start():
 
 
 def test_who_may_change_an_order():
-    assert rules.may_change_order("orderer", False, FACTS)
-    assert rules.may_change_order("technician", False, FACTS)
-    assert not rules.may_change_order("viewer", False, FACTS)
-    assert rules.may_change_order("viewer", True, FACTS)
+    cages = frozenset({"DC2:01:123456", "DC2:01:123457"})
+
+    def may(username, manages=False, orderable=cages):
+        return rules.may_change_order(username, manages_all_orders=manages, orderable_cages=orderable, order=FACTS)
+
+    assert may("orderer") and may("technician")
+    assert not may("viewer")
+    assert may("viewer", manages=True)
+    # Without the ordering permission on the order's cages nobody may change it, whatever else they hold.
+    assert not may("orderer", orderable=frozenset({"DC2:01:123457"}))
+    assert not may("viewer", manages=True, orderable=frozenset())
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,12 @@ def order(orderer, make_body):
     body = make_body(contacts=[{"type": "NOTIFICATION", "registeredUsers": ["technician", "orderer"]}])
     body["details"]["visitors"] = [
         {"registeredUsers": ["orderer"]},
-        {"firstName": "Vera", "lastName": "Visitor", "companyName": "Fixit",
-         "details": [{"type": "EMAIL", "value": "vera@fixit.example"}]},
+        {
+            "firstName": "Vera",
+            "lastName": "Visitor",
+            "companyName": "Fixit",
+            "details": [{"type": "EMAIL", "value": "vera@fixit.example"}],
+        },
     ]
     return services.order_create(user=orderer, data=body)
 
@@ -41,9 +45,11 @@ def test_the_emails_of_one_notice_are_one_entry_newest_first(signed_in, order):
     text = visible_text(page_of(signed_in, order))
     assert "Received: emailed to 3 people" in text
     assert text.count("Received: emailed") == 1 and "Email sent" not in text and "vera@fixit.example" in text
-    timeline = text[text.index("Timeline"):]
-    assert timeline.index("A note from the data centre.") < timeline.index("Received: emailed") < timeline.index(
-        "Order placed"
+    timeline = text[text.index("Timeline") :]
+    assert (
+        timeline.index("A note from the data centre.")
+        < timeline.index("Received: emailed")
+        < timeline.index("Order placed")
     )
 
 
@@ -82,16 +88,26 @@ def test_schedule_again_prefills_everything_but_the_dates(signed_in, order):
 
 
 def test_a_rejected_order_says_why_at_the_top_with_schedule_again(signed_in, order):
-    services.order_change_status(order_pk=order.pk, to_status="REJECTED", kind=EventKind.REJECTED, note="No.",
-                                 rejection_reasons=[{"property": "", "reason": "The IBX is closed that week."}])
+    services.order_change_status(
+        order_pk=order.pk,
+        to_status="REJECTED",
+        kind=EventKind.REJECTED,
+        note="No.",
+        rejection_reasons=[{"property": "", "reason": "The IBX is closed that week."}],
+    )
     html = page_of(signed_in, order).content.decode()
-    alert = html[html.index('id="rejection"'):]
+    alert = html[html.index('id="rejection"') :]
     assert alert.index("The IBX is closed that week.") < alert.index("Schedule again") < alert.index('id="h-visit"')
 
 
 def test_a_purchase_order_is_said_in_words(signed_in, order):
-    Order.objects.filter(pk=order.pk).update(po_type="EXISTING", po_number="PO-778812", po_amount="1250.00 USD",
-                                             po_start_date=date(2027, 1, 1), po_end_date=date(2027, 12, 31))
+    Order.objects.filter(pk=order.pk).update(
+        po_type="EXISTING",
+        po_number="PO-778812",
+        po_amount="1250.00 USD",
+        po_start_date=date(2027, 1, 1),
+        po_end_date=date(2027, 12, 31),
+    )
     assert "Existing PO PO-778812, 1,250.00 USD, valid 1 Jan–31 Dec 2027" in visible_text(page_of(signed_in, order))
 
 
@@ -112,8 +128,13 @@ def test_the_private_calendar_feed_lists_upcoming_visits_until_it_is_switched_of
 def test_a_left_out_visitor_chosen_in_the_wizard_is_not_emailed(signed_in, order):
     from tests.test_web_wizard import all_steps, visitors, walk
 
-    person = {"first_name": "Quentin", "last_name": "Quiet", "company_name": "Fixit",
-              "email": "quentin@fixit.example", "leave_out": "on"}
+    person = {
+        "first_name": "Quentin",
+        "last_name": "Quiet",
+        "company_name": "Fixit",
+        "email": "quentin@fixit.example",
+        "leave_out": "on",
+    }
     failed, response = walk(signed_in, all_steps(visitors=visitors(people=[person])))
     assert failed is None
     signed_in.get(response.url)

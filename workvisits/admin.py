@@ -21,9 +21,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from simple_history.admin import SimpleHistoryAdmin
 
 from . import locations, notifications, rules, services
-from .api import credentials
 from .catalogue import catalogue_changed
 from .choices import CLOSED_STATUSES, OrderStatus
 from .models import (
@@ -94,7 +94,7 @@ class ReadOnlyAdminMixin:
 # ---------------------------------------------------------------------------------------------
 # Users, organizations and the locations catalogue.
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
     fieldsets = (*BaseUserAdmin.fieldsets, ("Organization", {"fields": ("organization", "phone", "timezone")}))
     list_display = ("username", "email", "first_name", "last_name", "organization", "is_staff")
     list_filter = ("organization", "is_staff", "is_active", "groups")
@@ -103,12 +103,12 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(SimpleHistoryAdmin):
     list_display = ("name", "review_mode", "review_conditions")
     list_filter = ("review_mode",)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name",)}),
+        (None, {"fields": ("name", "retention_days")}),
         (
             "Review policy",
             {
@@ -213,7 +213,7 @@ class CabinetAdmin(CatalogueAdmin):
 
 
 @admin.register(OrderingGrant)
-class OrderingGrantAdmin(admin.ModelAdmin):
+class OrderingGrantAdmin(SimpleHistoryAdmin):
     """The work-visit ordering permission, per user on a cage or on a whole IBX."""
 
     list_display = ("user", "user_organization", "cage", "ibx", "granted_by", "created_at")
@@ -701,6 +701,7 @@ class SentNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="sent", boolean=True)
     def sent(self, obj):
         return obj.sent_at is not None
+
     list_select_related = ("order",)
     search_fields = ("order__order_id", "recipient", "notice")
     date_hierarchy = "created_at"
@@ -788,7 +789,7 @@ class LocationSyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(SimpleHistoryAdmin):
     """JSON API credentials: created here (the secret is shown once, only its hash is kept) and revoked here."""
 
     list_display = ("client_id", "name", "user", "created_at", "last_used_at", "revoked_at")
@@ -814,7 +815,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        client, secret = credentials.api_client_create(user=obj.user, name=obj.name)
+        client, secret = services.api_client_create(user=obj.user, name=obj.name)
         obj.__dict__.update({k: v for k, v in client.__dict__.items() if k != "_state"})
         obj._state.adding = False
         request._api_client_secret = secret
@@ -834,5 +835,5 @@ class ApiClientAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected clients and their tokens", permissions=["change"])
     def revoke_clients(self, request, queryset):
         for client in queryset:
-            credentials.api_client_revoke(client=client)
+            services.api_client_revoke(client=client)
         self.message_user(request, f"Revoked {len(queryset)} client(s); their tokens no longer work.")

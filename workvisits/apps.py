@@ -9,3 +9,6 @@ class WorkVisitsConfig(AppConfig):
     def ready(self):
         # Celery tasks defined outside tasks.py register when their module is imported.
         from . import health, locations  # noqa: F401
+        from .audit import connect_audit_signals
+
+        connect_audit_signals()

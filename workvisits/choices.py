@@ -66,3 +66,4 @@ class EventKind(models.TextChoices):
     UPSTREAM = "UPSTREAM", "Data centre"
     EMAIL = "EMAIL", "Email sent"
     NOTE = "NOTE", "Note"
+    ANONYMIZED = "ANONYMIZED", "Personal data removed"

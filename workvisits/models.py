@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from . import rules
 from .choices import (
@@ -33,6 +34,14 @@ class Organization(models.Model):
     # Replaced (by a new random value, in the change's transaction) whenever the organization's catalogue
     # changes: the key of its cached catalogue (workvisits.catalogue.catalogue_changed).
     catalogue_version = models.UUIDField(default=uuid.uuid4, editable=False)
+    retention_days = models.PositiveIntegerField(
+        "keep visitors' personal data for (days)",
+        default=rules.PERSONAL_DATA_RETENTION_DAYS,
+        help_text="Names, emails and phones of visitors and non-registered contacts are removed this many "
+        "days after the visit ends; the order, its times and cages stay.",
+    )
+    # Staff changes (who, when, before and after) of the review policy and the retention, in the admin.
+    history = HistoricalRecords(excluded_fields=["catalogue_version"])
 
     class Meta:
         ordering = ["name"]
@@ -71,6 +80,8 @@ class User(AbstractUser):
     email = models.EmailField("email address", blank=True, validators=[validate_email_address])
     phone = models.CharField(max_length=40, blank=True)
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Amsterdam")
+    # Every change of a user (its groups and permissions too), never its password hash or sign-ins.
+    history = HistoricalRecords(excluded_fields=["password", "last_login"], m2m_fields=["groups", "user_permissions"])
 
     def display_name(self) -> str:
         return self.get_full_name() or self.username
@@ -176,6 +187,7 @@ class OrderingGrant(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -235,6 +247,7 @@ class Order(models.Model):
     upstream_payload = models.JSONField(null=True, blank=True)
     upstream_response = models.JSONField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    personal_data_removed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -243,6 +256,7 @@ class Order(models.Model):
         ordering = ["-created_at"]
         permissions = [
             ("view_organization_orders", "Can see all of the organization's work-visit orders"),
+            ("manage_org_orders", "Can change and cancel all of the organization's work visits"),
             ("review_order", "Can approve or reject work-visit orders"),
             ("resubmit_order", "Can resubmit failed work-visit orders"),
         ]
@@ -440,6 +454,7 @@ class ApiClient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["secret_hash", "last_used_at"])
 
     def __str__(self):
         return f"{self.client_id} ({self.user})"

@@ -35,6 +35,10 @@ MAX_VISITORS = 50
 MAX_USERNAMES_PER_ENTRY = 10
 MAX_VISITOR_DETAILS = 2
 MAX_MODIFY_CONTACTS = 1
+# Days after a visit ends until its visitors' and non-registered contacts' personal data is removed
+# (each organization may set its own).
+PERSONAL_DATA_RETENTION_DAYS = 90
+ERASED_NAME = "(removed)"
 ATTACHMENT_EXTENSIONS = "bmp jpg jpeg gif png tif tiff txt doc docx xls xlsx ppt pps ppsx pdf vsd".split()
 
 # Upstream error codes.
@@ -51,6 +55,15 @@ ERROR_MESSAGES = {
     NOT_FOUND: "Order not found.",
 }
 
+CHANGE_DENIED = (
+    "Only the ordering user, the technical contact or a user who may manage all of the organization's "
+    "work visits can change or cancel this order, and only with the work-visit ordering permission on "
+    "its cages; ask your administrator for that permission."
+)
+UPLOAD_DENIED = (
+    "Attachments belong to work-visit orders: you need the work-visit ordering permission on a cage to "
+    "upload one; ask your administrator for it."
+)
 SECURITY_ACCESS_HINT = (
     "Work visits last at most 14 days; visits longer than 14 days need a Security Access request "
     "instead. Shorten the visit or request Security Access."
@@ -290,6 +303,20 @@ def _object(errors: _Errors, value, path: str) -> Mapping | None:
 
 # ---------------------------------------------------------------------------------------------
 # Dates and times.
+# Instants outside these bounds cannot be shown in every IBX's zone (Python's dates end with year 9999).
+EARLIEST_INSTANT = datetime(2, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def to_utc(value: datetime) -> datetime | None:
+    """An aware datetime in UTC, or None when it lies outside the instants the portal can store and show."""
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        return None
+    return instant if EARLIEST_INSTANT <= instant < LATEST_INSTANT else None
+
+
 def parse_datetime(value: str) -> datetime | None:
     """An ISO 8601 instant as an aware UTC datetime; accepts the upstream's ``'T'`` quirk."""
     if not isinstance(value, str) or len(value) > 40:
@@ -303,7 +330,20 @@ def parse_datetime(value: str) -> datetime | None:
         return None
     if "T" not in text.upper() or parsed.tzinfo is None:
         return None
-    return parsed.astimezone(UTC)
+    return to_utc(parsed)
+
+
+def parse_day_bound(value: str, *, end_of_day: bool) -> datetime | None:
+    """A query bound given as a UTC date (YYYY-MM-DD: its midnight, or the next one for an end) or an
+    instant; None when it is neither or out of range."""
+    parsed = parse_datetime(value)
+    if parsed is not None:
+        return parsed
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        return to_utc(day + timedelta(days=1) if end_of_day else day)
+    except (ValueError, OverflowError):
+        return None
 
 
 def format_datetime(value: datetime) -> str:
@@ -997,6 +1037,7 @@ class OrderFacts:
     visit_end: datetime
     ordered_by: str
     technical_usernames: frozenset[str] = frozenset()
+    cage_ids: frozenset[str] = frozenset()
 
 
 def order_is_open(status: str) -> bool:
@@ -1004,9 +1045,14 @@ def order_is_open(status: str) -> bool:
     return status not in CLOSED_STATUSES
 
 
-def may_change_order(username: str, sees_all_orders: bool, order: OrderFacts) -> bool:
-    """The ordering user, the technical contact, or someone who may see all the organization's orders."""
-    return sees_all_orders or username == order.ordered_by or username in order.technical_usernames
+def may_change_order(
+    username: str, *, manages_all_orders: bool, orderable_cages: frozenset[str], order: OrderFacts
+) -> bool:
+    """Changing or cancelling needs the ordering permission on every cage of the order, and being its
+    ordering user or technical contact or holding the permission to manage all the organization's orders."""
+    if not order.cage_ids or not order.cage_ids <= orderable_cages:
+        return False
+    return manages_all_orders or username == order.ordered_by or username in order.technical_usernames
 
 
 def validate_modify(body, ctx: OrderingContext, order: OrderFacts) -> tuple[list[RuleError], CleanModification | None]:

@@ -19,6 +19,7 @@ from .choices import ContactType
 from .models import (
     IBX,
     Account,
+    ApiToken,
     Attachment,
     Cabinet,
     Cage,
@@ -34,6 +35,8 @@ from .models import (
 )
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
+# Changing or cancelling any of the organization's orders (still only on cages the user may order for).
+MANAGE_ALL_ORDERS = "workvisits.manage_org_orders"
 
 
 def user_sees_all_orders(user: User) -> bool:
@@ -254,11 +257,20 @@ def order_facts(order: Order) -> rules.OrderFacts:
         visit_end=order.visit_end,
         ordered_by=order.ordered_by.username,
         technical_usernames=technical,
+        cage_ids=frozenset(c.cage.cage_id for c in order.cages.all()),
     )
 
 
 def user_may_change_order(user: User, order: Order) -> bool:
-    return rules.may_change_order(user.username, user_sees_all_orders(user), order_facts(order))
+    """The one check of who may change or cancel an order: the API, the pages and the services use it."""
+    if not user.is_authenticated or user.organization_id != order.organization_id:
+        return False
+    return rules.may_change_order(
+        user.username,
+        manages_all_orders=user.has_perm(MANAGE_ALL_ORDERS),
+        orderable_cages=frozenset(orderable_cages(user).values_list("cage_id", flat=True)),
+        order=order_facts(order),
+    )
 
 
 def locations_for_user(user: User) -> list[IBX]:
@@ -312,6 +324,8 @@ def calendar_feed_user(token: str) -> User | None:
 
 def calendar_feed_active(user: User) -> bool:
     return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).exists()
+
+
 def order_lines(order: Order) -> list[tuple[str, OrderCage]]:
     """The order's lines as the Orders API lists them: one per cage, `{orderId}-{n}` in the order they were given."""
     cages = sorted(order.cages.all(), key=lambda c: c.pk)
@@ -356,3 +370,31 @@ def orders_search(*, user: User, search: OrderSearch) -> QuerySet[Order]:
         )
     ordering = [("-" if descending else "") + ORDER_SORTS[name] for name, descending in search.sorts]
     return orders.order_by(*(ordering or ["-created_at"]), "-id")
+
+
+def api_token_digest(token: str) -> str:
+    """How a bearer token is stored: its SHA-256 (the token itself is a 256-bit random value)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def api_token_for_bearer(token: str) -> ApiToken | None:
+    """The live token record for a bearer token, with its client, user and organization, in one query;
+    None when it is unknown, expired or revoked, its client revoked or its user inactive.
+
+    Checked on every call, so a revocation or a deactivated user takes effect at once.
+    """
+    if not token or len(token) > 200:
+        return None
+    record = (
+        ApiToken.objects.select_related("client__user__organization")
+        .defer("client__secret_hash", "client__user__password")
+        .filter(
+            token_hash=api_token_digest(token),
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            client__revoked_at__isnull=True,
+            client__user__is_active=True,
+        )
+        .first()
+    )
+    return record

@@ -6,21 +6,37 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.auth.hashers import check_password
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import downloads, graph_insert, relay, rules, selectors
+from . import downloads, graph_insert, relay, rules, selectors, throttles
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
     EventKind,
     OrderStatus,
 )
-from .models import Attachment, CalendarFeed, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import (
+    ApiClient,
+    ApiToken,
+    Attachment,
+    CalendarFeed,
+    Contact,
+    Order,
+    OrderCage,
+    OrderEvent,
+    Organization,
+    User,
+    Visitor,
+)
 from .web.messages import local_span
 
 logger = logging.getLogger(__name__)
@@ -47,6 +63,10 @@ class OrderConflict(Exception):
 
 class OrderNotFound(Exception):
     """No such order for this user: HTTP 404."""
+
+
+class OrderChangeDenied(rules.RuleViolation):
+    """The user may see the order but not change or cancel it: HTTP 403 (EQ-2012007)."""
 
 
 def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
@@ -273,12 +293,7 @@ def _order_for_change(user: User, order_id: str) -> Order:
     except Order.DoesNotExist:
         raise OrderNotFound(order_id) from None
     if not selectors.user_may_change_order(user, order):
-        raise _violation(
-            "orderId",
-            rules.NO_UPDATE_PERMISSION,
-            "Only the ordering user, the technical contact or a user who may see all of the "
-            "organization's orders can change or cancel this order.",
-        )
+        raise OrderChangeDenied([rules.RuleError("orderId", rules.NO_UPDATE_PERMISSION, rules.CHANGE_DENIED)])
     if not order.is_open:
         raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be changed or cancelled.")
     return order
@@ -558,6 +573,8 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     """
     if not user.organization_id:
         raise _violation(path, rules.NO_CREATE_PERMISSION, "Your user belongs to no customer organization.")
+    if not selectors.user_may_order(user):
+        raise _violation(path, rules.NO_CREATE_PERMISSION, rules.UPLOAD_DENIED)
     name = (uploaded.name or "").strip()
     uploaded.seek(0)
     head = uploaded.read(rules.SNIFF_BYTES)
@@ -579,6 +596,180 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
 
 
 # ---------------------------------------------------------------------------------------------
+# JSON API credentials. Client secrets and tokens are 256-bit random values: they are stored as keyed
+# (HMAC-SHA-256) and plain SHA-256 digests, which cost microseconds to check; a slow password hash
+# would let a flood of made-up credentials take the web workers' CPU.
+class InvalidCredentials(Exception):
+    """The client id and secret do not match an active client."""
+
+
+class TooManyFailures(Exception):
+    """Too many failed token requests for this client id from this address; retry after `retry_after` s."""
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(f"retry after {retry_after} s")
+
+
+API_SECRET_SCHEME = "hmac-sha256$"  # noqa: S105 (the name of the digest, not a secret)
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def api_secret_digest(secret: str) -> str:
+    """The stored form of a client secret, keyed by API_SECRET_KEY (derived from SECRET_KEY by default)."""
+    mac = salted_hmac(
+        "workvisits.api-client-secret", secret, secret=settings.API_SECRET_KEY, algorithm="sha256"
+    ).hexdigest()
+    return API_SECRET_SCHEME + mac
+
+
+def api_client_create(*, user: User, name: str = "") -> tuple[ApiClient, str]:
+    """New client credentials acting as `user`. Returns the client and its secret, shown only this once."""
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient.objects.create(
+        user=user,
+        name=name[:100],
+        client_id=f"wv-{secrets.token_hex(12)}",
+        secret_hash=api_secret_digest(secret),
+    )
+    return client, secret
+
+
+def api_client_revoke(*, client: ApiClient) -> None:
+    """Revoke the client and every token it was given (saved through the model: the change is audited)."""
+    now = timezone.now()
+    with transaction.atomic():
+        if client.revoked_at is None:
+            client.revoked_at = now
+            client.save(update_fields=["revoked_at"])
+        ApiToken.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=now)
+
+
+def _secret_matches(client: ApiClient | None, secret: str) -> bool:
+    if client is None:
+        # Unknown client id: the same digest work as a known one, so both answer alike.
+        constant_time_compare(api_secret_digest(secret), API_SECRET_SCHEME + "0" * 64)
+        return False
+    if client.secret_hash.startswith(API_SECRET_SCHEME):
+        return constant_time_compare(api_secret_digest(secret), client.secret_hash)
+    # A client created before secrets were HMAC-ed: its password-hasher hash is checked once, on its
+    # first successful use, and replaced by the HMAC (docs/operations.md, "Security").
+    if not check_password(secret, client.secret_hash):
+        return False
+    ApiClient.objects.filter(pk=client.pk, secret_hash=client.secret_hash).update(secret_hash=api_secret_digest(secret))
+    return True
+
+
+def api_token_issue(*, client_id, client_secret, address: str = "") -> tuple[str, ApiToken]:
+    """A new bearer token for valid client credentials; raises InvalidCredentials or TooManyFailures.
+
+    A (client id, address) pair that failed too often is refused before any lookup or hashing; other
+    clients from the same address are not affected.
+    """
+    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+        client_id = ""
+    if throttles.TOKEN_FAILURES.exceeded(client_id, address):
+        raise TooManyFailures(throttles.TOKEN_FAILURES.window)
+    valid = isinstance(client_secret, str) and 0 < len(client_secret) <= 256
+    client = None
+    if client_id and valid:
+        client = ApiClient.objects.select_related("user").filter(client_id=client_id).first()
+    matches = _secret_matches(client, client_secret if valid else "")
+    if not (client and matches and client.revoked_at is None and client.user.is_active):
+        throttles.TOKEN_FAILURES.hit(client_id, address)
+        raise InvalidCredentials()
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    record = ApiToken.objects.create(
+        client=client,
+        token_hash=selectors.api_token_digest(token),
+        expires_at=now + timedelta(seconds=settings.API_TOKEN_SECONDS),
+    )
+    ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
+    record.client = client
+    return token, record
+
+
+def api_failures_reset(*, client_id: str, address: str) -> None:
+    """Forget the failed token requests of a client id from an address (an operator unblocking a script)."""
+    throttles.TOKEN_FAILURES.reset(client_id, address)
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    """Revoke one token; calls with it fail from now on."""
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# ---------------------------------------------------------------------------------------------
+# Password reset: the request only enqueues; a worker looks the address up and sends the link, so a
+# known address is answered exactly as fast as an unknown one.
+PASSWORD_RESET_TASK = "workvisits.send_password_reset"  # noqa: S105 (a task name)
+
+
+def password_reset_request(*, email: str, domain: str, use_https: bool) -> bool:
+    """Hand a reset of `email`'s account to a worker; False when the broker cannot be reached."""
+    return enqueue(PASSWORD_RESET_TASK, email, domain, use_https)
+
+
+def password_reset_send(*, email: str, domain: str, use_https: bool) -> None:
+    """Send the reset link to the active users with this email address (none: nothing happens)."""
+    from django.contrib.auth.forms import PasswordResetForm
+
+    form = PasswordResetForm({"email": email})
+    if form.is_valid():
+        form.save(
+            domain_override=domain,
+            use_https=use_https,
+            subject_template_name="registration/password_reset_subject.txt",
+            email_template_name="registration/password_reset_email.html",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention: the personal data of visitors and non-registered contacts goes some days after the visit.
+def _erased_person() -> dict:
+    return {"first_name": rules.ERASED_NAME, "last_name": rules.ERASED_NAME, "company_name": "", "details": []}
+
+
+def orders_anonymize(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Remove the names, emails and phones of the people typed into orders whose visit ended more than
+    their organization's retention_days ago (registered users are accounts, not order data). The
+    order, its times and cages stay; an event says when. Returns how many orders were anonymized."""
+    now = now or timezone.now()
+    done = 0
+    for organization_id, days in Organization.objects.values_list("id", "retention_days"):
+        due = Order.objects.filter(
+            organization_id=organization_id,
+            visit_end__lt=now - timedelta(days=days),
+            personal_data_removed_at__isnull=True,
+        ).values_list("pk", flat=True)[:batch]
+        for order_pk in list(due):
+            with transaction.atomic():
+                order = Order.objects.select_for_update().get(pk=order_pk)
+                if order.personal_data_removed_at is not None:
+                    continue
+                visitors = Visitor.objects.filter(order=order, user__isnull=True).update(**_erased_person())
+                contacts = Contact.objects.filter(order=order, user__isnull=True).update(**_erased_person())
+                # What was sent to and answered by the upstream names the same people.
+                order.upstream_payload = None
+                order.upstream_response = None
+                order.personal_data_removed_at = now
+                order.save(update_fields=["upstream_payload", "upstream_response", "personal_data_removed_at"])
+                order.upstream_calls.update(request_body=None, response_body="")
+                for notice in order.notifications.exclude(recipient__endswith="@removed.invalid"):
+                    notice.recipient = f"{notice.pk}@removed.invalid"
+                    notice.save(update_fields=["recipient"])
+                record_event(
+                    order=order,
+                    kind=EventKind.ANONYMIZED,
+                    note=f"Personal data of {visitors} visitor(s) and {contacts} contact(s) removed, "
+                    f"{days} days after the visit.",
+                    data={"visitors": visitors, "contacts": contacts, "retentionDays": days},
+                )
+            done += 1
+    return done
+
+
 def calendar_feed_create(*, user: User) -> str:
     """A new private calendar feed for `user`; earlier feeds stop working. Returns the URL's token."""
     token = secrets.token_urlsafe(32)

@@ -223,6 +223,12 @@ class LocalDateTimeField(forms.DateTimeField):
     def __init__(self, **kwargs):
         super().__init__(input_formats=[LOCAL_INPUT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"], **kwargs)
 
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is not None and rules.to_utc(result) is None:
+            raise forms.ValidationError("Choose a date and time before the year 9999.", code="out_of_range")
+        return result
+
 
 class ZonedForm(StepForm):
     """A form whose date-times are typed in the IBX's zone; cleaned values are UTC."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.forms.utils import ErrorDict
@@ -253,12 +254,16 @@ def _change_view(request, order_id, *, make_form, change, panel: str, success_me
     service `change(order, form)`; rule errors come back at their fields, a conflict as a message.
     `success_message` may name `{order_id}`."""
     order = _order_or_404(request.user, order_id)
+    if not selectors.user_may_change_order(request.user, order):
+        raise PermissionDenied(rules.CHANGE_DENIED)
     form = make_form(order)
     if form.is_valid():
         try:
             change(order, form)
         except services.OrderNotFound:
             raise Http404("No such work visit.") from None
+        except services.OrderChangeDenied:
+            raise PermissionDenied(rules.CHANGE_DENIED) from None
         except services.OrderConflict as exc:
             messages.error(request, exc.message)
             return redirect("order_detail", order_id=order.order_id)
