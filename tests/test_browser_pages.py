@@ -87,9 +87,9 @@ def queued_order(user, make_body, **kwargs):
 
 
 def test_the_order_page_follows_the_order_by_itself_and_hands_out_its_calendar_file(
-    browser,
+    browser,  # noqa: F811
     live_server,
-    live_demo,
+    live_demo,  # noqa: F811
     make_body,  # noqa: F811
 ):
     order = queued_order(live_demo["orderer"], make_body)
@@ -125,9 +125,9 @@ def test_the_order_page_follows_the_order_by_itself_and_hands_out_its_calendar_f
 
 
 def test_wizard_errors_are_words_five_pasted_visitors_are_checked_row_by_row_and_schedule_again(
-    browser,
+    browser,  # noqa: F811
     live_server,
-    live_demo,
+    live_demo,  # noqa: F811
     make_body,  # noqa: F811
 ):
     page = sign_in(browser, live_server, "orderer")
@@ -199,9 +199,9 @@ def test_wizard_errors_are_words_five_pasted_visitors_are_checked_row_by_row_and
 
 
 def test_every_customer_page_passes_the_audit_and_the_dashboard_fits_a_phone(
-    browser,
+    browser,  # noqa: F811
     live_server,
-    live_demo,
+    live_demo,  # noqa: F811
     make_body,
     axe_source,  # noqa: F811
 ):
