@@ -30,8 +30,12 @@ def _bench_database(url: str) -> str:
     if config["ENGINE"] != "django.db.backends.postgresql":
         sys.exit("bench/pipeline.py needs PostgreSQL: set DATABASE_URL=postgres://...")
     name = f"{config['NAME']}_bench"
-    dsn = dict(host=config.get("HOST") or "127.0.0.1", port=config.get("PORT") or 5432,
-               user=config.get("USER") or "postgres", password=config.get("PASSWORD") or None)
+    dsn = dict(
+        host=config.get("HOST") or "127.0.0.1",
+        port=config.get("PORT") or 5432,
+        user=config.get("USER") or "postgres",
+        password=config.get("PASSWORD") or None,
+    )
     with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -79,8 +83,15 @@ def main() -> int:
     broker.start()
     use_broker(broker.url)
     sandbox = Sandbox(step_seconds=0)
-    worker = Worker(broker, sandbox, workdir, concurrency=args.concurrency, EMAIL_URL="dummymail://",
-                    LOG_LEVEL="WARNING", CONN_MAX_AGE="60")
+    worker = Worker(
+        broker,
+        sandbox,
+        workdir,
+        concurrency=args.concurrency,
+        EMAIL_URL="dummymail://",
+        LOG_LEVEL="WARNING",
+        CONN_MAX_AGE="60",
+    )
     worker.start()
     try:
         n = args.orders
@@ -90,8 +101,11 @@ def main() -> int:
         started = time.monotonic()
         for _ in range(n):
             app.send_task("portal.ping")
-        done = _wait(lambda: TaskResult.objects.filter(task_name="portal.ping", status="SUCCESS").count() >= n,
-                     args.timeout, "the no-op tasks")
+        done = _wait(
+            lambda: TaskResult.objects.filter(task_name="portal.ping", status="SUCCESS").count() >= n,
+            args.timeout,
+            "the no-op tasks",
+        )
         noop_rate = n / (done - started)
 
         # 2. N orders, committed at once: each is submitted upstream and its people emailed twice (received,

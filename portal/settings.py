@@ -53,21 +53,27 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "axes",
+    "csp",
+    "simple_history",
     "workvisits",
 ]
 
 MIDDLEWARE = [
     "workvisits.correlation.CorrelationIdMiddleware",
+    "workvisits.middleware.BadAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "workvisits.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -102,26 +108,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Values travel as parameters (not spliced into the SQL text), and a statement a connection has
-    # run twice is prepared, so PostgreSQL parses and plans it once per connection.
-    options = DATABASES["default"].setdefault("OPTIONS", {})
-    options.setdefault("server_side_binding", True)
-    options.setdefault("prepare_threshold", 2)
+    # run twice is prepared, so PostgreSQL parses and plans it once per connection. Off behind a pooler
+    # in transaction mode (PgBouncer before 1.21): see docs/operations.md, "Database".
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options.setdefault("server_side_binding", True)
+        options.setdefault("prepare_threshold", 2)
+# An order, its parts and its first event stored by one statement on PostgreSQL (workvisits/graph_insert.py);
+# off: the ORM's bulk_create() per table in a transaction.
+GRAPH_INSERT_ONE_STATEMENT = env.bool("GRAPH_INSERT_ONE_STATEMENT", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "portal.cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            # A Redis that is down costs a request about a second, never a hang.
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {
+                # A Redis that is down costs a request about a second, never a hang, and never an error:
+                # the catalogue is read from the database instead.
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+                "IGNORE_EXCEPTIONS": True,
+            },
             # Lets several portals (or test runs) share one Redis database without sharing keys.
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
         }
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Each process also keeps the last catalogue of each organization, under its version (workvisits/catalogue.py).
+CATALOGUE_PROCESS_MEMORY = env.bool("CATALOGUE_PROCESS_MEMORY", default=True)
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -143,6 +162,10 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind TRUSTED_PROXY_COUNT proxies the caller's address is the Nth from the right of X-Forwarded-For
+# (0: the connecting address). The lockout, the token throttle and the password reset all use it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "workvisits.throttles.axes_client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -175,6 +198,8 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Work visits <workvisits@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 OPERATORS_EMAILS = env.list("OPERATORS_EMAILS", default=[])
+# Where people reach the portal: the links in emails and calendar entries start with it.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # The upstream Equinix-compatible API; the built-in sandbox by default.
 SANDBOX_PORT = env.int("SANDBOX_PORT", default=8001)
@@ -249,6 +274,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep stuck orders": {"task": "workvisits.sweep_orders", "schedule": 60.0},
     "worker heartbeat": {"task": "workvisits.heartbeat", "schedule": 60.0},
     "import locations": {"task": "workvisits.import_locations", "schedule": 6 * 3600.0},
+    "anonymize personal data": {"task": "workvisits.anonymize_orders", "schedule": 24 * 3600.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
@@ -275,6 +301,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 API_TOKEN_SECONDS = env.int("API_TOKEN_SECONDS", default=3600)
+# The key of the API client secrets' HMAC. Set it on its own to rotate SECRET_KEY without re-issuing
+# every client's secret; by default it is SECRET_KEY.
+API_SECRET_KEY = env.str("API_SECRET_KEY", default="") or SECRET_KEY
 
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -286,6 +315,27 @@ if HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_HTTPONLY = True
+# A session ends after SESSION_IDLE_HOURS without a request (each request starts the period again).
+SESSION_IDLE_HOURS = env.float("SESSION_IDLE_HOURS", default=12)
+SESSION_COOKIE_AGE = int(SESSION_IDLE_HOURS * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+# No inline script anywhere: every script is a static file of the portal (or of the admin and API docs).
+# Inline style attributes stay allowed (the admin, Bootstrap's and the API docs' widgets use them).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

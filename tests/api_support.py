@@ -4,7 +4,8 @@ import json
 
 from django.test import Client
 
-from workvisits.api.credentials import api_client_create, api_token_issue
+from workvisits import correlation
+from workvisits.services import api_client_create, api_token_issue
 
 SEED_CREATE_SAMPLE = {
     "description": "Monthly Routine check",
@@ -44,6 +45,12 @@ SEED_MODIFY_SAMPLE = {
 }
 
 
+UPLOAD = "/v1/attachments/file"
+LEGACY_UPLOAD = "/colocations/v2/attachments/file"
+ERROR_KEYS = {"errorCode", "errorMessage", "correlationId", "additionalInfo"}
+ERROR_INFO_KEYS = {"property", "reason", "value"}
+
+
 def token_for(user) -> str:
     client, secret = api_client_create(user=user, name="tests")
     token, _ = api_token_issue(client_id=client.client_id, client_secret=secret)
@@ -73,14 +80,17 @@ class Api:
             path, json.dumps(body), content_type="application/json", headers=self._headers(headers)
         )
 
-    def upload(self, name: str, content: bytes, headers=None):
+    def upload(self, name: str, content: bytes, headers=None, path=LEGACY_UPLOAD, field="file"):
+        """An upload, by default through the deprecated path the older tests were written for."""
         from django.core.files.uploadedfile import SimpleUploadedFile
 
-        return self.client.post(
-            "/colocations/v2/attachments/file",
-            {"file": SimpleUploadedFile(name, content)},
-            headers=self._headers(headers),
-        )
+        return self.client.post(path, {field: SimpleUploadedFile(name, content)}, headers=self._headers(headers))
+
+    def upload_v1(self, name: str, content: bytes, headers=None):
+        return self.upload(name, content, headers, path=UPLOAD, field="uploadFile")
+
+    def delete(self, path, headers=None):
+        return self.client.delete(path, headers=self._headers(headers))
 
 
 def error_props(response) -> dict[str, list[str]]:
@@ -89,7 +99,8 @@ def error_props(response) -> dict[str, list[str]]:
     assert isinstance(body, list) and body
     result = {}
     for entry in body:
-        assert set(entry) == {"errorCode", "errorMessage", "correlationId", "additionalInfo"}
+        assert set(entry) == ERROR_KEYS
+        assert all(set(info) <= ERROR_INFO_KEYS for info in entry["additionalInfo"])
         assert entry["correlationId"] == response["X-Correlation-ID"]
         result[entry["errorCode"]] = [info["property"] for info in entry["additionalInfo"]]
     return result
@@ -101,3 +112,34 @@ def media_in(settings, folder) -> None:
         **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(folder)}},
     }
+
+
+API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
+
+
+class StrictErrorKeys:
+    """Test middleware: every error the API answers is an array of entries with only the upstream's keys.
+
+    Installed for every test (tests/conftest.py), so each scenario of the suite is checked.
+    """
+
+    checked = 0
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(API_PREFIXES) and response.status_code >= 400:
+            assert response["Content-Type"].startswith("application/json"), (request.path, response["Content-Type"])
+            body = json.loads(response.content)
+            assert isinstance(body, list) and body, body
+            for entry in body:
+                assert set(entry) == ERROR_KEYS, entry
+                assert all(isinstance(entry[key], str) for key in ERROR_KEYS - {"additionalInfo"}), entry
+                assert entry["correlationId"] == correlation.get() != "", entry
+                for info in entry["additionalInfo"]:
+                    assert {"property", "reason"} <= set(info) <= ERROR_INFO_KEYS, info
+                    assert all(isinstance(value, str) for value in info.values()), info
+            StrictErrorKeys.checked += 1
+        return response

@@ -27,6 +27,12 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("CI must run the suite on PostgreSQL: set DATABASE_URL.")
 
 
+@pytest.fixture(autouse=True)
+def strict_api_errors(settings):
+    """Every API error response of every test keeps to the upstream's error keys (tests.api_support)."""
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.api_support.StrictErrorKeys"]
+
+
 @pytest.fixture
 def demo(db):
     """The demo organizations, locations and users, made by the same command operators run."""
@@ -78,3 +84,18 @@ def visit_body(start=None, hours=4, **overrides):
 @pytest.fixture
 def make_body():
     return visit_body
+
+
+@pytest.fixture
+def published_tasks():
+    """The tasks sent to the broker during the test, as (name, args), recorded by Celery's own signal."""
+    from celery.signals import before_task_publish
+
+    sent = []
+
+    def record(sender=None, body=None, **kwargs):
+        sent.append((sender, tuple(body[0]) if isinstance(body, list | tuple) else ()))
+
+    before_task_publish.connect(record, weak=False)
+    yield sent
+    before_task_publish.disconnect(record)

@@ -63,8 +63,19 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -160,16 +171,33 @@ class Worker:
     def start(self) -> None:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [CELERY, "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", str(self.concurrency),
-             "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--hostname", f"test{os.getpid()}-{free_port()}@%h"],
+            [
+                CELERY,
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(self.concurrency),
+                "--pool",
+                "prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"test{os.getpid()}-{free_port()}@%h",
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_for(lambda: b" ready." in self.log_path.read_bytes() or self.process.poll() is not None, timeout=60,
-                 what="the Celery worker")
+        wait_for(
+            lambda: b" ready." in self.log_path.read_bytes() or self.process.poll() is not None,
+            timeout=60,
+            what="the Celery worker",
+        )
         if self.process.poll() is not None:
             raise RuntimeError(f"the worker stopped:\n{self.log()}")
 

@@ -9,6 +9,7 @@ from django.test import Client
 
 from tests.api_support import Api, error_props, media_in
 from workvisits import services
+from workvisits.api import views
 from workvisits.models import Attachment
 
 UPLOAD = "/colocations/v2/attachments/file"
@@ -97,8 +98,7 @@ def test_missing_file_and_wrong_content_type(orderer):
     assert response.status_code == 415 and error_props(response) == {"EQ-2010015": ["Content-Type"]}
 
 
-def test_more_than_10_mb_is_413_before_the_body_is_read(orderer):
-    api = Api(orderer)
+def _endless_upload(api, length):
     stream = CountingStream()
     response = api.client.generic(
         "POST",
@@ -106,12 +106,27 @@ def test_more_than_10_mb_is_413_before_the_body_is_read(orderer):
         b"",
         headers={"Authorization": f"Bearer {api.token}"},
         CONTENT_TYPE="multipart/form-data; boundary=XYZ",
-        CONTENT_LENGTH=str(50 * 1024 * 1024),
+        CONTENT_LENGTH=str(length),
         **{"wsgi.input": stream},
     )
+    return response, stream
+
+
+def test_far_more_than_10_mb_is_413_before_the_body_is_read(orderer):
+    response, stream = _endless_upload(Api(orderer), views.MAX_DISCARDED_BYTES + 1)
     assert response.status_code == 413
     assert error_props(response) == {"EQ-2010013": ["body"]}
     assert stream.read_bytes == 0
+
+
+def test_a_body_somewhat_over_10_mb_is_read_to_its_end_and_thrown_away_before_the_413(orderer):
+    # Read up to its announced length (never beyond), and not parsed: nothing is stored.
+    length = 20 * 1024 * 1024
+    response, stream = _endless_upload(Api(orderer), length)
+    assert response.status_code == 413
+    assert error_props(response) == {"EQ-2010013": ["body"]}
+    assert length <= stream.read_bytes <= length + 65536
+    assert not Attachment.objects.exists()
 
 
 def test_a_file_just_over_10_mb_inside_the_multipart_allowance_is_413(orderer):

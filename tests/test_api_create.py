@@ -56,8 +56,9 @@ def test_the_seed_sample_with_future_dates_and_demo_users_is_created(orderer):
     assert list(order.events.values_list("kind", flat=True)) == [EventKind.CREATED]
 
     got = api.get(f"/colocations/v2{response['Location']}").json()
-    assert got["details"]["visitStartDateTime"] == body["details"]["visitStartDateTime"]
-    assert got["details"]["cages"] == body["details"]["cages"]
+    assert got["workVisit"]["visitStartDateTime"] == body["details"]["visitStartDateTime"]
+    assert got["workVisit"]["cages"] == body["details"]["cages"]
+    assert [(line["cage"], line["cabinets"]) for line in got["details"]] == [("DC2:01:123456", ["DC2:01:123456:0101"])]
 
 
 def test_the_seed_sample_verbatim_names_the_past_dates_and_the_unknown_user(orderer):
@@ -151,6 +152,7 @@ def _big_body(make_body, acme, n):
         cage = Cage.objects.create(cage_id=f"DC2:01:9{i:05d}", ibx=dc2, organization=acme)
         cage.accounts.add(account)
         cages.append(cage.cage_id)
+    catalogue_changed([acme.pk])  # as the locations import and the admin do after a catalogue change
     for i in range(n):
         members.append(User.objects.create(username=f"member{n}-{i}", organization=acme).username)
     body = make_body(start=start)

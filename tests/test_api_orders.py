@@ -14,19 +14,25 @@ from workvisits.choices import EventKind, OrderStatus
 from workvisits.models import Order
 from workvisits.rules import format_datetime
 
+# The Orders v2 fields, then the portal's own.
 ORDER_FIELDS = {
     "orderId",
-    "status",
-    "upstreamOrderId",
-    "customerReferenceId",
-    "description",
+    "accountNumber",
+    "accountName",
     "contacts",
-    "details",
-    "attachments",
+    "status",
     "createdDateTime",
     "updatedDateTime",
+    "closedDateTime",
+    "customerReferenceId",
     "cancellable",
     "modifiable",
+    "details",
+    "portalStatus",
+    "upstreamOrderId",
+    "rejectionReasons",
+    "version",
+    "workVisit",
 }
 
 
@@ -39,11 +45,33 @@ def test_an_order_has_the_contract_s_fields_and_an_etag(orderer, order):
     response = Api(orderer).get(f"/colocations/v2/orders/{order.order_id}")
     assert response.status_code == 200
     body = response.json()
-    assert ORDER_FIELDS <= set(body)
-    assert set(body["details"]) == {"cages", "visitors", "visitStartDateTime", "visitEndDateTime", "openCabinet"}
+    assert set(body) == ORDER_FIELDS
+    assert {"cages", "visitors", "visitStartDateTime", "visitEndDateTime", "openCabinet"} <= set(body["workVisit"])
     assert body["orderId"] == order.order_id and body["upstreamOrderId"] is None
-    assert body["details"]["visitStartDateTime"] == format_datetime(order.visit_start)
-    assert body["details"]["visitStartDateTime"].endswith("Z")
+    assert (body["status"], body["portalStatus"]) == ("RECEIVED", "QUEUED")
+    assert (body["accountNumber"], body["accountName"]) == ("1234567890", "Acme Ashburn")
+    assert body["contacts"][0] == {"type": "ORDERING", "registeredUser": "orderer"}
+    assert {"type": "TECHNICAL", "registeredUser": "orderer", "availability": "WORK_HOURS"}.items() <= body["contacts"][
+        1
+    ].items()
+    assert body["contacts"][1]["timezone"] == "America/New_York"  # the IBX's zone when none was given
+    assert body["details"] == [
+        {
+            "lineId": f"{order.order_id}-1",
+            "status": "RECEIVED",
+            "productType": "WORK_VISIT",
+            "ibx": "DC2",
+            "cage": "DC2:01:123456",
+            "accountNumber": "1234567890",
+            "cabinets": ["DC2:01:123456:0101"],
+            "requestType": "NEW",
+            "attachments": [],
+            "purchaseOrder": None,
+        }
+    ]
+    assert body["closedDateTime"] is None
+    assert body["workVisit"]["visitStartDateTime"] == format_datetime(order.visit_start)
+    assert body["workVisit"]["visitStartDateTime"].endswith("Z")
     assert body["cancellable"] is body["modifiable"] is True
     assert response["ETag"] == '"1"'
 
@@ -137,9 +165,14 @@ def test_modify_with_the_seed_s_quirky_datetimes(orderer, order):
     assert response["Location"] == f"/orders/{order.order_id}"
     assert response["ETag"] == '"2"'
     got = response.json()
-    assert got["details"]["visitStartDateTime"] == format_datetime(start)
-    assert got["details"]["openCabinet"] is True
-    assert {"type": "NOTIFICATION", "registeredUsers": ["viewer"]} in got["contacts"]
+    assert got["workVisit"]["visitStartDateTime"] == format_datetime(start)
+    assert got["workVisit"]["openCabinet"] is True
+    assert {
+        "type": "NOTIFICATION",
+        "registeredUser": "viewer",
+        "availability": "WORK_HOURS",
+        "timezone": "America/New_York",
+    } in got["contacts"]
     assert order.events.filter(kind=EventKind.MODIFIED).count() == 1
 
 
@@ -201,8 +234,9 @@ def test_cancel_then_modify_or_cancel_again_is_409(orderer, order):
 
     response = api.post(f"/colocations/v2/orders/{order.order_id}/cancel", {"reason": "Plans changed"})
     assert response.status_code == 202
-    assert response.json()["status"] == OrderStatus.CANCELLED
+    assert response.json()["status"] == response.json()["portalStatus"] == OrderStatus.CANCELLED
     assert response.json()["cancellable"] is response.json()["modifiable"] is False
+    assert response.json()["closedDateTime"] is not None
     again = api.post(f"/colocations/v2/orders/{order.order_id}/cancel", {"reason": "Plans changed"})
     assert again.status_code == 409 and error_props(again) == {"EQ-2019009": ["orderId"]}
     change = api.patch(f"/colocations/v2/orders/workVisits/{order.order_id}", {"details": {"openCabinet": True}})

@@ -21,7 +21,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.api_support import Api, media_in, token_for
-from workvisits.api import credentials
 
 # CI runs the same examples every time; local runs keep exploring new ones.
 IN_CI = bool(os.environ.get("CI"))
@@ -51,6 +50,17 @@ def test_the_openapi_document_describes_every_endpoint(demo):
         ("/colocations/v2/orders", "get"),
         ("/colocations/v2/orders/{orderId}/cancel", "post"),
         ("/colocations/v2/locations", "get"),
+        ("/v1/orders/workvisit/locations", "get"),
+        ("/v1/retrieve-orders", "post"),
+        ("/v1/attachments/file", "post"),
+        ("/v1/attachments/{attachmentId}", "get"),
+        ("/v1/attachments/{attachmentId}", "delete"),
+        ("/v1/attachments/{attachmentId}/file", "get"),
+        ("/colocations/v2/attachments/file", "post"),
+        ("/colocations/v2/attachments/{attachmentId}/file", "get"),
+    }
+    deprecated = {(p, m) for p, item in document["paths"].items() for m, op in item.items() if op.get("deprecated")}
+    assert deprecated == {
         ("/colocations/v2/attachments/file", "post"),
         ("/colocations/v2/attachments/{attachmentId}/file", "get"),
     }
@@ -76,10 +86,8 @@ def api_schema(demo, settings, tmp_path):
     from portal.wsgi import application
 
     media_in(settings, tmp_path)
-    credentials.api_failures_reset(address="127.0.0.1")
     with kept_connection():
         yield schemathesis.openapi.from_wsgi("/colocations/v2/openapi.json", application)
-    credentials.api_failures_reset(address="127.0.0.1")
 
 
 @contextlib.contextmanager
@@ -123,7 +131,7 @@ def test_every_operation_keeps_to_its_schema(api_schema, orderer):
 
         check()
         checked.append(operation.label)
-    assert len(checked) == 9
+    assert len(checked) == 15
 
 
 def test_real_answers_of_every_kind_keep_to_the_schema(api_schema, orderer, make_body):
@@ -140,21 +148,23 @@ def test_real_answers_of_every_kind_keep_to_the_schema(api_schema, orderer, make
                 "type": "TECHNICAL",
                 "firstName": "Tina",
                 "lastName": "Tech",
-                "companyName": "Fixers",
-                "details": [{"type": "PHONE", "value": "+1 555 0100"}],
+                "details": [{"type": "PHONE", "value": "+1 555 0100"}, {"type": "EMAIL", "value": "t@fixers.example"}],
                 "availability": "ANYTIME",
                 "timezone": "America/New_York",
             }
         ],
     )
-    body["details"]["visitors"].append(
+    body["details"]["visitors"] += [
         {
             "firstName": "Vic",
             "lastName": "Visitor",
             "companyName": "Fixers",
             "details": [{"type": "EMAIL", "value": "v@fixers.example"}],
-        }
-    )
+        },
+        {"firstName": "Val", "lastName": "Visitor", "companyName": "Fixers"},
+    ]
+    spare = api.upload_v1("letter.pdf", b"%PDF-1.4 letter").json()["attachmentId"]
+    doomed = api.upload_v1("doomed.pdf", b"%PDF-1.4 doomed").json()["attachmentId"]
     cases = [
         ("POST", "/colocations/v2/orders/workVisits", {"body": body, "media_type": "application/json"}, 201),
     ]
@@ -168,16 +178,51 @@ def test_real_answers_of_every_kind_keep_to_the_schema(api_schema, orderer, make
         ("GET", "/colocations/v2/orders/{orderId}", {"path_parameters": {"orderId": order_id}}, 200),
         ("GET", "/colocations/v2/orders", {"query": {"status": "QUEUED"}}, 200),
         ("GET", "/colocations/v2/locations", {"query": {"permissionCode": "WORK_VISIT"}}, 200),
+        ("GET", "/v1/orders/workvisit/locations", {}, 200),
+        (
+            "POST",
+            "/v1/retrieve-orders",
+            {
+                "body": {
+                    "filters": {"ibxs": ["DC2"], "orderStatus": ["SUBMITTED"], "dateRange": "LAST_7_DAYS"},
+                    "q": "WV-",
+                    "sorts": [{"name": "createdAt", "direction": "DESC"}],
+                    "page": {"number": 0, "size": 5},
+                },
+                "media_type": "application/json",
+            },
+            200,
+        ),
+        ("GET", "/v1/attachments/{attachmentId}", {"path_parameters": {"attachmentId": attachment}}, 200),
+        ("GET", "/v1/attachments/{attachmentId}/file", {"path_parameters": {"attachmentId": attachment}}, 200),
+        ("DELETE", "/v1/attachments/{attachmentId}", {"path_parameters": {"attachmentId": doomed}}, 204),
+        ("DELETE", "/v1/attachments/{attachmentId}", {"path_parameters": {"attachmentId": attachment}}, 409),
         (
             "PATCH",
             "/colocations/v2/orders/workVisits/{orderId}",
-            {"path_parameters": {"orderId": order_id}, "body": {"details": {"openCabinet": True}}},
+            {
+                "path_parameters": {"orderId": order_id},
+                "body": {
+                    "details": {"openCabinet": True},
+                    "contacts": [
+                        {
+                            "registeredUsers": ["viewer"],
+                            "type": "NOTIFICATION",
+                            "availability": "ANYTIME",
+                            "timezone": "Europe/Amsterdam",
+                        }
+                    ],
+                },
+            },
             202,
         ),
         (
             "POST",
             "/colocations/v2/orders/{orderId}/cancel",
-            {"path_parameters": {"orderId": order_id}, "body": {"reason": "Plans changed"}},
+            {
+                "path_parameters": {"orderId": order_id},
+                "body": {"reason": "Plans changed", "attachments": [{"id": spare}], "lineIds": [f"{order_id}-1"]},
+            },
             202,
         ),
         (

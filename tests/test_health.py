@@ -19,7 +19,7 @@ def _point_at(settings, redis_server: RedisServer) -> None:
     settings.CACHES = {
         "default": {  # the key prefix of this test run, which the worker has too
             **settings.CACHES["default"],
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": cache_url,
         }
     }
@@ -45,9 +45,7 @@ def private_redis(tmp_path, settings):
     server.stop()
 
 
-def test_ready_when_every_service_answers_and_503_naming_redis_and_broker_when_redis_is_down(
-    client, db, private_redis
-):
+def test_ready_when_every_service_answers_and_503_naming_redis_and_broker_when_redis_is_down(client, db, private_redis):
     health._write_heartbeat(time.time())
     status, checks = _ready(client)
     assert status == 200, checks
@@ -60,10 +58,13 @@ def test_ready_when_every_service_answers_and_503_naming_redis_and_broker_when_r
     assert status == 503
     assert checks["database"] == "ok"
     for name in ("redis", "broker", "worker"):
-        assert checks[name].startswith("error:"), (name, checks)
+        assert checks[name].startswith("error"), (name, checks)
 
 
 def test_not_ready_when_no_worker_answered_recently(client, db, private_redis):
+    from workvisits.models import User
+
+    client.force_login(User.objects.create(username="operator-on-call", is_staff=True))  # staff see why
     status, checks = _ready(client)
     assert status == 503 and "no worker has answered" in checks["worker"]
     health._write_heartbeat(time.time() - health.HEARTBEAT_MAX_AGE - 5)
@@ -94,4 +95,3 @@ def test_a_real_worker_running_the_heartbeat_makes_the_portal_ready(client, db, 
 
     lines = wait_for(task_lines, timeout=10, what="the worker's log line of the heartbeat")
     assert lines[0]["correlation_id"] == "heartbeat-probe-1", pipeline.worker.log()
-

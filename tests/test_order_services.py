@@ -105,9 +105,12 @@ def test_modify_against_a_stale_version_is_a_conflict(orderer, make_body):
         services.order_modify(user=orderer, order_id=order.order_id, data=data, expected_version=order.version)
 
 
-def test_viewer_with_the_view_all_grant_may_change_but_a_plain_member_may_not(orderer, users, make_body):
+def test_viewer_with_the_view_all_grant_may_see_but_not_change_and_a_plain_member_may_not_see(
+    orderer, users, make_body
+):
     order = services.order_create(user=orderer, data=make_body())
-    services.order_modify(user=users["viewer"], order_id=order.order_id, data={"details": {"openCabinet": True}})
+    with pytest.raises(services.OrderChangeDenied):
+        services.order_modify(user=users["viewer"], order_id=order.order_id, data={"details": {"openCabinet": True}})
     with pytest.raises(services.OrderNotFound):
         services.order_modify(
             user=users["technician"], order_id=order.order_id, data={"details": {"openCabinet": True}}

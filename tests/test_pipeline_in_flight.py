@@ -47,9 +47,13 @@ def test_change_made_during_submission_is_sent_afterwards(upstream, orderer, mak
     changed = services.order_modify(
         user=orderer,
         order_id=order.order_id,
-        data={"details": {"visitStartDateTime": format_datetime(new_start),
-                          "visitEndDateTime": format_datetime(new_start + timedelta(hours=3)),
-                          "openCabinet": True}},
+        data={
+            "details": {
+                "visitStartDateTime": format_datetime(new_start),
+                "visitEndDateTime": format_datetime(new_start + timedelta(hours=3)),
+                "openCabinet": True,
+            }
+        },
     )
     thread.join(10)
     order.refresh_from_db()

@@ -45,8 +45,11 @@ def test_status_sync_follows_the_upstream_least_recently_checked_first(sandbox, 
         order.refresh_from_db()
         assert order.status == OrderStatus.IN_PROGRESS and order.last_synced_at is not None
         assert order.events.filter(kind=EventKind.STATUS, to_status=OrderStatus.IN_PROGRESS).count() == 1
-    gets = [r for r in sandbox.state()["requests"] if r["method"] == "GET" and r["path"].startswith(
-        "/colocations/v2/orders/1-")]
+    gets = [
+        r
+        for r in sandbox.state()["requests"]
+        if r["method"] == "GET" and r["path"].startswith("/colocations/v2/orders/1-")
+    ]
     assert len(gets) == 2  # one call per order per run, never the whole list at once
 
     time.sleep(STEP * 2)
@@ -79,7 +82,15 @@ def test_reminder_the_day_before_once_per_visit_start(sandbox, orderer, make_bod
     assert tasks.send_reminders.run() == "0 sent"
 
     moved = soon + timedelta(hours=2)
-    services.order_modify(user=orderer, order_id=order.order_id, data={"details": {
-        "visitStartDateTime": format_datetime(moved), "visitEndDateTime": format_datetime(moved + timedelta(hours=2))}})
+    services.order_modify(
+        user=orderer,
+        order_id=order.order_id,
+        data={
+            "details": {
+                "visitStartDateTime": format_datetime(moved),
+                "visitEndDateTime": format_datetime(moved + timedelta(hours=2)),
+            }
+        },
+    )
     assert tasks.send_reminders.run() == "1 sent"
     assert not later.notifications.exists()

@@ -51,8 +51,13 @@ def test_429_retry_after_is_honoured(pipeline, orderer, make_body):
 def test_400_rejects_after_one_attempt_and_tells_everyone_why(pipeline, orderer, make_body):
     pipeline.start()
     reason = "Visitor orderer has no valid photo ID on file; register one before the visit."
-    errors = [{"errorCode": "EQ-2010010", "errorMessage": "One or more properties are invalid",
-               "additionalInfo": [{"property": "details.visitors[0].registeredUsers[0]", "reason": reason}]}]
+    errors = [
+        {
+            "errorCode": "EQ-2010010",
+            "errorMessage": "One or more properties are invalid",
+            "additionalInfo": [{"property": "details.visitors[0].registeredUsers[0]", "reason": reason}],
+        }
+    ]
     pipeline.sandbox.fault("reject", count=1, errors=errors)
     body = make_body(contacts=[{"type": "NOTIFICATION", "registeredUsers": ["technician"]}])
     order = services.order_create(user=orderer, data=body)
@@ -61,11 +66,15 @@ def test_400_rejects_after_one_attempt_and_tells_everyone_why(pipeline, orderer,
     assert order.submit_attempts == 1 and len(pipeline.sandbox.creates()) == 1
     assert order.rejection_reasons == [{"property": "details.visitors[0].registeredUsers[0]", "reason": reason}]
     assert order.events.filter(kind=EventKind.REJECTED).count() == 1
-    wait_for(lambda: _sent(order, "rejected") == {"orderer@acme.example", "tess@acme.example"}, timeout=20,
-             what="the rejection emails")
+    wait_for(
+        lambda: _sent(order, "rejected") == {"orderer@acme.example", "tess@acme.example"},
+        timeout=20,
+        what="the rejection emails",
+    )
     rejected = [m for m in pipeline.worker.emails() if "rejected" in m["Subject"]]
     text = next(p for p in rejected[0].walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
-    assert reason in text.decode() and "details.visitors[0].registeredUsers[0]" in text.decode()
+    # The reason in words, naming the visitor instead of the upstream's JSON path.
+    assert f"The user of visitor Olivia Orderer: {reason}" in text.decode() and "details.visitors" not in text.decode()
 
 
 def test_retry_limit_fails_the_order_and_emails_the_operators(pipeline, orderer, make_body):
@@ -76,7 +85,10 @@ def test_retry_limit_fails_the_order_and_emails_the_operators(pipeline, orderer,
     order = pipeline.wait_for_status(order, OrderStatus.FAILED)
     assert order.submit_attempts == 3 and "503" in order.last_error
     assert "3 attempts" in order.events.get(to_status=OrderStatus.FAILED).note
-    wait_for(lambda: _sent(order, "ops-failed") == {"ops@dc.example", "operator@dc.example"}, timeout=20,
-             what="the operators' alert")
+    wait_for(
+        lambda: _sent(order, "ops-failed") == {"ops@dc.example", "operator@dc.example"},
+        timeout=20,
+        what="the operators' alert",
+    )
     wait_for(lambda: _sent(order, "failed") >= {"orderer@acme.example"}, timeout=20, what="the customer's email")
     assert pipeline.sandbox.orders() == []

@@ -19,8 +19,10 @@ def sandbox():
 
 @pytest.fixture
 def api(sandbox):
-    token = httpx.post(f"{sandbox.url}/oauth2/v1/token", json={
-        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret"}).json()
+    token = httpx.post(
+        f"{sandbox.url}/oauth2/v1/token",
+        json={"grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret"},
+    ).json()
     assert token["token_type"] == "Bearer" and int(token["token_timeout"]) > 0
     return httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {token['access_token']}"})
 
@@ -28,8 +30,10 @@ def api(sandbox):
 def test_token_required(sandbox):
     response = httpx.get(f"{sandbox.url}/colocations/v2/orders/1-10000001")
     assert response.status_code == 401 and response.json()[0]["errorCode"]
-    bad = httpx.post(f"{sandbox.url}/oauth2/v1/token", json={"grant_type": "client_credentials",
-                                                            "client_id": "sandbox-client", "client_secret": "no"})
+    bad = httpx.post(
+        f"{sandbox.url}/oauth2/v1/token",
+        json={"grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "no"},
+    )
     assert bad.status_code == 401
 
 
@@ -41,8 +45,9 @@ def test_create_read_and_status_over_time(api, make_body):
     assert re.fullmatch(r"1-\d{8}", order_id) and created.headers["X-Correlation-ID"]
     order = api.get(f"/colocations/v2/orders/{order_id}").json()
     assert order["status"] == "RECEIVED" and order["customerReferenceId"] == "REF-1" and order["modifiable"]
-    assert [o["orderId"] for o in api.get("/colocations/v2/orders", params={"customerReferenceId": "REF-1"})
-            .json()["data"]] == [order_id]
+    assert [
+        o["orderId"] for o in api.get("/colocations/v2/orders", params={"customerReferenceId": "REF-1"}).json()["data"]
+    ] == [order_id]
     assert api.get("/colocations/v2/orders", params={"customerReferenceId": "other"}).json()["data"] == []
     time.sleep(0.35)
     assert api.get(f"/colocations/v2/orders/{order_id}").json()["status"] == "IN_PROGRESS"
@@ -70,14 +75,23 @@ def test_modify_and_cancel(api, make_body):
     changed = api.patch(f"/colocations/v2/orders/workVisits/{order_id}", json={"details": {"openCabinet": True}})
     assert changed.status_code == 202
     assert api.get(f"/colocations/v2/orders/{order_id}").json()["details"]["openCabinet"] is True
-    too_many = api.patch(f"/colocations/v2/orders/workVisits/{order_id}", json={"contacts": [
-        {"type": "NOTIFICATION", "registeredUsers": ["a"]}, {"type": "NOTIFICATION", "registeredUsers": ["b"]}]})
+    too_many = api.patch(
+        f"/colocations/v2/orders/workVisits/{order_id}",
+        json={
+            "contacts": [
+                {"type": "NOTIFICATION", "registeredUsers": ["a"]},
+                {"type": "NOTIFICATION", "registeredUsers": ["b"]},
+            ]
+        },
+    )
     assert too_many.status_code == 400
     assert api.post(f"/colocations/v2/orders/{order_id}/cancel", json={"reason": "no"}).status_code == 400
     assert api.post(f"/colocations/v2/orders/{order_id}/cancel", json={"reason": "Not needed."}).status_code == 202
     assert api.get(f"/colocations/v2/orders/{order_id}").json()["status"] == "CANCELLED"
-    assert api.patch(f"/colocations/v2/orders/workVisits/{order_id}", json={
-        "details": {"openCabinet": False}}).status_code == 409
+    assert (
+        api.patch(f"/colocations/v2/orders/workVisits/{order_id}", json={"details": {"openCabinet": False}}).status_code
+        == 409
+    )
 
 
 def test_faults_on_demand(sandbox, api, make_body):

@@ -72,9 +72,19 @@ def test_errors_are_typed_and_carry_the_upstream_reasons(sandbox, make_body):
 
 def test_calls_are_logged_redacted(sandbox, make_body):
     client = UpstreamClient(base_url=sandbox.url)
-    body = make_body(contacts=[{"type": "TECHNICAL", "firstName": "Nina", "lastName": "Night",
-                                "companyName": "Fixit", "details": [{"type": "EMAIL", "value": "nina@fixit.example"}],
-                                "availability": "ANYTIME", "timezone": "Europe/Amsterdam"}])
+    body = make_body(
+        contacts=[
+            {
+                "type": "TECHNICAL",
+                "firstName": "Nina",
+                "lastName": "Night",
+                "companyName": "Fixit",
+                "details": [{"type": "EMAIL", "value": "nina@fixit.example"}],
+                "availability": "ANYTIME",
+                "timezone": "Europe/Amsterdam",
+            }
+        ]
+    )
     client.create_work_visit(body)
     token_call, create_call = UpstreamCall.objects.order_by("id")
     assert token_call.request_body["client_secret"] == "***"

@@ -41,9 +41,14 @@ def test_five_failures_lock_the_username_and_address_with_a_clear_message(client
     assert other.status_code == 302
 
 
-def test_password_reset_by_email(client, orderer):
+def test_password_reset_by_email(client, orderer, published_tasks):
+    from workvisits import tasks
+
     response = client.post(reverse("password_reset"), {"email": "orderer@acme.example"})
     assert response.status_code == 302 and response.url == reverse("password_reset_done")
+    [(name, args)] = published_tasks  # a worker sends the email
+    assert name == "workvisits.send_password_reset"
+    tasks.send_password_reset(*args)
     assert len(mail.outbox) == 1
     link = re.search(r"https?://[^/]+(/password-reset/\S+/)", mail.outbox[0].body).group(1)
     form_page = client.get(link, follow=True)

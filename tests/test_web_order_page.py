@@ -133,7 +133,7 @@ def test_a_member_who_may_not_change_it_sees_no_actions(client, users, order):
     page = client.get(url("order_detail", order)).content.decode()
     assert "Cancel the work visit" not in page and "Only the ordering user" in page
     response = client.post(url("order_cancel", order), {"reason": "Not mine to cancel.", "confirm": "on"})
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert "Only the ordering user" in response.content.decode()
     assert Order.objects.get(pk=order.pk).is_open
 

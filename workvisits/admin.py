@@ -24,9 +24,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from simple_history.admin import SimpleHistoryAdmin
 
-from . import locations, rules, services
-from .api import credentials
+from . import locations, notifications, rules, services
+from .catalogue import catalogue_changed
 from .choices import CLOSED_STATUSES, OrderStatus
 from .models import (
     IBX,
@@ -47,6 +48,7 @@ from .models import (
     User,
     Visitor,
 )
+from .web.messages import Names, local_time, reason_words
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class ReadOnlyAdminMixin:
 # ---------------------------------------------------------------------------------------------
 # Users, organizations and the locations catalogue.
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
     fieldsets = (*BaseUserAdmin.fieldsets, ("Organization", {"fields": ("organization", "phone", "timezone")}))
     list_display = ("username", "email", "first_name", "last_name", "organization", "is_staff")
     list_filter = ("organization", "is_staff", "is_active", "groups")
@@ -104,12 +106,12 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(SimpleHistoryAdmin):
     list_display = ("name", "review_mode", "review_conditions")
     list_filter = ("review_mode",)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name",)}),
+        (None, {"fields": ("name", "retention_days")}),
         (
             "Review policy",
             {
@@ -137,8 +139,26 @@ class OrganizationAdmin(admin.ModelAdmin):
         return ", ".join(str(Organization._meta.get_field(f).verbose_name) for f in fields if getattr(obj, f)) or "—"
 
 
+class CatalogueAdmin(admin.ModelAdmin):
+    """IBXs, cages, accounts and cabinets: each save or delete here gives the cached catalogues a new
+    version, in the admin's transaction (every organization's: such edits are rare, and a cage or an
+    account can move between organizations)."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # after save_model(), with the m2m and inlines
+        catalogue_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalogue_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalogue_changed()
+
+
 @admin.register(IBX)
-class IBXAdmin(admin.ModelAdmin):
+class IBXAdmin(CatalogueAdmin):
     list_display = ("code", "name", "timezone", "active", "cage_count")
     list_filter = ("active",)
     search_fields = ("code", "name")
@@ -162,7 +182,7 @@ class CabinetInline(admin.TabularInline):
 
 
 @admin.register(Cage)
-class CageAdmin(admin.ModelAdmin):
+class CageAdmin(CatalogueAdmin):
     list_display = ("cage_id", "ibx", "organization", "cage_type", "account_numbers", "active")
     list_filter = ("active", "ibx", "organization")
     list_select_related = ("ibx", "organization")
@@ -179,7 +199,7 @@ class CageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(CatalogueAdmin):
     list_display = ("number", "name", "organization", "is_credit_hold", "is_po_bearing")
     list_filter = ("is_credit_hold", "is_po_bearing", "organization")
     list_select_related = ("organization",)
@@ -187,7 +207,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Cabinet)
-class CabinetAdmin(admin.ModelAdmin):
+class CabinetAdmin(CatalogueAdmin):
     list_display = ("cabinet_id", "cage", "account", "cabinet_type", "active")
     list_filter = ("active", "cage__ibx")
     list_select_related = ("cage", "account")
@@ -196,7 +216,7 @@ class CabinetAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderingGrant)
-class OrderingGrantAdmin(admin.ModelAdmin):
+class OrderingGrantAdmin(SimpleHistoryAdmin):
     """The work-visit ordering permission, per user on a cage or on a whole IBX."""
 
     list_display = ("user", "user_organization", "cage", "ibx", "granted_by", "created_at")
@@ -283,11 +303,20 @@ class AttachmentInline(OrderPartInline):
 
 class OrderEventInline(OrderPartInline):
     model = OrderEvent
-    fields = readonly_fields = ("created_at", "kind", "actor", "from_status", "to_status", "note")
+    fields = readonly_fields = ("when", "what", "actor", "note")
+    verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
+        return super().get_queryset(request).select_related("actor", "order__ibx")
+
+    @admin.display(description="when (IBX time)")
+    def when(self, obj):
+        return local_time(obj.created_at, obj.order.ibx.timezone)
+
+    @admin.display(description="what happened")
+    def what(self, obj):
+        return str(obj)
 
 
 class UpstreamCallInline(OrderPartInline):
@@ -396,17 +425,8 @@ class BoundedCountPaginator(Paginator):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = (
-        "order_id",
-        "organization",
-        "ibx",
-        "cage_list",
-        "visit_window",
-        "visitor_list",
-        "status",
-        "upstream_order_id",
-        "created_at",
-    )
+    # Five columns that fit a 1280 px screen with the status always in view; the rest is on the order page.
+    list_display = ("order_id", "status", "visit_window", "where", "visitor_list")
     list_filter = ("status", NeedsOperatorFilter, "ibx", "organization", VisitDateFilter)
     search_fields = (
         "order_id",
@@ -528,6 +548,10 @@ class OrderAdmin(admin.ModelAdmin):
     def cage_list(self, obj):
         return ", ".join(c.cage.cage_id for c in obj.cages.all())
 
+    @admin.display(description="organization · cages", ordering="organization__name")
+    def where(self, obj):
+        return f"{obj.organization} · {self.cage_list(obj)}"
+
     @admin.display(description="visit (IBX time)", ordering="visit_start")
     def visit_window(self, obj):
         return visit_window(obj)
@@ -543,10 +567,8 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="rejection reasons")
     def rejection_reasons_display(self, obj):
-        return bullet_list(
-            f"{r.get('property')}: {r.get('reason')}" if r.get("property") else r.get("reason", "")
-            for r in obj.rejection_reasons
-        )
+        names = Names.from_order(obj)
+        return bullet_list(reason_words(r, names) for r in obj.rejection_reasons)
 
     @admin.display(description="upstream payload")
     def upstream_payload_display(self, obj):
@@ -650,16 +672,7 @@ class OrderAdmin(admin.ModelAdmin):
 # What the portal did: upstream calls, emails, imports. Read-only.
 @admin.register(UpstreamCall)
 class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "method",
-        "url",
-        "status_code",
-        "duration_ms",
-        "order",
-        "correlation_id",
-        "short_error",
-    )
+    list_display = ("when", "method", "short_url", "status_code", "duration_ms", "order", "short_error")
     list_filter = ("method", "status_code")
     list_select_related = ("order",)
     search_fields = ("url", "correlation_id", "order__order_id", "error")
@@ -680,7 +693,16 @@ class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj):
-        return obj.error[:80]
+        return obj.error[:60]
+
+    @admin.display(description="when (UTC)", ordering="created_at")
+    def when(self, obj):
+        return f"{obj.created_at:%Y-%m-%d %H:%M:%S} UTC"
+
+    @admin.display(description="path")
+    def short_url(self, obj):
+        path = "/" + obj.url.split("://", 1)[-1].split("/", 1)[-1] if "://" in obj.url else obj.url
+        return path if len(path) <= 60 else path[:57] + "…"
 
     @admin.display(description="request body (redacted)")
     def request_body_display(self, obj):
@@ -689,8 +711,21 @@ class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SentNotification)
 class SentNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "order", "notice", "recipient", "sent_at")
+    list_display = ("when", "order", "subject", "recipient", "sent")
     list_filter = ("notice",)
+
+    @admin.display(description="when (UTC)", ordering="created_at")
+    def when(self, obj):
+        return f"{obj.created_at:%Y-%m-%d %H:%M} UTC"
+
+    @admin.display(description="subject")
+    def subject(self, obj):
+        return notifications.notice_subject(obj.order, obj.notice)
+
+    @admin.display(description="sent", boolean=True)
+    def sent(self, obj):
+        return obj.sent_at is not None
+
     list_select_related = ("order",)
     search_fields = ("order__order_id", "recipient", "notice")
     date_hierarchy = "created_at"
@@ -778,7 +813,7 @@ class LocationSyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(SimpleHistoryAdmin):
     """JSON API credentials: created here (the secret is shown once, only its hash is kept) and revoked here."""
 
     list_display = ("client_id", "name", "user", "created_at", "last_used_at", "revoked_at")
@@ -804,7 +839,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        client, secret = credentials.api_client_create(user=obj.user, name=obj.name)
+        client, secret = services.api_client_create(user=obj.user, name=obj.name)
         obj.__dict__.update({k: v for k, v in client.__dict__.items() if k != "_state"})
         obj._state.adding = False
         request._api_client_secret = secret
@@ -824,5 +859,5 @@ class ApiClientAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected clients and their tokens", permissions=["change"])
     def revoke_clients(self, request, queryset):
         for client in queryset:
-            credentials.api_client_revoke(client=client)
+            services.api_client_revoke(client=client)
         self.message_user(request, f"Revoked {len(queryset)} client(s); their tokens no longer work.")

@@ -80,7 +80,8 @@ CHECKS = {"database": _database, "redis": _redis, "broker": _broker, "worker": _
 
 
 def readyz(request):
-    """Ready when the database, Redis, the broker and a recent worker all answer; 503 naming what failed."""
+    """Ready when the database, Redis, the broker and a recent worker all answer; 503 naming what failed
+    (with the reason only for signed-in staff)."""
     checks = {}
     for name, check in CHECKS.items():
         if name == "worker" and not checks["redis"].startswith("ok"):
@@ -92,4 +93,8 @@ def readyz(request):
         except Exception as exc:  # any failure means not ready; the reason goes to the operator
             checks[name] = f"error: {exc.__class__.__name__}: {exc}"[:300]
     ready = all(v.startswith("ok") for v in checks.values())
+    user = getattr(request, "user", None)
+    if not (user is not None and user.is_authenticated and user.is_staff):
+        # Anyone may probe: they learn which check failed, not hosts, ports or exception texts.
+        checks = {name: "ok" if value.startswith("ok") else "error" for name, value in checks.items()}
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

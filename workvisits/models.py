@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from . import rules
 from .choices import (
@@ -30,15 +31,28 @@ class Organization(models.Model):
     review_non_registered_visitors = models.BooleanField("non-registered visitors", default=False)
     review_new_purchase_order = models.BooleanField("a NEW purchase order", default=False)
     review_night_or_weekend = models.BooleanField("visits at night or at weekends", default=False)
-    # Changed (to a new random value, in the same transaction) whenever the organization's ordering facts
-    # change: its catalogue, grants or users. The cached ordering facts are keyed by it (workvisits.catalogue).
+    # Replaced (by a new random value, in the change's transaction) whenever the organization's catalogue
+    # changes: the key of its cached catalogue (workvisits.catalogue.catalogue_changed).
     catalogue_version = models.UUIDField(default=uuid.uuid4, editable=False)
+    retention_days = models.PositiveIntegerField(
+        "keep visitors' personal data for (days)",
+        default=rules.PERSONAL_DATA_RETENTION_DAYS,
+        help_text="Names, emails and phones of visitors and non-registered contacts are removed this many "
+        "days after the visit ends; the order, its times and cages stay.",
+    )
+    # Staff changes (who, when, before and after) of the review policy and the retention, in the admin.
+    history = HistoricalRecords(excluded_fields=["catalogue_version"])
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        # A copy read before a catalogue change must never write the old version back.
+        self.catalogue_version = uuid.uuid4()
+        super().save(*args, **kwargs)
 
     def review_policy(self) -> rules.ReviewPolicy:
         return rules.ReviewPolicy(
@@ -50,14 +64,24 @@ class Organization(models.Model):
         )
 
 
+def validate_email_address(value: str) -> None:
+    """The rules' email check as a field validator: the admin refuses what the wizard and the API refuse."""
+    problem = rules.email_address_error(value) if value else None
+    if problem:
+        raise ValidationError(f"{value} {problem}", code="invalid")
+
+
 class User(AbstractUser):
     """A person: a customer's member (with an organization) or data-centre staff."""
 
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
     )
+    email = models.EmailField("email address", blank=True, validators=[validate_email_address])
     phone = models.CharField(max_length=40, blank=True)
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Amsterdam")
+    # Every change of a user (its groups and permissions too), never its password hash or sign-ins.
+    history = HistoricalRecords(excluded_fields=["password", "last_login"], m2m_fields=["groups", "user_permissions"])
 
     def display_name(self) -> str:
         return self.get_full_name() or self.username
@@ -92,7 +116,7 @@ class IBX(models.Model):
 class Account(models.Model):
     """A billing account of an organization; it may be on credit hold or need purchase orders."""
 
-    number = models.CharField(max_length=100, unique=True)
+    number = models.CharField(max_length=rules.CATALOGUE_ID_MAX, unique=True)
     name = models.CharField(max_length=200)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="accounts")
     is_credit_hold = models.BooleanField("on credit hold", default=False)
@@ -108,7 +132,7 @@ class Account(models.Model):
 class Cage(models.Model):
     """A cage of an organization in an IBX; its id starts with the IBX code (``DC2:01:123456``)."""
 
-    cage_id = models.CharField("cage id", max_length=100, unique=True)
+    cage_id = models.CharField("cage id", max_length=rules.CATALOGUE_ID_MAX, unique=True)
     ibx = models.ForeignKey(IBX, on_delete=models.PROTECT, related_name="cages")
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="cages")
     cage_type = models.CharField(max_length=50, default="CAGE")
@@ -129,7 +153,7 @@ class Cage(models.Model):
 class Cabinet(models.Model):
     """A cabinet inside a cage, billed to one of the cage's accounts (``DC2:01:123456:0101``)."""
 
-    cabinet_id = models.CharField("cabinet id", max_length=100, unique=True)
+    cabinet_id = models.CharField("cabinet id", max_length=rules.CATALOGUE_ID_MAX, unique=True)
     cage = models.ForeignKey(Cage, on_delete=models.PROTECT, related_name="cabinets")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="cabinets")
     cabinet_type = models.CharField(max_length=50, default="CABINET")
@@ -163,6 +187,7 @@ class OrderingGrant(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -203,7 +228,7 @@ class Order(models.Model):
     customer_reference_id = models.CharField(max_length=rules.CUSTOMER_REFERENCE_MAX, blank=True)
     po_type = models.CharField("purchase order type", max_length=16, choices=PurchaseOrderType.choices, blank=True)
     po_number = models.CharField("purchase order number", max_length=rules.PO_NUMBER_MAX, blank=True)
-    po_amount = models.CharField("purchase order amount", max_length=40, blank=True)
+    po_amount = models.CharField("purchase order amount", max_length=rules.PO_AMOUNT_MAX, blank=True)
     po_start_date = models.DateField(null=True, blank=True)
     po_end_date = models.DateField(null=True, blank=True)
     po_attachment = models.ForeignKey("Attachment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -224,6 +249,7 @@ class Order(models.Model):
     upstream_payload = models.JSONField(null=True, blank=True)
     upstream_response = models.JSONField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    personal_data_removed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -232,6 +258,7 @@ class Order(models.Model):
         ordering = ["-created_at"]
         permissions = [
             ("view_organization_orders", "Can see all of the organization's work-visit orders"),
+            ("manage_org_orders", "Can change and cancel all of the organization's work visits"),
             ("review_order", "Can approve or reject work-visit orders"),
             ("resubmit_order", "Can resubmit failed work-visit orders"),
         ]
@@ -318,6 +345,8 @@ class Person(models.Model):
 
 class Visitor(Person):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="visitors")
+    # The visitor gets the order's emails and calendar invites (the wizard can leave a person out).
+    notify = models.BooleanField("emailed about the visit", default=True)
 
     class Meta:
         constraints = [
@@ -359,7 +388,7 @@ class Attachment(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="attachments")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments")
-    name = models.CharField(max_length=255)
+    name = models.CharField(max_length=rules.ATTACHMENT_NAME_MAX)
     file = models.FileField(upload_to=_attachment_path, max_length=255)
     size = models.PositiveIntegerField()
     content_type = models.CharField(max_length=120)
@@ -393,7 +422,11 @@ class OrderEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self):
-        return f"{self.order_id} {self.kind} {self.from_status}→{self.to_status}"
+        text = self.get_kind_display()
+        if self.to_status:
+            before = f"{self.get_from_status_display()} → " if self.from_status else ""
+            text += f": {before}{self.get_to_status_display()}"
+        return text
 
 
 class SentNotification(models.Model):
@@ -414,6 +447,18 @@ class SentNotification(models.Model):
         return f"{self.notice} to {self.recipient}"
 
 
+class CalendarFeed(models.Model):
+    """A user's private calendar feed of the organization's upcoming visits; the URL's token is stored hashed."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"calendar feed of {self.user}"
+
+
 class ApiClient(models.Model):
     """Client credentials of the JSON API; a call acts as `user` with the user's permissions."""
 
@@ -424,6 +469,7 @@ class ApiClient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["secret_hash", "last_used_at"])
 
     def __str__(self):
         return f"{self.client_id} ({self.user})"

@@ -23,8 +23,11 @@ DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 CUSTOMER_REFERENCE_MIN, CUSTOMER_REFERENCE_MAX = 1, 40
 CANCEL_REASON_MIN, CANCEL_REASON_MAX = 5, 4000
 NAME_MAX = 100
+CATALOGUE_ID_MAX = 100  # cage, account, cabinet and attachment ids
+ATTACHMENT_NAME_MAX = 255
 DETAIL_VALUE_MAX = 254
 PO_NUMBER_MAX = 40
+PO_AMOUNT_MAX = 40
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_VISIT_LENGTH = timedelta(days=14)
@@ -32,6 +35,10 @@ MAX_VISITORS = 50
 MAX_USERNAMES_PER_ENTRY = 10
 MAX_VISITOR_DETAILS = 2
 MAX_MODIFY_CONTACTS = 1
+# Days after a visit ends until its visitors' and non-registered contacts' personal data is removed
+# (each organization may set its own).
+PERSONAL_DATA_RETENTION_DAYS = 90
+ERASED_NAME = "(removed)"
 ATTACHMENT_EXTENSIONS = "bmp jpg jpeg gif png tif tiff txt doc docx xls xlsx ppt pps ppsx pdf vsd".split()
 
 # Upstream error codes.
@@ -48,6 +55,15 @@ ERROR_MESSAGES = {
     NOT_FOUND: "Order not found.",
 }
 
+CHANGE_DENIED = (
+    "Only the ordering user, the technical contact or a user who may manage all of the organization's "
+    "work visits can change or cancel this order, and only with the work-visit ordering permission on "
+    "its cages; ask your administrator for that permission."
+)
+UPLOAD_DENIED = (
+    "Attachments belong to work-visit orders: you need the work-visit ordering permission on a cage to "
+    "upload one; ask your administrator for it."
+)
 SECURITY_ACCESS_HINT = (
     "Work visits last at most 14 days; visits longer than 14 days need a Security Access request "
     "instead. Shorten the visit or request Security Access."
@@ -164,6 +180,8 @@ class CleanModification:
     visit_end: datetime | None = None
     open_cabinet: bool | None = None
     notification_usernames: list[str] | None = None
+    notification_availability: str = ""
+    notification_timezone: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,13 +206,16 @@ class _Errors:
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _join(prefix: str, key: str | int) -> str:
+def json_path(prefix: str, key: str | int) -> str:
     """The JSON path of `key` under `prefix`: ``details.cages[0]``; odd keys quoted: ``details["a b"]``."""
     if isinstance(key, int):
         return f"{prefix}[{key}]"
     if not _PLAIN_KEY.match(key):
         return f"{prefix}[{json.dumps(key)[:80]}]" if prefix else f"$[{json.dumps(key)[:80]}]"
     return f"{prefix}.{key}" if prefix else key
+
+
+_join = json_path
 
 
 def _type_name(value) -> str:
@@ -282,6 +303,20 @@ def _object(errors: _Errors, value, path: str) -> Mapping | None:
 
 # ---------------------------------------------------------------------------------------------
 # Dates and times.
+# Instants outside these bounds cannot be shown in every IBX's zone (Python's dates end with year 9999).
+EARLIEST_INSTANT = datetime(2, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def to_utc(value: datetime) -> datetime | None:
+    """An aware datetime in UTC, or None when it lies outside the instants the portal can store and show."""
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        return None
+    return instant if EARLIEST_INSTANT <= instant < LATEST_INSTANT else None
+
+
 def parse_datetime(value: str) -> datetime | None:
     """An ISO 8601 instant as an aware UTC datetime; accepts the upstream's ``'T'`` quirk."""
     if not isinstance(value, str) or len(value) > 40:
@@ -295,7 +330,20 @@ def parse_datetime(value: str) -> datetime | None:
         return None
     if "T" not in text.upper() or parsed.tzinfo is None:
         return None
-    return parsed.astimezone(UTC)
+    return to_utc(parsed)
+
+
+def parse_day_bound(value: str, *, end_of_day: bool) -> datetime | None:
+    """A query bound given as a UTC date (YYYY-MM-DD: its midnight, or the next one for an end) or an
+    instant; None when it is neither or out of range."""
+    parsed = parse_datetime(value)
+    if parsed is not None:
+        return parsed
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        return to_utc(day + timedelta(days=1) if end_of_day else day)
+    except (ValueError, OverflowError):
+        return None
 
 
 def format_datetime(value: datetime) -> str:
@@ -345,7 +393,12 @@ def schedule_errors(
 
 # ---------------------------------------------------------------------------------------------
 # People: visitors and contacts.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# An address as a mail server reads it: a dot-atom local part (no commas, quotes, angle brackets or
+# spaces, which would turn one address into several or into a display name) and a host name.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL = re.compile(
+    rf"^(?=.{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?=.{{1,253}}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$"
+)
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{6,30}$")
 
 
@@ -358,13 +411,18 @@ def detail_value_error(kind: str, value: str) -> str | None:
     return None
 
 
-def _details(errors: _Errors, obj: Mapping, prefix: str) -> list[CleanDetail]:
+def email_address_error(value: str) -> str | None:
+    """Why `value` is not one email address a mail server would deliver to, or None."""
+    return detail_value_error(DetailType.EMAIL, value)
+
+
+def _details(errors: _Errors, obj: Mapping, prefix: str, *, required: bool = True) -> list[CleanDetail]:
     items = _list(
         errors,
         obj,
         "details",
         prefix,
-        required=True,
+        required=required,
         hi=MAX_VISITOR_DETAILS,
         what="contact details (EMAIL, PHONE or MOBILE)",
     )
@@ -427,7 +485,9 @@ def _usernames(errors: _Errors, obj: Mapping, prefix: str, ctx: OrderingContext)
     return clean
 
 
-def _non_registered(errors: _Errors, obj: Mapping, prefix: str) -> CleanPerson:
+def _non_registered(errors: _Errors, obj: Mapping, prefix: str, *, contact: bool = False) -> CleanPerson:
+    """A person typed in. A visitor needs a company and may give up to two details; a contact has no
+    company (one sent is ignored) and needs an email among its details."""
     person = CleanPerson(
         first_name=_string(
             errors,
@@ -451,22 +511,27 @@ def _non_registered(errors: _Errors, obj: Mapping, prefix: str) -> CleanPerson:
             what="write the last name as on the photo ID.",
         )
         or "",
-        company_name=_string(
-            errors,
-            obj,
-            "companyName",
-            prefix,
-            required=True,
-            lo=1,
-            hi=NAME_MAX,
-            what="give the company the person works for.",
-        )
-        or "",
     )
+    if not contact:
+        person.company_name = (
+            _string(
+                errors,
+                obj,
+                "companyName",
+                prefix,
+                required=True,
+                lo=1,
+                hi=NAME_MAX,
+                what="give the company the person works for.",
+            )
+            or ""
+        )
+        person.details = _details(errors, obj, prefix, required=False)
+        return person
     before = len(errors.items)
     person.details = _details(errors, obj, prefix)
-    if len(errors.items) == before and not person.details:
-        errors.missing(_join(prefix, "details"), "give at least an email or a phone number.")
+    if len(errors.items) == before and not any(d.type == DetailType.EMAIL for d in person.details):
+        errors.missing(_join(prefix, "details"), "give the contact's email address (type EMAIL) among the details.")
     return person
 
 
@@ -511,6 +576,20 @@ def _person_key(person: CleanPerson) -> tuple:
     return ("person", person.first_name.lower(), person.last_name.lower(), tuple(emails))
 
 
+def _reachability(errors: _Errors, item: Mapping, path: str) -> tuple[str, str]:
+    """A contact's optional availability and time zone ("" when not given: work hours, the IBX's zone)."""
+    availability = _string(errors, item, "availability", path, required=False) or ""
+    if availability and availability not in Availability.values:
+        errors.invalid(_join(path, "availability"), f"{_join(path, 'availability')} must be WORK_HOURS or ANYTIME.")
+    timezone = _string(errors, item, "timezone", path, required=False) or ""
+    if timezone and not valid_timezone(timezone):
+        errors.invalid(
+            _join(path, "timezone"),
+            f"{_join(path, 'timezone')} '{timezone}' is not a time zone; use an IANA name such as Europe/Amsterdam.",
+        )
+    return availability, timezone
+
+
 def contacts_errors_and_clean(
     raw_contacts, ctx: OrderingContext, ordering_username: str, prefix: str = "contacts"
 ) -> tuple[list[RuleError], list[CleanPerson]]:
@@ -531,20 +610,12 @@ def contacts_errors_and_clean(
         if kind is not None and kind not in ContactType.values:
             errors.invalid(_join(path, "type"), f"{_join(path, 'type')} must be TECHNICAL or NOTIFICATION.")
             kind = None
-        availability = _string(errors, item, "availability", path, required=False) or ""
-        if availability and availability not in Availability.values:
-            errors.invalid(_join(path, "availability"), f"{_join(path, 'availability')} must be WORK_HOURS or ANYTIME.")
-        timezone = _string(errors, item, "timezone", path, required=False) or ""
-        if timezone and not valid_timezone(timezone):
-            errors.invalid(
-                _join(path, "timezone"),
-                f"{_join(path, 'timezone')} '{timezone}' is not a time zone; "
-                "use an IANA name such as Europe/Amsterdam.",
-            )
+        availability, timezone = _reachability(errors, item, path)
         if "registeredUsers" in item:
             _unknown_keys(errors, item, ("registeredUsers", "type", "availability", "timezone"), path)
             people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx)]
         else:
+            # companyName is not part of the upstream's contact; clients that send it are not refused.
             _unknown_keys(
                 errors,
                 item,
@@ -558,11 +629,7 @@ def contacts_errors_and_clean(
                     "give registeredUsers, or make this person the TECHNICAL contact.",
                 )
                 continue
-            people = [_non_registered(errors, item, path)]
-            if not availability:
-                errors.missing(_join(path, "availability"), "say WORK_HOURS or ANYTIME.")
-            if not timezone:
-                errors.missing(_join(path, "timezone"), "give an IANA time zone such as Europe/Amsterdam.")
+            people = [_non_registered(errors, item, path, contact=True)]
         for person in people:
             person.type, person.availability, person.timezone = kind, availability, timezone
             if kind == ContactType.TECHNICAL:
@@ -606,9 +673,9 @@ def cages_errors_and_clean(
         if item is None:
             continue
         _unknown_keys(errors, item, ("id", "accountNumber", "cabinetId"), path)
-        cage_id = _string(errors, item, "id", path, required=True, lo=1, hi=100)
-        account_number = _string(errors, item, "accountNumber", path, required=False, lo=1, hi=100)
-        cabinet_id = _string(errors, item, "cabinetId", path, required=False, lo=1, hi=100)
+        cage_id = _string(errors, item, "id", path, required=True, lo=1, hi=CATALOGUE_ID_MAX)
+        account_number = _string(errors, item, "accountNumber", path, required=False, lo=1, hi=CATALOGUE_ID_MAX)
+        cabinet_id = _string(errors, item, "cabinetId", path, required=False, lo=1, hi=CATALOGUE_ID_MAX)
         if cage_id is None:
             continue
         cage = ctx.cages.get(cage_id)
@@ -737,17 +804,17 @@ def purchase_order_errors_and_clean(
         errors.invalid(amount_path, f"{amount_path} must be a string or a number.")
         amount = None
     amount = str(amount).strip() if amount is not None else ""
-    if len(amount) > 40:
-        errors.invalid(amount_path, f"{amount_path} must be at most 40 characters long.")
+    if len(amount) > PO_AMOUNT_MAX:
+        errors.invalid(amount_path, f"{amount_path} must be at most {PO_AMOUNT_MAX} characters long.")
     start, end = _date(errors, po, "startDate", prefix), _date(errors, po, "endDate", prefix)
     if start and end and end < start:
         errors.invalid(_join(prefix, "endDate"), f"{_join(prefix, 'endDate')} must not be before the start date.")
-    attachment_id = _string(errors, po, "attachmentId", prefix, required=False, lo=1, hi=100)
+    attachment_id = _string(errors, po, "attachmentId", prefix, required=False, lo=1, hi=CATALOGUE_ID_MAX)
     if attachment_id is not None and attachment_id not in ctx.attachments:
         errors.invalid(
             _join(prefix, "attachmentId"),
             f"{_join(prefix, 'attachmentId')}: no attachment {attachment_id} of your organization; "
-            "upload it first with POST /colocations/v2/attachments/file.",
+            "upload it first with POST /v1/attachments/file.",
         )
     if errors or kind is None:
         return errors.items, None
@@ -771,8 +838,8 @@ def attachments_errors_and_clean(
         if item is None:
             continue
         _unknown_keys(errors, item, ("id", "name"), path)
-        attachment_id = _string(errors, item, "id", path, required=True, lo=1, hi=100)
-        _string(errors, item, "name", path, required=False, hi=255)
+        attachment_id = _string(errors, item, "id", path, required=True, lo=1, hi=CATALOGUE_ID_MAX)
+        _string(errors, item, "name", path, required=False, hi=ATTACHMENT_NAME_MAX)
         if attachment_id is None:
             continue
         facts = ctx.attachments.get(attachment_id)
@@ -780,7 +847,7 @@ def attachments_errors_and_clean(
             errors.invalid(
                 _join(path, "id"),
                 f"{_join(path, 'id')}: no attachment {attachment_id} of your "
-                "organization; upload it first with POST /colocations/v2/attachments/file.",
+                "organization; upload it first with POST /v1/attachments/file.",
             )
         elif facts.in_use:
             errors.invalid(
@@ -970,6 +1037,7 @@ class OrderFacts:
     visit_end: datetime
     ordered_by: str
     technical_usernames: frozenset[str] = frozenset()
+    cage_ids: frozenset[str] = frozenset()
 
 
 def order_is_open(status: str) -> bool:
@@ -977,9 +1045,14 @@ def order_is_open(status: str) -> bool:
     return status not in CLOSED_STATUSES
 
 
-def may_change_order(username: str, sees_all_orders: bool, order: OrderFacts) -> bool:
-    """The ordering user, the technical contact, or someone who may see all the organization's orders."""
-    return sees_all_orders or username == order.ordered_by or username in order.technical_usernames
+def may_change_order(
+    username: str, *, manages_all_orders: bool, orderable_cages: frozenset[str], order: OrderFacts
+) -> bool:
+    """Changing or cancelling needs the ordering permission on every cage of the order, and being its
+    ordering user or technical contact or holding the permission to manage all the organization's orders."""
+    if not order.cage_ids or not order.cage_ids <= orderable_cages:
+        return False
+    return manages_all_orders or username == order.ordered_by or username in order.technical_usernames
 
 
 def validate_modify(body, ctx: OrderingContext, order: OrderFacts) -> tuple[list[RuleError], CleanModification | None]:
@@ -996,13 +1069,14 @@ def validate_modify(body, ctx: OrderingContext, order: OrderFacts) -> tuple[list
         item = _object(errors, raw, path)
         if item is None:
             continue
-        _unknown_keys(errors, item, ("registeredUsers", "type"), path)
+        _unknown_keys(errors, item, ("registeredUsers", "type", "availability", "timezone"), path)
         kind = _string(errors, item, "type", path, required=True, what="say NOTIFICATION.")
         if kind is not None and kind != ContactType.NOTIFICATION:
             errors.invalid(
                 _join(path, "type"),
                 f"{_join(path, 'type')} must be NOTIFICATION; only notification contacts can be changed.",
             )
+        change.notification_availability, change.notification_timezone = _reachability(errors, item, path)
         change.notification_usernames = _usernames(errors, item, path, ctx)
     details = body.get("details")
     if details is not None and _object(errors, details, "details") is not None:
@@ -1042,17 +1116,56 @@ def cancel_reason_errors(reason) -> list[RuleError]:
     return errors.items
 
 
-def validate_cancel(body) -> tuple[list[RuleError], str | None]:
-    """The cancel body `{"reason"}`: an object with only a reason of 5 to 4000 characters."""
+@dataclass
+class CleanCancel:
+    reason: str
+    attachments: list | None = None  # the raw references, checked against the organization's uploads
+    line_ids: list[str] | None = None
+
+
+MAX_CANCEL_LINE_IDS = 100
+
+
+def validate_cancel(body) -> tuple[list[RuleError], CleanCancel | None]:
+    """The cancel body `{"reason", "attachments"?, "lineIds"?}`: a reason of 5 to 4000 characters."""
     errors = _Errors()
     if not isinstance(body, dict):
         errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
         return errors.items, None
-    _unknown_keys(errors, body, ("reason",), "")
+    _unknown_keys(errors, body, ("reason", "attachments", "lineIds"), "")
     errors.items += cancel_reason_errors(body.get("reason"))
+    attachments = _list(errors, body, "attachments", "", required=False, hi=MAX_ATTACHMENTS, what="attachments")
+    line_ids = _list(errors, body, "lineIds", "", required=False, hi=MAX_CANCEL_LINE_IDS, what="line ids")
+    for i, value in enumerate(line_ids or []):
+        if not isinstance(value, str) or not value.strip() or len(value) > CATALOGUE_ID_MAX:
+            errors.invalid(f"lineIds[{i}]", f"lineIds[{i}] must be a line id of the order, as its details list them.")
     if errors:
         return errors.items, None
-    return [], body["reason"].strip()
+    return [], CleanCancel(
+        reason=body["reason"].strip(),
+        attachments=attachments,
+        line_ids=[v.strip() for v in line_ids] if line_ids else None,
+    )
+
+
+def cancel_lines_errors(line_ids: list[str] | None, order_lines: list[str]) -> list[RuleError]:
+    """A work visit is one access grant: it is cancelled whole, so lineIds (when given) name all its lines."""
+    errors = _Errors()
+    if line_ids is None:
+        return []
+    for i, line_id in enumerate(line_ids):
+        if line_id not in order_lines:
+            errors.invalid(
+                f"lineIds[{i}]",
+                f"lineIds[{i}]: {line_id} is not a line of this order; its lines are {', '.join(order_lines)}.",
+            )
+    if not errors and set(line_ids) != set(order_lines):
+        errors.invalid(
+            "lineIds",
+            "lineIds: a work visit is cancelled as a whole; list all of its lines "
+            f"({', '.join(order_lines)}) or leave lineIds out.",
+        )
+    return errors.items
 
 
 # ---------------------------------------------------------------------------------------------

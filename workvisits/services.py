@@ -6,20 +6,38 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from datetime import datetime
+import re
+import secrets
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.auth.hashers import check_password
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import graph_insert, relay, rules, selectors
+from . import downloads, graph_insert, relay, rules, selectors, throttles
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
     EventKind,
     OrderStatus,
 )
-from .models import Attachment, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import (
+    ApiClient,
+    ApiToken,
+    Attachment,
+    CalendarFeed,
+    Contact,
+    Order,
+    OrderCage,
+    OrderEvent,
+    Organization,
+    User,
+    Visitor,
+)
+from .web.messages import local_span
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +54,19 @@ NOTIFIED_EVENTS = frozenset(
 
 
 class OrderConflict(Exception):
-    """The order's state (or a concurrent change) forbids the action: HTTP 409."""
+    """The order's state (or a concurrent change) forbids the action: HTTP 409, naming `property`."""
 
-    def __init__(self, message: str):
-        self.message = message
+    def __init__(self, message: str, property: str = "orderId"):  # noqa: A002 (the error entry's key)
+        self.message, self.property = message, property
         super().__init__(message)
 
 
 class OrderNotFound(Exception):
     """No such order for this user: HTTP 404."""
+
+
+class OrderChangeDenied(rules.RuleViolation):
+    """The user may see the order but not change or cancel it: HTTP 403 (EQ-2012007)."""
 
 
 def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
@@ -130,13 +152,19 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
             rules.NO_CREATE_PERMISSION,
             "Your user belongs to no customer organization, so it cannot order work visits.",
         )
-    ctx, ordering = selectors.ordering_context_and_ids(user, now, attachment_ids=_referenced_attachments(data))
+    ctx, ordering = selectors.ordering_context_and_ids(
+        user,
+        now,
+        attachment_ids=_referenced_attachments(data),
+        # The caller too: the default technical and notification contact.
+        usernames=[user.username, *_referenced_usernames(data)],
+    )
     errors, clean = rules.validate_create(data, ctx, user.username)
     if errors:
         raise rules.RuleViolation(errors)
 
     # The rows are stored with the primary keys of the facts the rules were checked against.
-    ids = ordering.facts
+    ids = ordering.catalogue
     first_cage = ids.cage_ids[clean.cages[0].cage_id]
     po = clean.purchase_order
     reasons = rules.review_reasons(
@@ -176,13 +204,13 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
         )
         for c in clean.cages
     ]
-    visitors = [Visitor(**_person_fields(p, ids.user_ids)) for p in clean.visitors]
+    visitors = [Visitor(**_person_fields(p, ordering.user_ids)) for p in clean.visitors]
     contacts = [
         Contact(
             contact_type=p.type,
             availability=p.availability,
             timezone=p.timezone,
-            **_person_fields(p, ids.user_ids),
+            **_person_fields(p, ordering.user_ids),
         )
         for p in clean.contacts
     ]
@@ -233,6 +261,20 @@ def _referenced_attachments(data) -> list[str]:
     return ids
 
 
+def _referenced_usernames(data) -> list[str]:
+    """The registered usernames a create body names (whatever its shape): only those need looking up."""
+    details = data.get("details") if isinstance(data, dict) else None
+    entries = []
+    for parent, key in ((details, "visitors"), (data, "contacts")):
+        found = parent.get(key) if isinstance(parent, dict) else None
+        entries += found if isinstance(found, list) else []
+    names = []
+    for entry in entries:
+        given = entry.get("registeredUsers") if isinstance(entry, dict) else None
+        names += [name for name in given if isinstance(name, str)] if isinstance(given, list) else []
+    return names
+
+
 def _person_fields(person: rules.CleanPerson, user_ids: dict[str, int]) -> dict:
     if person.username:
         return {"user_id": user_ids[person.username]}
@@ -251,12 +293,7 @@ def _order_for_change(user: User, order_id: str) -> Order:
     except Order.DoesNotExist:
         raise OrderNotFound(order_id) from None
     if not selectors.user_may_change_order(user, order):
-        raise _violation(
-            "orderId",
-            rules.NO_UPDATE_PERMISSION,
-            "Only the ordering user, the technical contact or a user who may see all of the "
-            "organization's orders can change or cancel this order.",
-        )
+        raise OrderChangeDenied([rules.RuleError("orderId", rules.NO_UPDATE_PERMISSION, rules.CHANGE_DENIED)])
     if not order.is_open:
         raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be changed or cancelled.")
     return order
@@ -311,7 +348,16 @@ def order_modify(
                 organization_id=order.organization_id, username__in=set(change.notification_usernames) - known
             )
             Contact.objects.bulk_create(
-                [Contact(order=order, contact_type=ContactType.NOTIFICATION, user=u) for u in new_users]
+                [
+                    Contact(
+                        order=order,
+                        contact_type=ContactType.NOTIFICATION,
+                        user=u,
+                        availability=change.notification_availability,
+                        timezone=change.notification_timezone,
+                    )
+                    for u in new_users
+                ]
             )
             added = sorted(u.username for u in new_users)
         order.refresh_from_db()
@@ -339,10 +385,8 @@ def _jsonable(value):
 def _describe_change(order: Order, before: dict, added: list[str]) -> str:
     parts = []
     if "visit_start" in before or "visit_end" in before:
-        parts.append(
-            f"Visit rescheduled to {rules.format_datetime(order.visit_start)} – "
-            f"{rules.format_datetime(order.visit_end)} (UTC)."
-        )
+        # In the IBX's own time, as the customer typed it; the event's data keeps the UTC instants.
+        parts.append(f"Visit rescheduled to {local_span(order.visit_start, order.visit_end, order.ibx.timezone)}.")
     if "open_cabinet" in before:
         parts.append("Cabinet to be opened." if order.open_cabinet else "Cabinet not to be opened.")
     if added:
@@ -350,22 +394,52 @@ def _describe_change(order: Order, before: dict, added: list[str]) -> str:
     return " ".join(parts) or "No change."
 
 
-def order_cancel(*, user: User, order_id: str, reason: str) -> Order:
-    """Cancel an open order. One the upstream holds is cancelled there too, by a task."""
+def order_cancel(
+    *, user: User, order_id: str, reason: str, attachments: list | None = None, line_ids: list[str] | None = None
+) -> Order:
+    """Cancel an open order. One the upstream holds is cancelled there too, by a task.
+
+    `attachments` (references `{id, name?}` to the organization's unused uploads) are attached to the
+    order and named in the cancellation's event; `line_ids`, when given, must be all of the order's lines.
+    """
     errors = rules.cancel_reason_errors(reason)
     if errors:
         raise rules.RuleViolation(errors)
     order = _order_for_change(user, order_id)
-    return _cancel(order_pk=order.pk, actor=user, reason=reason)
+    attachment_ids: list[str] = []
+    if attachments or line_ids:
+        ctx = selectors.ordering_context(user, attachment_ids=_referenced_attachments({"attachments": attachments}))
+        errors, attachment_ids = rules.attachments_errors_and_clean(attachments, ctx)
+        errors += rules.cancel_lines_errors(line_ids, [line_id for line_id, _ in selectors.order_lines(order)])
+        if errors:
+            raise rules.RuleViolation(errors)
+    return _cancel(order_pk=order.pk, actor=user, reason=reason, attachment_ids=attachment_ids)
 
 
-def _cancel(*, order_pk: int, actor: User, reason: str) -> Order:
+def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str] = ()) -> Order:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_pk)
         if not order.is_open:
             raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
+        if attachment_ids:
+            claimed = Attachment.objects.filter(
+                id__in=attachment_ids, organization_id=order.organization_id, order__isnull=True
+            ).update(order=order)
+            if claimed != len(attachment_ids):
+                raise _violation(
+                    "attachments",
+                    rules.INVALID,
+                    "attachments: one of the attachments was just used by another order; upload it again.",
+                )
         held_upstream = order.status in HELD_UPSTREAM_STATUSES or order.submitting_since is not None
-        _set_status(order, OrderStatus.CANCELLED, actor=actor, note=reason.strip(), kind=EventKind.CANCEL_REQUESTED)
+        _set_status(
+            order,
+            OrderStatus.CANCELLED,
+            actor=actor,
+            note=reason.strip(),
+            kind=EventKind.CANCEL_REQUESTED,
+            data={"attachments": list(attachment_ids)} if attachment_ids else None,
+        )
         if held_upstream:
             _enqueue_on_commit(CANCEL_TASK, order.pk)
     return order
@@ -499,6 +573,8 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     """
     if not user.organization_id:
         raise _violation(path, rules.NO_CREATE_PERMISSION, "Your user belongs to no customer organization.")
+    if not selectors.user_may_order(user):
+        raise _violation(path, rules.NO_CREATE_PERMISSION, rules.UPLOAD_DENIED)
     name = (uploaded.name or "").strip()
     uploaded.seek(0)
     head = uploaded.read(rules.SNIFF_BYTES)
@@ -517,3 +593,221 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     attachment.save()
     logger.info("attachment %s (%s, %d bytes) stored", attachment.id, content_type, attachment.size)
     return attachment
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON API credentials. Client secrets and tokens are 256-bit random values: they are stored as keyed
+# (HMAC-SHA-256) and plain SHA-256 digests, which cost microseconds to check; a slow password hash
+# would let a flood of made-up credentials take the web workers' CPU.
+class InvalidCredentials(Exception):
+    """The client id and secret do not match an active client."""
+
+
+class TooManyFailures(Exception):
+    """Too many failed token requests for this client id from this address; retry after `retry_after` s."""
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(f"retry after {retry_after} s")
+
+
+API_SECRET_SCHEME = "hmac-sha256$"  # noqa: S105 (the name of the digest, not a secret)
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def api_secret_digest(secret: str) -> str:
+    """The stored form of a client secret, keyed by API_SECRET_KEY (derived from SECRET_KEY by default)."""
+    mac = salted_hmac(
+        "workvisits.api-client-secret", secret, secret=settings.API_SECRET_KEY, algorithm="sha256"
+    ).hexdigest()
+    return API_SECRET_SCHEME + mac
+
+
+def api_client_create(*, user: User, name: str = "") -> tuple[ApiClient, str]:
+    """New client credentials acting as `user`. Returns the client and its secret, shown only this once."""
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient.objects.create(
+        user=user,
+        name=name[:100],
+        client_id=f"wv-{secrets.token_hex(12)}",
+        secret_hash=api_secret_digest(secret),
+    )
+    return client, secret
+
+
+def api_client_revoke(*, client: ApiClient) -> None:
+    """Revoke the client and every token it was given (saved through the model: the change is audited)."""
+    now = timezone.now()
+    with transaction.atomic():
+        if client.revoked_at is None:
+            client.revoked_at = now
+            client.save(update_fields=["revoked_at"])
+        ApiToken.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=now)
+
+
+def _secret_matches(client: ApiClient | None, secret: str) -> bool:
+    if client is None:
+        # Unknown client id: the same digest work as a known one, so both answer alike.
+        constant_time_compare(api_secret_digest(secret), API_SECRET_SCHEME + "0" * 64)
+        return False
+    if client.secret_hash.startswith(API_SECRET_SCHEME):
+        return constant_time_compare(api_secret_digest(secret), client.secret_hash)
+    # A client created before secrets were HMAC-ed: its password-hasher hash is checked once, on its
+    # first successful use, and replaced by the HMAC (docs/operations.md, "Security").
+    if not check_password(secret, client.secret_hash):
+        return False
+    ApiClient.objects.filter(pk=client.pk, secret_hash=client.secret_hash).update(secret_hash=api_secret_digest(secret))
+    return True
+
+
+def api_token_issue(*, client_id, client_secret, address: str = "") -> tuple[str, ApiToken]:
+    """A new bearer token for valid client credentials; raises InvalidCredentials or TooManyFailures.
+
+    A (client id, address) pair that failed too often is refused before any lookup or hashing; other
+    clients from the same address are not affected.
+    """
+    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+        client_id = ""
+    if throttles.TOKEN_FAILURES.exceeded(client_id, address):
+        raise TooManyFailures(throttles.TOKEN_FAILURES.window)
+    valid = isinstance(client_secret, str) and 0 < len(client_secret) <= 256
+    client = None
+    if client_id and valid:
+        client = ApiClient.objects.select_related("user").filter(client_id=client_id).first()
+    matches = _secret_matches(client, client_secret if valid else "")
+    if not (client and matches and client.revoked_at is None and client.user.is_active):
+        throttles.TOKEN_FAILURES.hit(client_id, address)
+        raise InvalidCredentials()
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    record = ApiToken.objects.create(
+        client=client,
+        token_hash=selectors.api_token_digest(token),
+        expires_at=now + timedelta(seconds=settings.API_TOKEN_SECONDS),
+    )
+    ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
+    record.client = client
+    return token, record
+
+
+def api_failures_reset(*, client_id: str, address: str) -> None:
+    """Forget the failed token requests of a client id from an address (an operator unblocking a script)."""
+    throttles.TOKEN_FAILURES.reset(client_id, address)
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    """Revoke one token; calls with it fail from now on."""
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# ---------------------------------------------------------------------------------------------
+# Password reset: the request only enqueues; a worker looks the address up and sends the link, so a
+# known address is answered exactly as fast as an unknown one.
+PASSWORD_RESET_TASK = "workvisits.send_password_reset"  # noqa: S105 (a task name)
+
+
+def password_reset_request(*, email: str, domain: str, use_https: bool) -> bool:
+    """Hand a reset of `email`'s account to a worker; False when the broker cannot be reached."""
+    return enqueue(PASSWORD_RESET_TASK, email, domain, use_https)
+
+
+def password_reset_send(*, email: str, domain: str, use_https: bool) -> None:
+    """Send the reset link to the active users with this email address (none: nothing happens)."""
+    from django.contrib.auth.forms import PasswordResetForm
+
+    form = PasswordResetForm({"email": email})
+    if form.is_valid():
+        form.save(
+            domain_override=domain,
+            use_https=use_https,
+            subject_template_name="registration/password_reset_subject.txt",
+            email_template_name="registration/password_reset_email.html",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention: the personal data of visitors and non-registered contacts goes some days after the visit.
+def _erased_person() -> dict:
+    return {"first_name": rules.ERASED_NAME, "last_name": rules.ERASED_NAME, "company_name": "", "details": []}
+
+
+def orders_anonymize(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Remove the names, emails and phones of the people typed into orders whose visit ended more than
+    their organization's retention_days ago (registered users are accounts, not order data). The
+    order, its times and cages stay; an event says when. Returns how many orders were anonymized."""
+    now = now or timezone.now()
+    done = 0
+    for organization_id, days in Organization.objects.values_list("id", "retention_days"):
+        due = Order.objects.filter(
+            organization_id=organization_id,
+            visit_end__lt=now - timedelta(days=days),
+            personal_data_removed_at__isnull=True,
+        ).values_list("pk", flat=True)[:batch]
+        for order_pk in list(due):
+            with transaction.atomic():
+                order = Order.objects.select_for_update().get(pk=order_pk)
+                if order.personal_data_removed_at is not None:
+                    continue
+                visitors = Visitor.objects.filter(order=order, user__isnull=True).update(**_erased_person())
+                contacts = Contact.objects.filter(order=order, user__isnull=True).update(**_erased_person())
+                # What was sent to and answered by the upstream names the same people.
+                order.upstream_payload = None
+                order.upstream_response = None
+                order.personal_data_removed_at = now
+                order.save(update_fields=["upstream_payload", "upstream_response", "personal_data_removed_at"])
+                order.upstream_calls.update(request_body=None, response_body="")
+                for notice in order.notifications.exclude(recipient__endswith="@removed.invalid"):
+                    notice.recipient = f"{notice.pk}@removed.invalid"
+                    notice.save(update_fields=["recipient"])
+                record_event(
+                    order=order,
+                    kind=EventKind.ANONYMIZED,
+                    note=f"Personal data of {visitors} visitor(s) and {contacts} contact(s) removed, "
+                    f"{days} days after the visit.",
+                    data={"visitors": visitors, "contacts": contacts, "retentionDays": days},
+                )
+            done += 1
+    return done
+
+
+def calendar_feed_create(*, user: User) -> str:
+    """A new private calendar feed for `user`; earlier feeds stop working. Returns the URL's token."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        CalendarFeed.objects.create(user=user, token_hash=selectors.calendar_token_hash(token))
+    return token
+
+
+def calendar_feed_revoke(*, user: User) -> int:
+    """Switch off the user's calendar feeds."""
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def order_visitors_leave_out(*, order: Order, indexes: list[int]) -> int:
+    """Leave the visitors at these positions (in the order they were given) out of the order's emails."""
+    ids = list(Visitor.objects.filter(order=order).order_by("id").values_list("id", flat=True))
+    chosen = [ids[i] for i in indexes if 0 <= i < len(ids)]
+    return Visitor.objects.filter(pk__in=chosen).update(notify=False)
+
+
+def attachment_delete(*, user: User, attachment_id) -> None:
+    """Delete an upload of `user`'s organization that no order uses; one an order uses stays with it.
+
+    Raises Http404 for an attachment the user may not see and OrderConflict for one in use.
+    """
+    attachment = downloads.attachment_for_user(user, attachment_id)
+    with transaction.atomic():
+        attachment = Attachment.objects.select_for_update().get(pk=attachment.pk)
+        in_use = attachment.order_id or Order.objects.filter(po_attachment_id=attachment.pk).exists()
+        if in_use:
+            raise OrderConflict(
+                f"Attachment {attachment.id} belongs to an order and stays with it; "
+                "only uploads no order uses can be deleted.",
+                property="attachmentId",
+            )
+        stored = attachment.file.name
+        attachment.delete()
+        storage = attachment.file.storage
+        transaction.on_commit(lambda: storage.delete(stored))
+    logger.info("attachment %s deleted", attachment_id)

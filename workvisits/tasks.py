@@ -469,3 +469,15 @@ def sweep_orders() -> str:
     if submits or notifies or changes or cancels:
         logger.info("sweeper queued again: %s", counts)
     return counts
+
+
+@shared_task(name=services.PASSWORD_RESET_TASK, ignore_result=True)
+def send_password_reset(email: str, domain: str, use_https: bool) -> None:
+    """The password reset link, sent by a worker rather than in the request."""
+    services.password_reset_send(email=email, domain=domain, use_https=use_https)
+
+
+@shared_task(name="workvisits.anonymize_orders", ignore_result=True)
+def anonymize_orders() -> str:
+    """Run by the beat daily: the retention of visitors' personal data (services.orders_anonymize)."""
+    return f"{services.orders_anonymize()} orders anonymized"

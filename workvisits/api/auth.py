@@ -2,7 +2,7 @@
 
 from rest_framework import authentication, exceptions, permissions
 
-from .credentials import api_token_verify
+from .. import selectors
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -18,7 +18,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise exceptions.AuthenticationFailed("Send the access token as 'Authorization: Bearer <access_token>'.")
-        record = api_token_verify(token)
+        record = selectors.api_token_for_bearer(token)
         if record is None:
             raise exceptions.AuthenticationFailed(
                 "The access token is unknown, expired or revoked; get a new one from POST /oauth2/v1/token."

@@ -1,6 +1,7 @@
 """Every error of the JSON API in the upstream's array format, with the request's correlation id.
 
-`[{"errorCode", "errorMessage", "correlationId", "additionalInfo": [{"property", "reason"}]}]`
+`[{"errorCode", "errorMessage", "correlationId", "additionalInfo": [{"property", "reason"}]}]`, and
+nothing else: a strict client drops an entry with any other key.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def api_exception_handler(exc, context) -> Response:
     if isinstance(exc, OrderNotFound):
         return error_response(rules.NOT_FOUND, [("orderId", f"There is no order {exc} that you may see.")])
     if isinstance(exc, OrderConflict):
-        return error_response(CONFLICT, [("orderId", exc.message)])
+        return error_response(CONFLICT, [(exc.property, exc.message)])
     if isinstance(exc, Http404 | exceptions.NotFound):
         return error_response(NOT_FOUND, [("path", "Nothing here; see /colocations/v2/openapi.json.")])
     if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
@@ -147,6 +148,29 @@ def api_exception_handler(exc, context) -> Response:
         return Response(error_entries([(code, [("request", _detail(exc))])]), status=exc.status_code)
     logger.exception("unexpected error in the JSON API")
     return error_response(INTERNAL, [("request", "Something went wrong on our side; quote the correlation id.")])
+
+
+def serializer_violation(detail, prefix: str = "") -> rules.RuleViolation:
+    """A DRF serializer's errors as rule errors keyed by JSON path: required or null is missing, the rest invalid."""
+    found: list[rules.RuleError] = []
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, path if key == "non_field_errors" else rules.json_path(path, key))
+        elif isinstance(node, list) and node and all(isinstance(item, str) for item in node):
+            for item in node:
+                where = path or "$"
+                if getattr(item, "code", "") in ("required", "null"):
+                    found.append(rules.RuleError(where, rules.MISSING, f"{where} is required."))
+                else:
+                    found.append(rules.RuleError(where, rules.INVALID, f"{where}: {item}"))
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, rules.json_path(path, index))
+
+    walk(detail, prefix)
+    return rules.RuleViolation(found)
 
 
 def printable(key) -> str:
@@ -181,7 +205,7 @@ def check_json_text(data) -> None:
                 )
         elif isinstance(value, dict):
             for key, item in value.items():
-                child = rules._join(path, str(key))  # odd names come out JSON-quoted and escaped
+                child = rules.json_path(path, str(key))  # odd names come out JSON-quoted and escaped
                 if printable(key) != key or "\x00" in key:
                     problems.append(rules.RuleError(child, rules.INVALID, f"{child}: the property name has bad text."))
                 else:

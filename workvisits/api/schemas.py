@@ -1,20 +1,17 @@
-"""The JSON shapes of the API: serializers that document them in OpenAPI, and the renderers of our objects.
-
-Input is never validated here: the body goes as parsed JSON to the services, whose rules module
-reports every error. These serializers only describe the bodies for the OpenAPI document.
-"""
+"""The JSON shapes of the API: serializers that describe them in OpenAPI, and the renderers of our objects."""
 
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import serializers
 
-from .. import rules
+from .. import rules, selectors
 from ..choices import Availability, ContactType, DetailType, OrderStatus, PurchaseOrderType
 from ..models import IBX, Attachment, Order
 from . import errors
 
 ORDER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 DATETIME_HELP = "ISO 8601 in UTC, e.g. 2026-12-01T09:00:00Z (the upstream's 2026-12-01'T'09:00:00Z is accepted too)."
 
 
@@ -38,6 +35,7 @@ _CODE_TABLE = "; ".join(f"{code} ({errors.STATUS[code]}): {message}" for code, m
 class ErrorInfoSerializer(serializers.Serializer):
     property = serializers.CharField(help_text="JSON path of the offending property, e.g. details.cages[0].id.")
     reason = serializers.CharField(help_text="What is wrong and how to fix it.")
+    value = serializers.CharField(required=False, help_text="The offending value, when it helps.")
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -66,14 +64,14 @@ class TokenSerializer(serializers.Serializer):
 
 
 # ---------------------------------------------------------------------------------------------
-# Work visits: the bodies (documentation only).
+# Work visits: the request bodies.
 class DetailSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=DetailType.values)
     value = serializers.CharField(max_length=rules.DETAIL_VALUE_MAX)
 
 
 class VisitorSerializer(serializers.Serializer):
-    """A registered user (registeredUsers) or a person typed in (names, company, details)."""
+    """A registered user (registeredUsers) or a person typed in (names and company; details optional)."""
 
     registeredUsers = serializers.ListField(
         child=serializers.CharField(), max_length=rules.MAX_USERNAMES_PER_ENTRY, required=False
@@ -81,21 +79,31 @@ class VisitorSerializer(serializers.Serializer):
     firstName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
     lastName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
     companyName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
-    details = DetailSerializer(many=True, required=False, max_length=rules.MAX_VISITOR_DETAILS)
+    details = DetailSerializer(
+        many=True, required=False, max_length=rules.MAX_VISITOR_DETAILS, help_text="EMAIL or MOBILE; optional."
+    )
 
 
-class ContactSerializer(VisitorSerializer):
-    """A contact: a visitor's shape plus its type; a typed-in one also availability and time zone."""
+class ContactSerializer(serializers.Serializer):
+    """A registered contact (registeredUsers) or a TECHNICAL person typed in (names, details with an email)."""
 
     type = serializers.ChoiceField(choices=ContactType.values)
-    availability = serializers.ChoiceField(choices=Availability.values, required=False)
-    timezone = serializers.CharField(required=False, help_text="IANA name, e.g. Europe/Amsterdam.")
+    registeredUsers = serializers.ListField(
+        child=serializers.CharField(), max_length=rules.MAX_USERNAMES_PER_ENTRY, required=False
+    )
+    firstName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
+    lastName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
+    details = DetailSerializer(
+        many=True, required=False, max_length=rules.MAX_VISITOR_DETAILS, help_text="An EMAIL among them."
+    )
+    availability = serializers.ChoiceField(choices=Availability.values, required=False, help_text="Default WORK_HOURS.")
+    timezone = serializers.CharField(required=False, help_text="IANA name, e.g. Europe/Amsterdam; default the IBX's.")
 
 
 class CageRequestSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=100, help_text="Cage id, e.g. DC2:01:123456.")
-    accountNumber = serializers.CharField(max_length=100, required=False)
-    cabinetId = serializers.CharField(max_length=100, required=False)
+    id = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, help_text="Cage id, e.g. DC2:01:123456.")
+    accountNumber = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, required=False)
+    cabinetId = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, required=False)
 
 
 class DetailsRequestSerializer(serializers.Serializer):
@@ -109,15 +117,17 @@ class DetailsRequestSerializer(serializers.Serializer):
 class PurchaseOrderSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=PurchaseOrderType.values)
     number = serializers.CharField(max_length=rules.PO_NUMBER_MAX, required=False, help_text="Needed for EXISTING.")
-    amount = serializers.CharField(max_length=40, required=False)
+    amount = serializers.CharField(max_length=rules.PO_AMOUNT_MAX, required=False)
     startDate = serializers.DateField(required=False)
     endDate = serializers.DateField(required=False)
     attachmentId = serializers.CharField(required=False)
 
 
 class AttachmentRefSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="attachmentId from POST /colocations/v2/attachments/file.")
-    name = serializers.CharField(required=False)
+    id = serializers.CharField(
+        max_length=rules.CATALOGUE_ID_MAX, help_text="attachmentId from POST /v1/attachments/file."
+    )
+    name = serializers.CharField(required=False, max_length=rules.ATTACHMENT_NAME_MAX)
 
 
 class CreateRequestSerializer(serializers.Serializer):
@@ -133,12 +143,14 @@ class CreateRequestSerializer(serializers.Serializer):
 
 class CreatedSerializer(serializers.Serializer):
     orderId = serializers.CharField()
-    status = serializers.ChoiceField(choices=OrderStatus.values)
+    status = serializers.ChoiceField(choices=OrderStatus.values, help_text="The portal's status.")
 
 
 class ModifyContactSerializer(serializers.Serializer):
     registeredUsers = serializers.ListField(child=serializers.CharField(), max_length=rules.MAX_USERNAMES_PER_ENTRY)
     type = serializers.ChoiceField(choices=[ContactType.NOTIFICATION])
+    availability = serializers.ChoiceField(choices=Availability.values, required=False)
+    timezone = serializers.CharField(required=False)
 
 
 class ModifyDetailsSerializer(serializers.Serializer):
@@ -154,22 +166,93 @@ class ModifyRequestSerializer(serializers.Serializer):
 
 class CancelRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(min_length=rules.CANCEL_REASON_MIN, max_length=rules.CANCEL_REASON_MAX)
+    attachments = AttachmentRefSerializer(many=True, required=False, max_length=rules.MAX_ATTACHMENTS)
+    lineIds = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        max_length=rules.MAX_CANCEL_LINE_IDS,
+        help_text="All of the order's lines (a work visit is cancelled whole), or leave it out.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
-# Work visits: what we send back.
+# Work visits: the order as the Orders v2 API reads it, and the portal's own fields.
+# The upstream's order status enum: what a strict client can read.
+UPSTREAM_ORDER_STATUSES = ["RECEIVED", "IN_PROGRESS", "ON_HOLD", "CLOSED", "CANCELLED"]
+_TO_UPSTREAM_STATUS = {
+    OrderStatus.PENDING_REVIEW: OrderStatus.RECEIVED,
+    OrderStatus.QUEUED: OrderStatus.RECEIVED,
+    OrderStatus.SUBMITTED: OrderStatus.RECEIVED,
+    OrderStatus.FAILED: OrderStatus.ON_HOLD,
+    OrderStatus.NEEDS_CHECK: OrderStatus.ON_HOLD,
+    OrderStatus.REJECTED: OrderStatus.CANCELLED,
+}
+
+
+def upstream_status(status: str) -> str:
+    """The portal's status on the upstream's enum (its own statuses as they are)."""
+    return str(_TO_UPSTREAM_STATUS.get(status, status))
+
+
+_CLOSED_UPSTREAM = {OrderStatus.CLOSED, OrderStatus.CANCELLED}
+
+
+class ContactDetailOutSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=DetailType.values)
+    value = serializers.CharField()
+
+
+class OrderContactSerializer(serializers.Serializer):
+    """A registered user (`registeredUser`) or a person typed in (names and details)."""
+
+    type = serializers.ChoiceField(choices=["ORDERING", *ContactType.values])
+    registeredUser = serializers.CharField(required=False)
+    firstName = serializers.CharField(required=False)
+    lastName = serializers.CharField(required=False)
+    details = ContactDetailOutSerializer(many=True, required=False)
+    availability = serializers.ChoiceField(choices=Availability.values, required=False)
+    timezone = serializers.CharField(required=False)
+
+
+class AttachmentRefOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+
+
+class OrderPurchaseOrderSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=PurchaseOrderType.values)
+    number = serializers.CharField(required=False)
+    amount = serializers.CharField(required=False)
+    startDate = serializers.DateField(required=False)
+    endDate = serializers.DateField(required=False)
+    attachmentId = serializers.CharField(required=False)
+
+
+class OrderLineSerializer(serializers.Serializer):
+    lineId = serializers.CharField(help_text="`{orderId}-{n}`, one line per cage.")
+    status = serializers.ChoiceField(choices=UPSTREAM_ORDER_STATUSES)
+    productType = serializers.ChoiceField(choices=["WORK_VISIT"])
+    ibx = serializers.CharField()
+    cage = serializers.CharField()
+    accountNumber = serializers.CharField()
+    cabinets = serializers.ListField(child=serializers.CharField())
+    requestType = serializers.ChoiceField(choices=["NEW"])
+    attachments = AttachmentRefOutSerializer(many=True)
+    purchaseOrder = OrderPurchaseOrderSerializer(allow_null=True)
+
+
 class CageSerializer(serializers.Serializer):
     id = serializers.CharField()
     accountNumber = serializers.CharField()
     cabinetId = serializers.CharField(allow_null=True)
 
 
-class OrderDetailsSerializer(serializers.Serializer):
-    cages = CageSerializer(many=True)
-    visitors = VisitorSerializer(many=True)
-    visitStartDateTime = serializers.DateTimeField()
-    visitEndDateTime = serializers.DateTimeField()
-    openCabinet = serializers.BooleanField()
+class VisitorOutSerializer(serializers.Serializer):
+    registeredUsers = serializers.ListField(child=serializers.CharField(), required=False)
+    firstName = serializers.CharField(required=False)
+    lastName = serializers.CharField(required=False)
+    companyName = serializers.CharField(required=False)
+    details = ContactDetailOutSerializer(many=True, required=False)
 
 
 class AttachmentSerializer(serializers.Serializer):
@@ -180,6 +263,17 @@ class AttachmentSerializer(serializers.Serializer):
     downloadUrl = serializers.CharField()
 
 
+class WorkVisitSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    cages = CageSerializer(many=True)
+    visitors = VisitorOutSerializer(many=True)
+    visitStartDateTime = serializers.DateTimeField()
+    visitEndDateTime = serializers.DateTimeField()
+    openCabinet = serializers.BooleanField()
+    purchaseOrder = OrderPurchaseOrderSerializer(allow_null=True)
+    attachments = AttachmentSerializer(many=True)
+
+
 class ReasonSerializer(serializers.Serializer):
     property = serializers.CharField()
     reason = serializers.CharField()
@@ -187,21 +281,26 @@ class ReasonSerializer(serializers.Serializer):
 
 class OrderSerializer(serializers.Serializer):
     orderId = serializers.CharField()
-    status = serializers.ChoiceField(choices=OrderStatus.values)
-    upstreamOrderId = serializers.CharField(allow_null=True, help_text="Null until the upstream accepted the order.")
-    ibx = serializers.CharField()
-    customerReferenceId = serializers.CharField(allow_blank=True)
-    description = serializers.CharField()
-    purchaseOrder = PurchaseOrderSerializer(allow_null=True)
-    contacts = ContactSerializer(many=True)
-    details = OrderDetailsSerializer()
-    attachments = AttachmentSerializer(many=True)
-    rejectionReasons = ReasonSerializer(many=True, help_text="Why a REJECTED order was turned down.")
-    version = serializers.IntegerField(help_text="Send it back in If-Match to modify (also the ETag).")
+    accountNumber = serializers.CharField()
+    accountName = serializers.CharField()
+    contacts = OrderContactSerializer(many=True, help_text="The ORDERING contact first.")
+    status = serializers.ChoiceField(
+        choices=UPSTREAM_ORDER_STATUSES,
+        help_text="PENDING_REVIEW, QUEUED, SUBMITTED -> RECEIVED; FAILED, NEEDS_CHECK -> ON_HOLD; "
+        "REJECTED -> CANCELLED; the upstream's own statuses as they are. portalStatus has the full status.",
+    )
     createdDateTime = serializers.DateTimeField()
     updatedDateTime = serializers.DateTimeField()
+    closedDateTime = serializers.DateTimeField(allow_null=True, help_text="Set once the status is CLOSED or CANCELLED.")
+    customerReferenceId = serializers.CharField(allow_blank=True)
     cancellable = serializers.BooleanField()
     modifiable = serializers.BooleanField()
+    details = OrderLineSerializer(many=True, help_text="The order lines: one per cage.")
+    portalStatus = serializers.ChoiceField(choices=OrderStatus.values, help_text="The portal's own status.")
+    upstreamOrderId = serializers.CharField(allow_null=True, help_text="Null until the data centre accepted it.")
+    rejectionReasons = ReasonSerializer(many=True, help_text="Why a REJECTED order was turned down.")
+    version = serializers.IntegerField(help_text="Send it back in If-Match to modify (also the ETag).")
+    workVisit = WorkVisitSerializer(help_text="The work visit as the create body names it.")
 
 
 class PaginationSerializer(serializers.Serializer):
@@ -214,6 +313,126 @@ class PaginationSerializer(serializers.Serializer):
 class OrderListSerializer(serializers.Serializer):
     content = OrderSerializer(many=True)
     pagination = PaginationSerializer()
+
+
+# ---------------------------------------------------------------------------------------------
+# Order History search (POST /v1/retrieve-orders).
+# Order History's status enum, and the portal statuses each one stands for.
+# Order History's date ranges: days back from now (CUSTOM: fromDate and toDate).
+DATE_RANGES = {"LAST_7_DAYS": 7, "LAST_30_DAYS": 30, "LAST_90_DAYS": 90, "LAST_12_MONTHS": 365, "CUSTOM": None}
+HISTORY_STATUSES = {
+    "ENTERED": (OrderStatus.PENDING_REVIEW, OrderStatus.QUEUED, OrderStatus.FAILED, OrderStatus.NEEDS_CHECK),
+    "SUBMITTED": (OrderStatus.SUBMITTED, OrderStatus.RECEIVED),
+    "IN_PROGRESS": (OrderStatus.IN_PROGRESS, OrderStatus.ON_HOLD),
+    "PENDING_QA": (),
+    "CANCELLED": (OrderStatus.CANCELLED, OrderStatus.REJECTED),
+    "CLOSED": (OrderStatus.CLOSED,),
+}
+_TO_HISTORY_STATUS = {status: name for name, statuses in HISTORY_STATUSES.items() for status in statuses}
+
+
+def history_status(status: str) -> str:
+    return _TO_HISTORY_STATUS[status]
+
+
+class HistoryFiltersSerializer(serializers.Serializer):
+    ibxs = serializers.ListField(child=serializers.CharField(), required=False)
+    productTypes = serializers.ListField(child=serializers.CharField(), required=False, help_text="WORK_VISIT.")
+    orderStatus = serializers.ListField(
+        child=serializers.ChoiceField(choices=[*HISTORY_STATUSES, *OrderStatus.values]),
+        required=False,
+        help_text="Order History statuses, or the portal's own.",
+    )
+    dateRange = serializers.ChoiceField(choices=list(DATE_RANGES), required=False, help_text="On the creation time.")
+    fromDate = serializers.CharField(required=False, help_text="YYYY-MM-DD or an ISO 8601 UTC time (created at).")
+    toDate = serializers.CharField(required=False, help_text="YYYY-MM-DD (the whole day) or an ISO 8601 UTC time.")
+
+
+class HistorySortSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(choices=["createdAt", "orderNumber", "orderStatus", "ibx"])
+    direction = serializers.ChoiceField(choices=["ASC", "DESC"], required=False)
+
+
+class HistoryPageRequestSerializer(serializers.Serializer):
+    number = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False, default=0, help_text="0-based.")
+    size = serializers.IntegerField(min_value=1, max_value=PAGE_SIZE_MAX, required=False, default=PAGE_SIZE_DEFAULT)
+
+
+class HistorySearchSerializer(serializers.Serializer):
+    filters = HistoryFiltersSerializer(required=False)
+    source = serializers.CharField(required=False, help_text="Accepted and ignored.")
+    q = serializers.CharField(required=False, max_length=100, help_text="Order number, reference or upstream id.")
+    sorts = HistorySortSerializer(many=True, required=False, max_length=len(selectors.ORDER_SORTS))
+    page = HistoryPageRequestSerializer(required=False)
+
+
+class LinkSerializer(serializers.Serializer):
+    rel = serializers.CharField()
+    href = serializers.CharField()
+
+
+class HistoryAccountSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    name = serializers.CharField()
+
+
+class HistoryContactSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField(required=False)
+
+
+class HistoryOrderSerializer(serializers.Serializer):
+    orderNumber = serializers.CharField()
+    type = serializers.ListField(child=serializers.ChoiceField(choices=["WORK_VISIT"]))
+    orderStatus = serializers.ChoiceField(choices=list(HISTORY_STATUSES))
+    createdAt = serializers.DateTimeField()
+    account = HistoryAccountSerializer()
+    orderingContact = HistoryContactSerializer()
+    ibx = serializers.ListField(child=serializers.CharField())
+    customerReferenceNumbers = serializers.ListField(child=serializers.CharField())
+    links = LinkSerializer(many=True)
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    size = serializers.IntegerField()
+    totalElements = serializers.IntegerField()
+    totalPages = serializers.IntegerField()
+    number = serializers.IntegerField()
+
+
+class HistoryResultSerializer(serializers.Serializer):
+    content = HistoryOrderSerializer(many=True)
+    links = LinkSerializer(many=True)
+    page = HistoryPageSerializer()
+
+
+# ---------------------------------------------------------------------------------------------
+# Locations: Lookup v2 and the v1 work-visit locations.
+class LookupAccountSerializer(serializers.Serializer):
+    accountNumber = serializers.CharField()
+    accountName = serializers.CharField()
+    allowOrder = serializers.BooleanField(help_text="False for an account on credit hold.")
+
+
+class LookupCageSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The cage id.")
+    type = serializers.CharField()
+    accountNumbers = serializers.ListField(child=serializers.CharField())
+    cabinetId = serializers.CharField(required=False, help_text="Absent on the cage's own entry.")
+    cabinetType = serializers.CharField(required=False)
+
+
+class LookupLocationSerializer(serializers.Serializer):
+    ibx = serializers.CharField()
+    accessRestricted = serializers.BooleanField()
+    specialPrivilege = serializers.BooleanField()
+    accounts = LookupAccountSerializer(many=True)
+    cages = LookupCageSerializer(many=True, help_text="One entry for each cage, then one for each of its cabinets.")
+
+
+class LookupLocationsSerializer(serializers.Serializer):
+    crossConnects = LookupLocationSerializer(many=True)
 
 
 class CabinetSerializer(serializers.Serializer):
@@ -244,35 +463,51 @@ class LocationsSerializer(serializers.Serializer):
     locations = LocationSerializer(many=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# Attachments.
 class UploadRequestSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="At most 10 MB; " + ", ".join(rules.ATTACHMENT_EXTENSIONS) + ".")
+    uploadFile = serializers.FileField(help_text="At most 10 MB; " + ", ".join(rules.ATTACHMENT_EXTENSIONS) + ".")
+
+
+class LegacyUploadRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="The file (or send it as uploadFile).")
+    uploadFile = serializers.FileField(required=False)
 
 
 class UploadedSerializer(serializers.Serializer):
-    attachmentId = serializers.CharField()
+    attachmentId = serializers.UUIDField()
     attachmentName = serializers.CharField()
+    attachmentType = serializers.CharField(help_text="The file's type, as its extension: png, pdf, docx...")
+    attachmentSize = serializers.IntegerField(help_text="Bytes.")
+    createdDate = serializers.DateTimeField()
+    createdBy = serializers.CharField(help_text="The username of the uploader.")
+    lastUpdatedDate = serializers.DateTimeField()
 
 
 # ---------------------------------------------------------------------------------------------
 # Renderers: plain functions over prefetched objects, so a page costs no extra queries.
-def _person(person, extra: dict | None = None) -> dict:
-    if person.user_id:
-        data = {"registeredUsers": [person.user.username]}
+def _details_json(details) -> list[dict]:
+    return [{"type": d.get("type", ""), "value": d.get("value", "")} for d in details]
+
+
+def _visitor(visitor) -> dict:
+    if visitor.user_id:
+        return {"registeredUsers": [visitor.user.username]}
+    data = {"firstName": visitor.first_name, "lastName": visitor.last_name, "companyName": visitor.company_name}
+    if visitor.details:
+        data["details"] = _details_json(visitor.details)
+    return data
+
+
+def _contact(contact, ibx_timezone: str) -> dict:
+    data: dict = {"type": contact.contact_type}
+    if contact.user_id:
+        data["registeredUser"] = contact.user.username
     else:
-        data = {
-            "firstName": person.first_name,
-            "lastName": person.last_name,
-            "companyName": person.company_name,
-            "details": [{"type": d.get("type", ""), "value": d.get("value", "")} for d in person.details],
-        }
-    return {**(extra or {}), **data}
-
-
-def _contact(contact) -> dict:
-    extra = {"type": contact.contact_type}
-    if not contact.user_id:
-        extra.update(availability=contact.availability or Availability.WORK_HOURS, timezone=contact.timezone or "UTC")
-    return _person(contact, extra)
+        data.update(firstName=contact.first_name, lastName=contact.last_name, details=_details_json(contact.details))
+    data["availability"] = contact.availability or Availability.WORK_HOURS
+    data["timezone"] = contact.timezone or ibx_timezone
+    return data
 
 
 def attachment_json(attachment: Attachment) -> dict:
@@ -281,7 +516,21 @@ def attachment_json(attachment: Attachment) -> dict:
         "name": attachment.name,
         "size": attachment.size,
         "contentType": attachment.content_type,
-        "downloadUrl": f"/colocations/v2/attachments/{attachment.id}/file",
+        "downloadUrl": f"/v1/attachments/{attachment.id}/file",
+    }
+
+
+def uploaded_json(attachment: Attachment) -> dict:
+    """An upload as the Attachments v1 API describes it."""
+    created = rules.format_datetime(attachment.created_at)
+    return {
+        "attachmentId": str(attachment.id),
+        "attachmentName": attachment.name,
+        "attachmentType": attachment.name.rsplit(".", 1)[-1].lower() if "." in attachment.name else "",
+        "attachmentSize": attachment.size,
+        "createdDate": created,
+        "createdBy": attachment.uploaded_by.username,
+        "lastUpdatedDate": created,
     }
 
 
@@ -302,46 +551,96 @@ def _purchase_order(order: Order) -> dict | None:
 
 
 def order_json(order: Order) -> dict:
-    """An order with its parts (from selectors, prefetched) in the API's shape."""
+    """An order with its parts (from selectors, prefetched) in the Orders v2 shape, with the portal's fields."""
+    lines = selectors.order_lines(order)
+    first_account = lines[0][1].account if lines else None
+    status = upstream_status(order.status)
+    purchase_order = _purchase_order(order)
+    attachments = list(order.attachments.all())
+    references = [{"id": str(a.id), "name": a.name} for a in attachments]
+    zone = order.ibx.timezone
     return {
         "orderId": order.order_id,
-        "status": order.status,
-        "upstreamOrderId": order.upstream_order_id,
-        "ibx": order.ibx.code,
+        "accountNumber": first_account.number if first_account else "",
+        "accountName": first_account.name if first_account else "",
+        "contacts": [
+            {"type": "ORDERING", "registeredUser": order.ordered_by.username},
+            *(_contact(c, zone) for c in order.contacts.all()),
+        ],
+        "status": status,
+        "createdDateTime": rules.format_datetime(order.created_at),
+        "updatedDateTime": rules.format_datetime(order.updated_at),
+        # A closed order changes no more, so its last change is when it closed.
+        "closedDateTime": rules.format_datetime(order.updated_at) if status in _CLOSED_UPSTREAM else None,
         "customerReferenceId": order.customer_reference_id,
-        "description": order.description,
-        "purchaseOrder": _purchase_order(order),
-        "contacts": [_contact(c) for c in order.contacts.all()],
-        "details": {
-            "cages": [
-                {
-                    "id": c.cage.cage_id,
-                    "accountNumber": c.account.number,
-                    "cabinetId": c.cabinet.cabinet_id if c.cabinet_id else None,
-                }
-                for c in order.cages.all()
-            ],
-            "visitors": [_person(v) for v in order.visitors.all()],
-            "visitStartDateTime": rules.format_datetime(order.visit_start),
-            "visitEndDateTime": rules.format_datetime(order.visit_end),
-            "openCabinet": order.open_cabinet,
-        },
-        "attachments": [attachment_json(a) for a in order.attachments.all()],
+        "cancellable": order.cancellable,
+        "modifiable": order.modifiable,
+        "details": [
+            {
+                "lineId": line_id,
+                "status": status,
+                "productType": "WORK_VISIT",
+                "ibx": order.ibx.code,
+                "cage": c.cage.cage_id,
+                "accountNumber": c.account.number,
+                "cabinets": [c.cabinet.cabinet_id] if c.cabinet_id else [],
+                "requestType": "NEW",
+                "attachments": references,
+                "purchaseOrder": purchase_order,
+            }
+            for line_id, c in lines
+        ],
+        "portalStatus": order.status,
+        "upstreamOrderId": order.upstream_order_id,
         "rejectionReasons": [
             {"property": str(r.get("property", "")), "reason": str(r.get("reason", ""))}
             for r in order.rejection_reasons or []
             if isinstance(r, dict)
         ],
         "version": order.version,
-        "createdDateTime": rules.format_datetime(order.created_at),
-        "updatedDateTime": rules.format_datetime(order.updated_at),
-        "cancellable": order.cancellable,
-        "modifiable": order.modifiable,
+        "workVisit": {
+            "description": order.description,
+            "cages": [
+                {
+                    "id": c.cage.cage_id,
+                    "accountNumber": c.account.number,
+                    "cabinetId": c.cabinet.cabinet_id if c.cabinet_id else None,
+                }
+                for _, c in lines
+            ],
+            "visitors": [_visitor(v) for v in order.visitors.all()],
+            "visitStartDateTime": rules.format_datetime(order.visit_start),
+            "visitEndDateTime": rules.format_datetime(order.visit_end),
+            "openCabinet": order.open_cabinet,
+            "purchaseOrder": purchase_order,
+            "attachments": [attachment_json(a) for a in attachments],
+        },
+    }
+
+
+def history_order_json(order: Order) -> dict:
+    """An order as Order History lists it."""
+    lines = selectors.order_lines(order)
+    account = lines[0][1].account if lines else None
+    user = order.ordered_by
+    contact = {"name": user.display_name(), "email": user.email}
+    if user.phone:
+        contact["phone"] = user.phone
+    return {
+        "orderNumber": order.order_id,
+        "type": ["WORK_VISIT"],
+        "orderStatus": history_status(order.status),
+        "createdAt": rules.format_datetime(order.created_at),
+        "account": {"number": account.number, "name": account.name} if account else {"number": "", "name": ""},
+        "orderingContact": contact,
+        "ibx": [order.ibx.code],
+        "customerReferenceNumbers": [order.customer_reference_id] if order.customer_reference_id else [],
+        "links": [{"rel": "orderFullDetails", "href": f"/colocations/v2/orders/{order.order_id}"}],
     }
 
 
 def locations_json(ibxs: list[IBX]) -> dict:
-    """selectors.locations_for_user in the upstream's locations shape."""
+    """selectors.locations_for_user in the v1 work-visit locations shape."""
     return {
         "locations": [
             {
@@ -370,3 +669,44 @@ def locations_json(ibxs: list[IBX]) -> dict:
             for ibx in ibxs
         ]
     }
+
+
+def lookup_locations_json(ibxs: list[IBX]) -> dict:
+    """selectors.locations_for_user in the Lookup v2 shape: per IBX its accounts, and its cages each
+    followed by its cabinets (a cabinet's entry names the cage, the cabinet and the cabinet's account)."""
+    result = []
+    for ibx in ibxs:
+        accounts: dict[str, dict] = {}
+        cages: list[dict] = []
+        for cage in ibx.orderable_cages:
+            numbers = [a.number for a in cage.orderable_accounts]
+            cages.append({"id": cage.cage_id, "type": cage.cage_type, "accountNumbers": numbers})
+            for account in cage.orderable_accounts:
+                accounts.setdefault(
+                    account.number,
+                    {
+                        "accountNumber": account.number,
+                        "accountName": account.name,
+                        "allowOrder": not account.is_credit_hold,
+                    },
+                )
+                cages.extend(
+                    {
+                        "id": cage.cage_id,
+                        "type": cage.cage_type,
+                        "accountNumbers": [account.number],
+                        "cabinetId": c.cabinet_id,
+                        "cabinetType": c.cabinet_type,
+                    }
+                    for c in account.cage_cabinets
+                )
+        result.append(
+            {
+                "ibx": ibx.code,
+                "accessRestricted": False,
+                "specialPrivilege": False,
+                "accounts": sorted(accounts.values(), key=lambda a: a["accountNumber"]),
+                "cages": cages,
+            }
+        )
+    return {"crossConnects": result}

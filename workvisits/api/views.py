@@ -5,21 +5,23 @@ from __future__ import annotations
 import logging
 import math
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import downloads, rules, selectors, services
+from .. import downloads, rules, selectors, services, throttles
 from ..choices import OrderStatus
 from ..models import Order
-from . import credentials, errors
+from . import errors
 from . import schemas as s
 from .auth import BearerTokenAuthentication, HasToken
 
@@ -28,7 +30,11 @@ logger = logging.getLogger(__name__)
 MAX_JSON_BYTES = 1024 * 1024
 # Room for the multipart boundaries and headers around a file of the maximum size.
 MAX_UPLOAD_BYTES = rules.MAX_ATTACHMENT_BYTES + 64 * 1024
-PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
+# An oversized body up to this size is read and thrown away before the 413 goes out, so that a client
+# that sends the whole body before it reads the answer gets the answer and not a reset connection.
+# Larger ones are not read at all: such a client may see the connection reset.
+MAX_DISCARDED_BYTES = 64 * 1024 * 1024
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = s.PAGE_SIZE_DEFAULT, s.PAGE_SIZE_MAX
 _IBX_CODE = re.compile(r"^[A-Za-z0-9]{1,16}$")
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
@@ -38,6 +44,13 @@ _BODY_ERRORS = {
     415: OpenApiResponse(s.ERRORS, description="The body is not JSON (send Content-Type: application/json)."),
 }
 _ORDER_ID = OpenApiParameter("orderId", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=f"^{s.ORDER_ID_PATTERN}$")
+_ATTACHMENT_ID = OpenApiParameter("attachmentId", OpenApiTypes.UUID, OpenApiParameter.PATH)
+_CORRELATION = OpenApiParameter(
+    "X-Correlation-Id",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Your id for the request (up to 64 of A-Z a-z 0-9 . _ -); echoed as X-Correlation-ID and in errors.",
+)
 
 
 def _header(name: str, status: int, description: str) -> OpenApiParameter:
@@ -73,17 +86,24 @@ class ApiView(APIView):
         return errors.api_exception_handler
 
     def initial(self, request, *args, **kwargs):
+        # A method the endpoint does not have is answered before the caller or the body is looked at.
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(request.method)
         super().initial(request, *args, **kwargs)
         if request.method in ("POST", "PUT", "PATCH"):
             self.check_body(request)
 
     def check_body(self, request) -> None:
-        """Refuse a body that is too large or not of our type before a byte of it is read."""
+        """Refuse a body that is too large or not of our type before any of it is parsed."""
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
         if length > self.max_body_bytes:
+            if length <= MAX_DISCARDED_BYTES:
+                while request.read(64 * 1024):
+                    pass
             raise errors.ApiError(
                 errors.TOO_LARGE,
                 [("body", f"The body has {length} bytes; at most {self.max_body_bytes} are accepted here.")],
@@ -118,8 +138,8 @@ class TokenView(ApiView):
         operation_id="token",
         tags=["Authentication"],
         summary="Get an access token (client credentials)",
-        description="Failed attempts are throttled: after 5 failures for one client from one address (or 100 "
-        "from one address) further requests get 429 for 15 minutes.",
+        description="Failed attempts are throttled: after 5 failures for one client id from one address, further "
+        "requests for that client id from that address get 429 for 15 minutes; other clients are not affected.",
         request=s.TokenRequestSerializer,
         responses={
             200: s.TokenSerializer,
@@ -139,18 +159,18 @@ class TokenView(ApiView):
         if body["grant_type"] != "client_credentials":
             raise errors.ApiError(rules.INVALID, [("grant_type", "grant_type must be client_credentials.")])
         try:
-            token, record = credentials.api_token_issue(
+            token, record = services.api_token_issue(
                 client_id=body["client_id"],
                 client_secret=body["client_secret"],
-                address=request.META.get("REMOTE_ADDR", ""),
+                address=throttles.client_address(request),
             )
-        except credentials.TooManyFailures as exc:
+        except services.TooManyFailures as exc:
             raise errors.ApiError(
                 errors.TOO_MANY_REQUESTS,
                 [("client_id", f"Too many failed attempts; try again in {exc.retry_after} seconds.")],
                 headers={"Retry-After": str(exc.retry_after)},
             ) from None
-        except credentials.InvalidCredentials:
+        except services.InvalidCredentials:
             logger.info("token refused for client id %r", str(body["client_id"])[:64])
             raise errors.ApiError(
                 errors.UNAUTHORIZED,
@@ -188,9 +208,10 @@ class CreateView(ApiView):
         tags=["Work visits"],
         summary="Create a work visit",
         description="Every rule is checked and every broken one reported, each with the JSON path of the property. "
-        "With a permission error (EQ-2012006) the status is 403 and the array lists the other errors too.",
+        "With a permission error (EQ-2012006) the status is 403 and the array lists the other errors too. "
+        "The order id is in the Location header (`/orders/{orderId}`).",
         request=s.CreateRequestSerializer,
-        parameters=[_header("Location", 201, "/orders/{orderId}")],
+        parameters=[_CORRELATION, _header("Location", 201, "/orders/{orderId}")],
         responses={
             201: OpenApiResponse(s.CreatedSerializer, description="Created; Location: /orders/{orderId}."),
             400: OpenApiResponse(s.ERRORS, description="EQ-2016011 missing or EQ-2010010 invalid properties."),
@@ -224,6 +245,7 @@ class ModifyView(ApiView):
         "version read while serving the request.",
         parameters=[
             _ORDER_ID,
+            _CORRELATION,
             OpenApiParameter(
                 "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description='The version read, e.g. "3".'
             ),
@@ -274,11 +296,18 @@ class CancelView(ApiView):
         operation_id="cancelWorkVisit",
         tags=["Work visits"],
         summary="Cancel a work visit",
-        parameters=[_ORDER_ID, _header("Location", 202, "/orders/{orderId}"), _header("ETag", 202, "The new version.")],
+        description="A work visit is cancelled as a whole: `lineIds`, when sent, must list all of its lines. "
+        "`attachments` (your organization's unused uploads) are attached to the order.",
+        parameters=[
+            _ORDER_ID,
+            _CORRELATION,
+            _header("Location", 202, "/orders/{orderId}"),
+            _header("ETag", 202, "The new version."),
+        ],
         request=s.CancelRequestSerializer,
         responses={
             202: OpenApiResponse(s.OrderSerializer, description="Cancelled (the upstream is told if it holds it)."),
-            400: OpenApiResponse(s.ERRORS, description="reason missing or not 5 to 4000 characters."),
+            400: OpenApiResponse(s.ERRORS, description="reason, attachments or lineIds missing or invalid."),
             403: OpenApiResponse(s.ERRORS, description="EQ-2012007: not the ordering or technical contact."),
             404: OpenApiResponse(s.ERRORS, description="EQ-2014005: no such order of your organization."),
             409: OpenApiResponse(s.ERRORS, description="The order is already closed, cancelled or rejected."),
@@ -288,10 +317,16 @@ class CancelView(ApiView):
     )
     def post(self, request, orderId):  # noqa: N803
         order_id = orderId
-        problems, reason = rules.validate_cancel(request.data)
+        problems, clean = rules.validate_cancel(request.data)
         if problems:
             raise rules.RuleViolation(problems)
-        services.order_cancel(user=request.user, order_id=order_id, reason=reason)
+        services.order_cancel(
+            user=request.user,
+            order_id=order_id,
+            reason=clean.reason,
+            attachments=clean.attachments,
+            line_ids=clean.line_ids,
+        )
         order = _order_for(request.user, order_id)
         return _order_response(order, 202, Location=_location(order))
 
@@ -300,8 +335,15 @@ class OrderView(ApiView):
     @extend_schema(
         operation_id="getWorkVisit",
         tags=["Work visits"],
-        summary="Read a work visit",
-        parameters=[_ORDER_ID, _header("ETag", 200, 'The order\'s version, e.g. "3"; send it in If-Match.')],
+        summary="Read a work visit (Orders v2)",
+        description="The order in the Orders v2 shape (order lines in `details`, one per cage; contacts with the "
+        "ORDERING contact first; `status` on the upstream's enum) plus the portal's own fields: `portalStatus`, "
+        "`upstreamOrderId`, `rejectionReasons`, `version` and `workVisit`.",
+        parameters=[
+            _ORDER_ID,
+            _CORRELATION,
+            _header("ETag", 200, 'The order\'s version, e.g. "3"; send it in If-Match.'),
+        ],
         responses={
             200: OpenApiResponse(s.OrderSerializer, description="The order; ETag carries its version."),
             404: OpenApiResponse(s.ERRORS, description="EQ-2014005: unknown, or another organization's order."),
@@ -313,20 +355,22 @@ class OrderView(ApiView):
         return _order_response(_order_for(request.user, order_id))
 
 
+def _parse_time(value: str, name: str, end_of_day: bool) -> datetime:
+    """A date (YYYY-MM-DD: the start of the day, or the end with `end_of_day`) or an ISO 8601 UTC time."""
+    parsed = rules.parse_day_bound(value, end_of_day=end_of_day)
+    if parsed is None:
+        raise errors.ApiError(
+            rules.INVALID,
+            [(name, f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 UTC time before the year 9999.")],
+        )
+    return parsed
+
+
 def _query_datetime(request, name: str, end_of_day: bool) -> datetime | None:
     value = request.query_params.get(name)
     if value is None or value == "":
         return None
-    parsed = rules.parse_datetime(value)
-    if parsed is None:
-        try:
-            day = datetime.strptime(value, "%Y-%m-%d").date()
-        except ValueError:
-            raise errors.ApiError(
-                rules.INVALID, [(name, f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 UTC time.")]
-            ) from None
-        parsed = datetime.combine(day, time.min, tzinfo=UTC) + (timedelta(days=1) if end_of_day else timedelta())
-    return parsed
+    return _parse_time(value, name, end_of_day)
 
 
 def _query_int(request, name: str, default: int, lo: int, hi: int) -> int:
@@ -338,18 +382,25 @@ def _query_int(request, name: str, default: int, lo: int, hi: int) -> int:
     return int(value)
 
 
+def _query_list(request, name: str) -> list[str]:
+    """A list parameter, repeated (`ibxs=AM1&ibxs=DC2`) or comma-separated (`ibxs=AM1,DC2`)."""
+    return [v.strip() for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()]
+
+
 class OrderListView(ApiView):
     @extend_schema(
         operation_id="listWorkVisits",
         tags=["Work visits"],
-        summary="List your organization's work visits",
-        description="Newest first. Without the permission to see all of the organization's orders, only the "
-        "orders you placed or take part in.",
+        summary="List your organization's work visits (the portal's extension)",
+        description="Newest first, each in the Orders v2 shape. Without the permission to see all of the "
+        "organization's orders, only the orders you placed or take part in. Order History's search is "
+        "POST /v1/retrieve-orders.",
         parameters=[
+            _CORRELATION,
             OpenApiParameter(
                 "status",
                 OpenApiTypes.STR,
-                description="One or more statuses, comma-separated: " + ", ".join(OrderStatus.values),
+                description="One or more portal statuses, comma-separated: " + ", ".join(OrderStatus.values),
             ),
             OpenApiParameter("ibx", OpenApiTypes.STR, description="IBX code, e.g. DC2.", pattern=_IBX_CODE.pattern),
             OpenApiParameter(
@@ -376,7 +427,7 @@ class OrderListView(ApiView):
         },
     )
     def get(self, request):
-        statuses = [v.strip() for raw in request.query_params.getlist("status") for v in raw.split(",") if v.strip()]
+        statuses = _query_list(request, "status")
         wrong = [v for v in statuses if v not in OrderStatus.values]
         if wrong:
             raise errors.ApiError(rules.INVALID, [("status", f"status must be among {', '.join(OrderStatus.values)}.")])
@@ -424,18 +475,108 @@ def _next_link(request, cursor: str | None) -> dict:
     return {"Link": f'<{request.path}?{query.urlencode()}>; rel="next"'}
 
 
+class RetrieveOrdersView(ApiView):
+    @extend_schema(
+        operation_id="retrieveOrders",
+        tags=["Order History"],
+        summary="Search your organization's orders (Order History v1)",
+        description="Filters, free text `q` (order number, customer reference or the data centre's order id), "
+        "sorts (createdAt, orderNumber, orderStatus, ibx; ASC or DESC; default createdAt DESC) and a 0-based page. "
+        "`orderStatus` is on Order History's enum: ENTERED (waiting for review or for the data centre, failed, "
+        "or being checked), SUBMITTED (submitted, received), IN_PROGRESS (in progress, on hold), CANCELLED "
+        "(cancelled, rejected), CLOSED; PENDING_QA matches nothing. The filter also takes the portal's statuses. "
+        "`productTypes` without WORK_VISIT matches nothing; `source` is ignored.",
+        parameters=[_CORRELATION],
+        request=s.HistorySearchSerializer,
+        responses={
+            200: s.HistoryResultSerializer,
+            400: OpenApiResponse(s.ERRORS, description="EQ-2010010: a filter, sort or page is invalid."),
+            **_AUTH_ERRORS,
+            **_BODY_ERRORS,
+        },
+    )
+    def post(self, request):
+        body = s.HistorySearchSerializer(data=request.data if request.data is not None else {})
+        if not body.is_valid():
+            raise errors.serializer_violation(body.errors)
+        data = body.validated_data
+        filters = data.get("filters", {})
+        statuses = None
+        if filters.get("orderStatus"):
+            statuses = frozenset(
+                status for name in filters["orderStatus"] for status in s.HISTORY_STATUSES.get(name, (name,))
+            )
+        created_from = created_to = None
+        days = s.DATE_RANGES.get(filters.get("dateRange", ""))
+        if days:
+            created_from = timezone.now() - timedelta(days=days)
+        if filters.get("fromDate"):
+            created_from = _parse_time(filters["fromDate"], "filters.fromDate", end_of_day=False)
+        if filters.get("toDate"):
+            created_to = _parse_time(filters["toDate"], "filters.toDate", end_of_day=True)
+        search = selectors.OrderSearch(
+            ibxs=tuple(code.upper() for code in filters.get("ibxs", [])),
+            statuses=statuses,
+            product_types=tuple(filters.get("productTypes", [])),
+            created_from=created_from,
+            created_to=created_to,
+            q=data.get("q", "").strip(),
+            sorts=tuple((sort["name"], sort.get("direction", "DESC") == "DESC") for sort in data.get("sorts", [])),
+        )
+        page = data.get("page", {})
+        number, size = page.get("number", 0), page.get("size", PAGE_SIZE_DEFAULT)
+        orders = selectors.orders_search(user=request.user, search=search)
+        total = orders.count()
+        rows = list(orders[number * size : (number + 1) * size]) if total else []
+        pages = math.ceil(total / size)
+        links = [{"rel": "self", "href": f"/v1/retrieve-orders?page={number}"}]
+        if number + 1 < pages:
+            links.append({"rel": "next", "href": f"/v1/retrieve-orders?page={number + 1}"})
+        if number > 0:
+            links.append({"rel": "previous", "href": f"/v1/retrieve-orders?page={min(number, pages) - 1}"})
+        return Response(
+            {
+                "content": [s.history_order_json(order) for order in rows],
+                "links": links,
+                "page": {"size": size, "totalElements": total, "totalPages": pages, "number": number},
+            }
+        )
+
+
+def _locations(request, *, ibx_param: str) -> list:
+    """The caller's orderable locations, narrowed by the `ibxs` (and v1's `cages`) parameters."""
+    ibxs = {code.upper() for code in _query_list(request, ibx_param)}
+    cages = set(_query_list(request, "cages"))
+    locations = selectors.locations_for_user(request.user)
+    if ibxs:
+        locations = [ibx for ibx in locations if ibx.code in ibxs]
+    if cages:
+        for ibx in locations:
+            ibx.orderable_cages = [cage for cage in ibx.orderable_cages if cage.cage_id in cages]
+        locations = [ibx for ibx in locations if ibx.orderable_cages]
+    return locations
+
+
 class LocationsView(ApiView):
     @extend_schema(
         operation_id="getLocations",
         tags=["Locations"],
-        summary="IBXs, cages, accounts and cabinets where you may order work visits",
+        summary="Where you may order work visits (Lookup v2)",
+        description="Per IBX its accounts and its cages: one entry for each cage (its accounts, no cabinetId), "
+        "followed by one entry for each of its cabinets (the cage id, the cabinet and the cabinet's account). "
+        "Only the cages on which you hold the work-visit ordering permission. accessRestricted and "
+        "specialPrivilege are always false: the portal keeps no such restriction. `details` is accepted and "
+        "ignored (the answer always has the details).",
         parameters=[
+            _CORRELATION,
             OpenApiParameter(
                 "permissionCode", OpenApiTypes.STR, enum=["WORK_VISIT"], default="WORK_VISIT", description="WORK_VISIT"
-            )
+            ),
+            OpenApiParameter("ibxs", OpenApiTypes.STR, description="IBX codes, comma-separated or repeated."),
+            OpenApiParameter("details", OpenApiTypes.BOOL, description="Accepted; the details are always given."),
         ],
         responses={
-            200: s.LocationsSerializer,
+            200: s.LookupLocationsSerializer,
             400: OpenApiResponse(s.ERRORS, description="EQ-2010010: an unsupported permissionCode."),
             **_AUTH_ERRORS,
         },
@@ -444,44 +585,138 @@ class LocationsView(ApiView):
         code = request.query_params.get("permissionCode", "WORK_VISIT")
         if code != "WORK_VISIT":
             raise errors.ApiError(rules.INVALID, [("permissionCode", "permissionCode must be WORK_VISIT.")])
-        return Response(s.locations_json(selectors.locations_for_user(request.user)))
+        return Response(s.lookup_locations_json(_locations(request, ibx_param="ibxs")))
+
+
+class WorkVisitLocationsView(ApiView):
+    @extend_schema(
+        operation_id="getWorkVisitLocations",
+        tags=["Locations"],
+        summary="Where you may order work visits (Work Visit v1 locations)",
+        description="IBXs, cages, accounts (credit hold, PO-bearing) and cabinets, only where you may order. "
+        "`detail` is accepted and ignored (the answer always has the details).",
+        parameters=[
+            _CORRELATION,
+            OpenApiParameter("ibxs", OpenApiTypes.STR, description="IBX codes, comma-separated or repeated."),
+            OpenApiParameter("cages", OpenApiTypes.STR, description="Cage ids, comma-separated or repeated."),
+            OpenApiParameter("detail", OpenApiTypes.BOOL, description="Accepted; the details are always given."),
+        ],
+        responses={200: s.LocationsSerializer, **_AUTH_ERRORS},
+    )
+    def get(self, request):
+        return Response(s.locations_json(_locations(request, ibx_param="ibxs")))
 
 
 # ---------------------------------------------------------------------------------------------
+_UPLOAD_RESPONSES = {
+    201: s.UploadedSerializer,
+    400: OpenApiResponse(s.ERRORS, description="No file, or a type or content that is not accepted."),
+    403: OpenApiResponse(s.ERRORS, description="You may not upload attachments."),
+    413: OpenApiResponse(s.ERRORS, description="Larger than 10 MB: refused before the body is parsed."),
+    415: OpenApiResponse(s.ERRORS, description="Not multipart/form-data."),
+    **_AUTH_ERRORS,
+}
+_UPLOAD_DESCRIPTION = (
+    "At most 10 MB, of the types "
+    + ", ".join(rules.ATTACHMENT_EXTENSIONS)
+    + ", checked by content. Reference it in a create or cancel body's attachments (at most 5)."
+)
+
+
 class AttachmentUploadView(ApiView):
+    """POST /v1/attachments/file: the file in the multipart part `uploadFile`."""
+
     parser_classes = [MultiPartParser]
     max_body_bytes = MAX_UPLOAD_BYTES
     body_media_type = "multipart/form-data"
+    fields = ("uploadFile",)
 
     @extend_schema(
         operation_id="uploadAttachment",
         tags=["Attachments"],
         summary="Upload an attachment",
-        description="At most 10 MB, of the types "
-        + ", ".join(rules.ATTACHMENT_EXTENSIONS)
-        + ", checked by content. Reference it in a create body's attachments (at most 5).",
+        description=_UPLOAD_DESCRIPTION,
+        parameters=[_CORRELATION],
         request={"multipart/form-data": s.UploadRequestSerializer},
+        responses=_UPLOAD_RESPONSES,
+    )
+    def post(self, request):
+        name = next((field for field in self.fields if field in request.FILES), None)
+        if name is None:
+            field = self.fields[0]
+            raise errors.ApiError(
+                rules.MISSING, [(field, f"{field} is required: send the file in the multipart part '{field}'.")]
+            )
+        uploaded = request.FILES[name]
+        if uploaded.size > rules.MAX_ATTACHMENT_BYTES:
+            raise errors.ApiError(
+                errors.TOO_LARGE, [(name, f"{name} has {uploaded.size} bytes; attachments may be at most 10 MB.")]
+            )
+        attachment = services.attachment_create(user=request.user, uploaded=uploaded, path=name)
+        return Response(s.uploaded_json(attachment), status=201)
+
+
+class LegacyAttachmentUploadView(AttachmentUploadView):
+    """The first contract's upload path: the part `file` (or `uploadFile`)."""
+
+    fields = ("file", "uploadFile")
+
+    @extend_schema(
+        operation_id="uploadAttachmentDeprecated",
+        tags=["Attachments"],
+        summary="Upload an attachment (deprecated: use POST /v1/attachments/file)",
+        description=_UPLOAD_DESCRIPTION + " The file goes in the part `file` or `uploadFile`.",
+        deprecated=True,
+        parameters=[_CORRELATION],
+        request={"multipart/form-data": s.LegacyUploadRequestSerializer},
+        responses=_UPLOAD_RESPONSES,
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class AttachmentView(ApiView):
+    @extend_schema(
+        operation_id="getAttachment",
+        tags=["Attachments"],
+        summary="An attachment's description",
+        parameters=[_ATTACHMENT_ID, _CORRELATION],
         responses={
-            201: s.UploadedSerializer,
-            400: OpenApiResponse(s.ERRORS, description="No file, or a type or content that is not accepted."),
-            403: OpenApiResponse(s.ERRORS, description="The user belongs to no customer organization."),
-            413: OpenApiResponse(s.ERRORS, description="Larger than 10 MB: refused before the body is read."),
-            415: OpenApiResponse(s.ERRORS, description="Not multipart/form-data."),
+            200: s.UploadedSerializer,
+            404: OpenApiResponse(s.ERRORS, description="No such attachment you may see."),
             **_AUTH_ERRORS,
         },
     )
-    def post(self, request):
-        uploaded = request.FILES.get("file")
-        if uploaded is None:
-            raise errors.ApiError(
-                rules.MISSING, [("file", "file is required: send the file in the form field 'file'.")]
-            )
-        if uploaded.size > rules.MAX_ATTACHMENT_BYTES:
-            raise errors.ApiError(
-                errors.TOO_LARGE, [("file", f"file has {uploaded.size} bytes; attachments may be at most 10 MB.")]
-            )
-        attachment = services.attachment_create(user=request.user, uploaded=uploaded, path="file")
-        return Response({"attachmentId": str(attachment.id), "attachmentName": attachment.name}, status=201)
+    def get(self, request, attachmentId):  # noqa: N803
+        attachment = downloads.attachment_for_user(request.user, attachmentId)
+        return Response(s.uploaded_json(attachment))
+
+    @extend_schema(
+        operation_id="deleteAttachment",
+        tags=["Attachments"],
+        summary="Delete an upload no order uses",
+        description="An upload of your organization that no order uses (neither as an attachment nor as a "
+        "purchase order's document) is deleted. One that an order uses stays with the order: 409.",
+        parameters=[_ATTACHMENT_ID, _CORRELATION],
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            404: OpenApiResponse(s.ERRORS, description="No such attachment you may see."),
+            409: OpenApiResponse(s.ERRORS, description="An order uses the attachment."),
+            **_AUTH_ERRORS,
+        },
+    )
+    def delete(self, request, attachmentId):  # noqa: N803
+        services.attachment_delete(user=request.user, attachment_id=attachmentId)
+        return Response(status=204)
+
+
+_DOWNLOAD_RESPONSES = {
+    (200, "*/*"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The file, as an attachment (the stored type, nosniff)."
+    ),
+    (404, "application/json"): OpenApiResponse(s.ERRORS, description="No such attachment you may see."),
+    (401, "application/json"): _AUTH_ERRORS[401],
+}
 
 
 class AttachmentDownloadView(ApiView):
@@ -489,14 +724,21 @@ class AttachmentDownloadView(ApiView):
         operation_id="downloadAttachment",
         tags=["Attachments"],
         summary="Download an attachment of your organization",
-        parameters=[OpenApiParameter("attachmentId", OpenApiTypes.UUID, OpenApiParameter.PATH)],
-        responses={
-            (200, "*/*"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The file, as an attachment (the stored type, nosniff)."
-            ),
-            (404, "application/json"): OpenApiResponse(s.ERRORS, description="No such attachment you may see."),
-            (401, "application/json"): _AUTH_ERRORS[401],
-        },
+        parameters=[_ATTACHMENT_ID, _CORRELATION],
+        responses=_DOWNLOAD_RESPONSES,
     )
     def get(self, request, attachmentId):  # noqa: N803
         return downloads.attachment_download(request.user, attachmentId)
+
+
+class LegacyAttachmentDownloadView(AttachmentDownloadView):
+    @extend_schema(
+        operation_id="downloadAttachmentDeprecated",
+        tags=["Attachments"],
+        summary="Download an attachment (deprecated: use GET /v1/attachments/{attachmentId}/file)",
+        deprecated=True,
+        parameters=[_ATTACHMENT_ID, _CORRELATION],
+        responses=_DOWNLOAD_RESPONSES,
+    )
+    def get(self, request, attachmentId):  # noqa: N803
+        return super().get(request, attachmentId)

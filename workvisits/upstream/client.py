@@ -49,9 +49,7 @@ def _http() -> httpx.Client:
 def redact(value: Any) -> Any:
     """A copy of a JSON body with secrets and personal details blanked out."""
     if isinstance(value, dict):
-        return {
-            k: "***" if k.lower() in _SECRET_KEYS or k in _PERSONAL_KEYS else redact(v) for k, v in value.items()
-        }
+        return {k: "***" if k.lower() in _SECRET_KEYS or k in _PERSONAL_KEYS else redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value

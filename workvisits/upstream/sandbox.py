@@ -223,8 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._body()
             headers = {"Retry-After": str(fault["retryAfter"])} if fault.get("retryAfter") is not None else {}
             entry["status"] = int(fault["kind"])
-            self._send(int(fault["kind"]), _error("EQ-5000000", message="Service unavailable, try again later."),
-                       headers)
+            self._send(
+                int(fault["kind"]), _error("EQ-5000000", message="Service unavailable, try again later."), headers
+            )
             return
         if fault and fault["kind"] == "reject":
             self._body()
@@ -279,8 +280,9 @@ class _Handler(BaseHTTPRequestHandler):
         client = self._authorized()
         if client is None:
             self._body()
-            return self._reply(401, _error("EQ-2011001", message="Invalid or expired token.",
-                                           correlation_id=self.correlation_id))
+            return self._reply(
+                401, _error("EQ-2011001", message="Invalid or expired token.", correlation_id=self.correlation_id)
+            )
         if method == "POST" and path == WORK_VISITS:
             return self._create(client)
         if method == "PATCH" and path.startswith(WORK_VISITS + "/"):
@@ -288,8 +290,11 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == ORDERS:
             reference = (query.get("customerReferenceId") or [None])[0]
             with state.lock:
-                found = [state.public(o) for o in state.orders.values()
-                         if reference is None or o["customerReferenceId"] == reference]
+                found = [
+                    state.public(o)
+                    for o in state.orders.values()
+                    if reference is None or o["customerReferenceId"] == reference
+                ]
             return self._reply(200, {"data": found, "pagination": {"total": len(found)}})
         if method == "GET" and path.startswith(ORDERS + "/"):
             order_id = path.rsplit("/", 1)[-1]
@@ -329,15 +334,20 @@ class _Handler(BaseHTTPRequestHandler):
             or body.get("client_id") != state.client_id
             or body.get("client_secret") != state.client_secret
         ):
-            return self._reply(401, _error("EQ-2011002", message="Invalid client credentials.",
-                                           correlation_id=self.correlation_id))
+            return self._reply(
+                401, _error("EQ-2011002", message="Invalid client credentials.", correlation_id=self.correlation_id)
+            )
         token = secrets.token_urlsafe(24)
         with state.lock:
             state.tokens[token] = (state.client_id, time.monotonic() + state.token_timeout)
         return self._reply(
             200,
-            {"access_token": token, "token_type": "Bearer", "token_timeout": str(state.token_timeout),
-             "user_name": state.client_id},
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "token_timeout": str(state.token_timeout),
+                "user_name": state.client_id,
+            },
         )
 
     def _context(self, body) -> rules.OrderingContext:
@@ -368,8 +378,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _create(self, client: str) -> tuple:
         body = self._json_body()
         if body is ValueError:
-            return self._reply(400, _error(rules.INVALID, [{"property": "$", "reason": "The body is not JSON."}],
-                                           correlation_id=self.correlation_id))
+            return self._reply(
+                400,
+                _error(
+                    rules.INVALID,
+                    [{"property": "$", "reason": "The body is not JSON."}],
+                    correlation_id=self.correlation_id,
+                ),
+            )
         errors, clean = rules.validate_create(body, self._context(body), client)
         if errors:
             return self._reply(400, _rule_errors(errors, self.correlation_id))
@@ -402,9 +418,14 @@ class _Handler(BaseHTTPRequestHandler):
         if order is None:
             return self._reply(404, _error(rules.NOT_FOUND, correlation_id=self.correlation_id))
         if status in ("CANCELLED", "CLOSED"):
-            return self._reply(409, _error(rules.INVALID, [{"property": "orderId",
-                                           "reason": f"The order is {status} and cannot be changed."}],
-                                           correlation_id=self.correlation_id))
+            return self._reply(
+                409,
+                _error(
+                    rules.INVALID,
+                    [{"property": "orderId", "reason": f"The order is {status} and cannot be changed."}],
+                    correlation_id=self.correlation_id,
+                ),
+            )
         details = order["details"]
         facts = rules.OrderFacts(
             status=status,
@@ -446,9 +467,14 @@ class _Handler(BaseHTTPRequestHandler):
         if order is None:
             return self._reply(404, _error(rules.NOT_FOUND, correlation_id=self.correlation_id))
         if status == "CLOSED":
-            return self._reply(409, _error(rules.INVALID, [{"property": "orderId",
-                                           "reason": "The order is CLOSED and cannot be cancelled."}],
-                                           correlation_id=self.correlation_id))
+            return self._reply(
+                409,
+                _error(
+                    rules.INVALID,
+                    [{"property": "orderId", "reason": "The order is CLOSED and cannot be cancelled."}],
+                    correlation_id=self.correlation_id,
+                ),
+            )
         return self._reply(202, None, {"Location": f"/orders/{order_id}"})
 
     def _attachment(self, client: str) -> tuple:
@@ -457,11 +483,18 @@ class _Handler(BaseHTTPRequestHandler):
         message = BytesParser().parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
         part = None
         if message.is_multipart():
-            part = next((p for p in message.get_payload() if p.get_param("name", header="content-disposition")
-                         == "file"), None)
+            part = next(
+                (p for p in message.get_payload() if p.get_param("name", header="content-disposition") == "file"), None
+            )
         if part is None:
-            return self._reply(400, _error(rules.MISSING, [{"property": "file", "reason": "file is required."}],
-                                           correlation_id=self.correlation_id))
+            return self._reply(
+                400,
+                _error(
+                    rules.MISSING,
+                    [{"property": "file", "reason": "file is required."}],
+                    correlation_id=self.correlation_id,
+                ),
+            )
         name = part.get_filename() or ""
         content = part.get_payload(decode=True) or b""
         errors, _ = rules.attachment_file_errors(name, len(content), content[: rules.SNIFF_BYTES])
@@ -493,13 +526,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(204)
         if path == "/_sandbox/state" and method == "GET":
             with state.lock:
-                return self._reply(200, {
-                    "orders": [state.public(o) | {"modifications": o["_modifications"]}
-                               for o in state.orders.values()],
-                    "requests": list(state.requests),
-                    "attachments": state.attachments,
-                    "faults": state.faults,
-                })
+                return self._reply(
+                    200,
+                    {
+                        "orders": [
+                            state.public(o) | {"modifications": o["_modifications"]} for o in state.orders.values()
+                        ],
+                        "requests": list(state.requests),
+                        "attachments": state.attachments,
+                        "faults": state.faults,
+                    },
+                )
         if path == "/_sandbox/reset" and method == "POST":
             with state.lock:
                 state.reset()

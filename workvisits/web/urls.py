@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import views
+from . import account, views
 from .wizard import WorkVisitWizard
 
 wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish")
@@ -19,7 +19,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/", account.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password-reset/<uidb64>/<token>/",
@@ -35,6 +35,10 @@ urlpatterns = [
     path("wizard/attachments/", views.wizard_upload, name="wizard_upload"),
     path("orders/<str:order_id>/", views.order_detail, name="order_detail"),
     path("orders/<str:order_id>/placed/", views.order_confirmation, name="order_confirmation"),
+    path("orders/<str:order_id>/live/", views.order_live, name="order_live"),
+    path("orders/<str:order_id>/visit.ics", views.order_calendar, name="order_calendar"),
+    path("calendar/", views.calendar_settings, name="calendar_settings"),
+    path("calendar/feed/<str:token>.ics", views.calendar_feed, name="calendar_feed"),
     path("orders/<str:order_id>/reschedule/", views.order_reschedule, name="order_reschedule"),
     path("orders/<str:order_id>/notification-contact/", views.order_add_notification, name="order_add_notification"),
     path("orders/<str:order_id>/cancel/", views.order_cancel, name="order_cancel"),

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workvisits.api.credentials import api_client_create
 from workvisits.models import User
+from workvisits.services import api_client_create
 
 
 class Command(BaseCommand):

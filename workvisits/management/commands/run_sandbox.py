@@ -13,7 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=settings.SANDBOX_PORT)
         parser.add_argument(
-            "--step-seconds", type=float, default=60.0,
+            "--step-seconds",
+            type=float,
+            default=60.0,
             help="seconds an order stays RECEIVED, then IN_PROGRESS, before it is CLOSED (0: stays RECEIVED)",
         )
 

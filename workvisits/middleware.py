@@ -1,0 +1,70 @@
+"""Request guards of the whole site: addresses no view can use are refused, and personal answers are
+never kept by a cache."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from django.http import HttpResponseBadRequest
+from django.utils.cache import add_never_cache_headers
+
+API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
+# Public documents of the API: cacheable like any static page.
+PUBLIC_API_PATHS = ("/colocations/v2/openapi.json", "/colocations/v2/docs", "/colocations/v2/redoc")
+
+
+def _bad_text(raw: bytes) -> bool:
+    if b"\x00" in raw:
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def address_problem(request) -> str | None:
+    """Why the path (a NUL character) or query string (a NUL or invalid UTF-8) cannot be served, or None."""
+    # (Invalid UTF-8 in the path is percent-encoded again by Django and matches no page: a 404.)
+    if "\x00" in request.path:
+        return "path"
+    query = request.META.get("QUERY_STRING", "")
+    if query and _bad_text(unquote_to_bytes(query.replace("+", " "))):
+        return "query"
+    return None
+
+
+class BadAddressMiddleware:
+    """A page's path or query string with a NUL character or invalid UTF-8 is answered 400 before any view
+    (no database can hold a NUL; such text never names an order, a filter or a page). The JSON API checks
+    its own parameters and names the offending one; its paths only match constrained ids."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        problem = None if request.path.startswith(API_PREFIXES) else address_problem(request)
+        if problem is None:
+            return self.get_response(request)
+        reason = (
+            f"The {'address' if problem == 'path' else 'query string'} contains a NUL character or text that "
+            "is not UTF-8; remove it and try again."
+        )
+        return HttpResponseBadRequest(reason, content_type="text/plain; charset=utf-8")
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every page of a signed-in user and on every API answer except the
+    public documents: they carry personal data (names, emails, visits)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        api = request.path.startswith(API_PREFIXES) and not request.path.startswith(PUBLIC_API_PATHS)
+        if signed_in or api:
+            add_never_cache_headers(response)
+        return response
