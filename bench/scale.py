@@ -104,11 +104,11 @@ PARTS_SQL = [
     """INSERT INTO workvisits_ordercage (order_id, cage_id, account_id)
        SELECT w.id, o.cage_id, o.account_id FROM workvisits_order w JOIN scale_org o ON o.org_id = w.organization_id""",
     # Two visitors per order: the ordering user and a named contractor.
-    """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details)
-       SELECT w.id, w.ordered_by_id, '', '', '', '[]' FROM workvisits_order w""",
-    """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details)
+    """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details, notify)
+       SELECT w.id, w.ordered_by_id, '', '', '', '[]', false FROM workvisits_order w""",
+    """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details, notify)
        SELECT w.id, NULL, 'Casey', 'Contractor ' || w.id, 'Contractor Ltd',
-              '[{"type": "EMAIL", "value": "casey@contractor.example"}]' FROM workvisits_order w""",
+              '[{"type": "EMAIL", "value": "casey@contractor.example"}]', false FROM workvisits_order w""",
     """INSERT INTO workvisits_contact (order_id, user_id, first_name, last_name, company_name, details,
            contact_type, availability, timezone)
        SELECT w.id, w.ordered_by_id, '', '', '', '[]', 'TECHNICAL', 'WORK_HOURS', '' FROM workvisits_order w""",
@@ -240,8 +240,8 @@ def main() -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from workvisits.api.credentials import api_client_create, api_token_issue
     from workvisits.models import Order, User
+    from workvisits.services import api_client_create, api_token_issue
 
     gunicorn = None
     failed = False

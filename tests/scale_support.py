@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from workvisits.models import Order
+from workvisits.models import Order, OrderCage, Visitor
 
 _COPIED_AS_THEY_ARE = {"id", "order_id", "submission_key", "visit_start", "visit_end", "created_at", "updated_at"}
 _COPIED_AS_THEY_ARE |= {"upstream_order_id", "status"}
@@ -54,10 +54,9 @@ def copies(
                 template.pk,
             ],
         )
-        for table, fields in (
-            ("workvisits_ordercage", "cage_id, account_id, cabinet_id"),
-            ("workvisits_visitor", "user_id, first_name, last_name, company_name, details"),
-        ):
+        for model in (OrderCage, Visitor):
+            table = model._meta.db_table
+            fields = ", ".join(f.column for f in model._meta.concrete_fields if f.column not in ("id", "order_id"))
             cursor.execute(
                 f"""
                 INSERT INTO {table} (order_id, {fields})
