@@ -73,7 +73,7 @@ def test_a_user_without_the_grant_cannot_order(viewer, make_body):
 
 def test_another_organization_cannot_see_or_change_the_order(orderer, globex, make_body):
     order = services.order_create(user=orderer, data=make_body())
-    assert not selectors.orders_for_user(globex).exists()
+    assert not selectors.orders_for_user(user=globex).exists()
     with pytest.raises(services.OrderNotFound):
         services.order_cancel(user=globex, order_id=order.order_id, reason="Not ours at all")
 

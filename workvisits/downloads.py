@@ -25,7 +25,7 @@ def attachment_for_user(user: User, attachment_id) -> Attachment:
     attachment = Attachment.objects.filter(pk=key, organization_id=user.organization_id).select_related("order").first()
     if attachment is None:
         raise Http404("No such attachment.")
-    if attachment.order_id and not selectors.orders_for_user(user).filter(pk=attachment.order_id).exists():
+    if attachment.order_id and not selectors.orders_for_user(user=user).filter(pk=attachment.order_id).exists():
         raise Http404("No such attachment.")
     return attachment
 

@@ -220,7 +220,8 @@ class Order(models.Model):
     """A work-visit order of an organization, from the customer's request to the upstream's close."""
 
     order_id = models.CharField(max_length=32, unique=True, default=_new_order_id, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
+    # Not indexed alone: the (organization, ...) indexes of Meta serve every lookup by organization.
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders", db_index=False)
     ibx = models.ForeignKey(IBX, on_delete=models.PROTECT, related_name="orders")
     ordered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     description = models.TextField(max_length=rules.DESCRIPTION_MAX)
@@ -234,7 +235,8 @@ class Order(models.Model):
     open_cabinet = models.BooleanField(default=False)
     visit_start = models.DateTimeField(db_index=True)
     visit_end = models.DateTimeField()
-    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED, db_index=True)
+    # Not indexed alone: (status, submitting_since) serves lookups by status across organizations.
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED)
     upstream_order_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     # Sent to the upstream so that a submission whose answer was lost can be found again.
     submission_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -267,7 +269,20 @@ class Order(models.Model):
                 condition=Q(po_type__in=[*PurchaseOrderType.values, ""]), name="order_po_type_valid"
             ),
         ]
-        indexes = [models.Index(fields=["organization", "status"]), models.Index(fields=["status", "submitting_since"])]
+        indexes = [
+            models.Index(fields=["status", "submitting_since"]),
+            # The lists (selectors): the dashboard's upcoming and past parts in visit order, the API's
+            # newest first, status filters, and which IBXs have orders. The included columns let a
+            # page's ids be read from the index alone.
+            models.Index(fields=["organization", "visit_start", "id"], include=["visit_end"], name="order_org_visit"),
+            models.Index(
+                fields=["organization", "-created_at", "-id"],
+                include=["visit_start", "status"],
+                name="order_org_newest",
+            ),
+            models.Index(fields=["organization", "status", "visit_start"], name="order_org_status_visit"),
+            models.Index(fields=["organization", "ibx"], name="order_org_ibx"),
+        ]
 
     def __str__(self):
         return self.order_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import uuid
@@ -11,8 +12,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.db import connection, connections
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from . import catalogue, rules
 from .choices import ContactType
@@ -200,19 +202,191 @@ def _with_parts(queryset: QuerySet[Order]) -> QuerySet[Order]:
     )
 
 
-def orders_for_user(user: User) -> QuerySet[Order]:
-    """The orders `user` may see: all of the organization's with the grant, else the ones they are part of."""
+# ---------------------------------------------------------------------------------------------
+# Lists of orders (the dashboard, the API list): the filtering written once, and pages whose cost does
+# not grow with the organization's number of orders.
+UPCOMING, PAST = "upcoming", "past"
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    """What a list of orders is narrowed to; an empty field narrows nothing."""
+
+    statuses: tuple[str, ...] = ()
+    ibx: str = ""  # an IBX code
+    when: str = ""  # UPCOMING or PAST, at the moment the list is read
+    text: str = ""  # an order id, a reference or a visitor's name
+    visit_start_from: datetime | None = None
+    visit_start_to: datetime | None = None  # exclusive
+
+
+def _upcoming(now: datetime) -> Q:
+    # No visit lasts longer than MAX_VISIT_LENGTH: the bound on the start lets the
+    # (organization, visit_start) index serve the query instead of a scan of every order.
+    return Q(visit_end__gte=now, visit_start__gte=now - rules.MAX_VISIT_LENGTH)
+
+
+def _past(now: datetime) -> Q:
+    return Q(visit_end__lt=now, visit_start__lt=now)
+
+
+def orders_for_user(*, user: User, filters: OrderFilters | None = None, now: datetime | None = None) -> QuerySet[Order]:
+    """The orders `user` may see (all of the organization's with the grant, else the ones they take part in),
+    narrowed by `filters`; unordered, without their parts."""
     if not user.is_authenticated or not user.organization_id:
         return Order.objects.none()
     orders = Order.objects.filter(organization_id=user.organization_id)
     if not user_sees_all_orders(user):
-        orders = orders.filter(Q(ordered_by=user) | Q(contacts__user=user) | Q(visitors__user=user)).distinct()
-    return _with_parts(orders)
+        # Subqueries, not joins: no DISTINCT, so an index can still order the result.
+        orders = orders.filter(
+            Q(ordered_by=user)
+            | Q(pk__in=Contact.objects.filter(user=user).values("order_id"))
+            | Q(pk__in=Visitor.objects.filter(user=user).values("order_id"))
+        )
+    f = filters or OrderFilters()
+    if f.statuses:
+        orders = orders.filter(status__in=f.statuses)
+    if f.ibx:
+        orders = orders.filter(ibx__code=f.ibx)
+    if f.visit_start_from:
+        orders = orders.filter(visit_start__gte=f.visit_start_from)
+    if f.visit_start_to:
+        orders = orders.filter(visit_start__lt=f.visit_start_to)
+    if f.when == UPCOMING:
+        orders = orders.filter(_upcoming(now or timezone.now()))
+    elif f.when == PAST:
+        orders = orders.filter(_past(now or timezone.now()))
+    text = f.text.strip()
+    if text:
+        named = Visitor.objects.filter(
+            Q(first_name__icontains=text)
+            | Q(last_name__icontains=text)
+            | Q(user__first_name__icontains=text)
+            | Q(user__last_name__icontains=text)
+            | Q(user__username__iexact=text)
+        ).values("order_id")
+        orders = orders.filter(Q(order_id__icontains=text) | Q(customer_reference_id__icontains=text) | Q(pk__in=named))
+    return orders.order_by()
+
+
+def orders_with_parts(*, user: User) -> QuerySet[Order]:
+    """The orders `user` may see, each with its parts loaded when read."""
+    return _with_parts(orders_for_user(user=user))
 
 
 def order_for_user(user: User, order_id: str) -> Order:
     """One order `user` may see; Order.DoesNotExist for an unknown one or another organization's."""
-    return orders_for_user(user).get(order_id=order_id)
+    return _with_parts(orders_for_user(user=user)).get(order_id=order_id)
+
+
+def _in_order(ids: list[int]) -> list[Order]:
+    """The orders `ids` name, with their parts, in the order of `ids` (the ids came from an index)."""
+    if not ids:
+        return []
+    found = {order.pk: order for order in _with_parts(Order.objects.filter(pk__in=ids))}
+    return [found[pk] for pk in ids if pk in found]
+
+
+class DashboardOrders:
+    """The dashboard's list: upcoming visits (soonest first), then past ones (latest first).
+
+    Two queries each ordered by the (organization, visit_start) index, read as one sequence by a
+    Paginator: a page's ids come from the index, then only that page's rows are loaded.
+    """
+
+    def __init__(self, orders: QuerySet[Order], filters: OrderFilters, now: datetime):
+        none = Order.objects.none()
+        self.upcoming = none if filters.when == PAST else orders.filter(_upcoming(now)).order_by("visit_start", "id")
+        self.past = none if filters.when == UPCOMING else orders.filter(_past(now)).order_by("-visit_start", "-id")
+
+    @cached_property
+    def counts(self) -> tuple[int, int]:
+        return self.upcoming.count(), self.past.count()
+
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def __getitem__(self, part: slice) -> list[Order]:
+        start, stop = part.start or 0, part.stop
+        upcoming = self.counts[0]
+        ids: list[int] = []
+        if start < upcoming:
+            ids += self.upcoming.values_list("id", flat=True)[start : min(stop, upcoming)]
+        if stop > upcoming:
+            ids += self.past.values_list("id", flat=True)[max(start - upcoming, 0) : stop - upcoming]
+        return _in_order(ids)
+
+
+def dashboard_orders(*, user: User, filters: OrderFilters, now: datetime | None = None) -> DashboardOrders:
+    now = now or timezone.now()
+    return DashboardOrders(orders_for_user(user=user, filters=filters, now=now), filters, now)
+
+
+def ibx_codes_with_orders(*, user: User) -> list[str]:
+    """Codes of the IBXs where the user's organization has orders: one EXISTS probe per IBX on the
+    (organization, ibx) index, not every order's IBX."""
+    if not user.organization_id:
+        return []
+    return list(_ibxs_with_orders(user.organization_id).values_list("code", flat=True))
+
+
+def _ibxs_with_orders(organization_id: int) -> QuerySet[IBX]:
+    has_orders = Exists(Order.objects.filter(organization_id=organization_id, ibx_id=OuterRef("pk")))
+    return IBX.objects.filter(has_orders).order_by("code")
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    total: int
+    next_cursor: str | None  # where the next page starts, when there is one
+
+
+class InvalidCursor(ValueError):
+    """A cursor that is not one this portal gave out."""
+
+
+def _cursor(order: Order) -> str:
+    raw = f"{order.created_at.isoformat()}|{order.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_position(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, pk = raw.split("|")
+        moment = datetime.fromisoformat(created)
+        if moment.tzinfo is None:
+            raise ValueError(created)
+        return moment, int(pk)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursor(cursor) from exc
+
+
+def order_list_page(
+    *, user: User, filters: OrderFilters, page: int = 1, size: int = 20, cursor: str | None = None
+) -> OrderPage:
+    """One page of the user's filtered orders, newest first (created_at, then id, descending).
+
+    By page number the page's ids are read from the (organization, created_at, id) index first and only
+    those rows are loaded; with a cursor (a position, so it stays valid when its order is deleted) the
+    page starts right after it. Raises InvalidCursor.
+    """
+    orders = orders_for_user(user=user, filters=filters)
+    total = orders.count()
+    newest_first = orders.order_by("-created_at", "-id").values_list("id", flat=True)
+    if cursor:
+        created, pk = _cursor_position(cursor)
+        # The range on created_at is what the index serves; the OR only breaks ties within it.
+        newest_first = newest_first.filter(created_at__lte=created).filter(
+            Q(created_at__lt=created) | Q(created_at=created, id__lt=pk)
+        )
+        ids = list(newest_first[: size + 1])
+    else:
+        offset = (page - 1) * size
+        ids = list(newest_first[offset : offset + size + 1]) if offset < total else []
+    rows = _in_order(ids[:size])
+    return OrderPage(orders=rows, total=total, next_cursor=_cursor(rows[-1]) if len(ids) > size else None)
 
 
 def order_with_parts(pk: int) -> Order:
@@ -351,7 +525,7 @@ class OrderSearch:
 
 def orders_search(*, user: User, search: OrderSearch) -> QuerySet[Order]:
     """The orders `user` may see that match an Order History search, sorted (newest first by default)."""
-    orders = orders_for_user(user)
+    orders = orders_with_parts(user=user)
     if search.product_types and "WORK_VISIT" not in search.product_types:
         return orders.none()  # the portal holds work visits only
     if search.ibxs:

@@ -314,7 +314,7 @@ def order_modify(
             f"Order {order.order_id} has changed since you read it (version {order.version}, "
             f"not {version}); read it again and retry."
         )
-    ctx = selectors.ordering_context(user, now)
+    ctx = selectors.ordering_context(user, now, attachment_ids=())  # a change names no attachments: none loaded
     errors, change = rules.validate_modify(data, ctx, selectors.order_facts(order))
     if errors:
         raise rules.RuleViolation(errors)

@@ -304,7 +304,7 @@ class OrderSerializer(serializers.Serializer):
 
 
 class PaginationSerializer(serializers.Serializer):
-    page = serializers.IntegerField()
+    page = serializers.IntegerField(allow_null=True, help_text="null when the page was asked by cursor.")
     size = serializers.IntegerField()
     totalCount = serializers.IntegerField()
     totalPages = serializers.IntegerField()

@@ -410,6 +410,14 @@ class OrderListView(ApiView):
                 "visitStartTo", OpenApiTypes.STR, description="Visits starting before (a date includes the day)."
             ),
             OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number.", default=1),
+            OpenApiParameter(
+                "cursor",
+                OpenApiTypes.STR,
+                description='Instead of page: the cursor of the previous answer\'s Link rel="next"; the page '
+                "starts right after that answer's last order (also when it has been deleted meanwhile), at the same "
+                "cost however deep. With a cursor, pagination.page is null.",
+            ),
+            _header("Link", 200, '<...?cursor=...>; rel="next": the next page by cursor, unless this is the last.'),
             OpenApiParameter("size", OpenApiTypes.INT, description=f"Page size, at most {PAGE_SIZE_MAX}.", default=20),
         ],
         responses={
@@ -419,39 +427,52 @@ class OrderListView(ApiView):
         },
     )
     def get(self, request):
-        orders = selectors.orders_for_user(request.user)
         statuses = _query_list(request, "status")
         wrong = [v for v in statuses if v not in OrderStatus.values]
         if wrong:
             raise errors.ApiError(rules.INVALID, [("status", f"status must be among {', '.join(OrderStatus.values)}.")])
-        if statuses:
-            orders = orders.filter(status__in=statuses)
         ibx = request.query_params.get("ibx")
-        if ibx:
-            if not _IBX_CODE.match(ibx):
-                raise errors.ApiError(rules.INVALID, [("ibx", "ibx must be an IBX code such as DC2.")])
-            orders = orders.filter(ibx__code=ibx.upper())
-        start_from = _query_datetime(request, "visitStartFrom", end_of_day=False)
-        start_to = _query_datetime(request, "visitStartTo", end_of_day=True)
-        if start_from:
-            orders = orders.filter(visit_start__gte=start_from)
-        if start_to:
-            orders = orders.filter(visit_start__lt=start_to)
+        if ibx and not _IBX_CODE.match(ibx):
+            raise errors.ApiError(rules.INVALID, [("ibx", "ibx must be an IBX code such as DC2.")])
+        filters = selectors.OrderFilters(
+            statuses=tuple(statuses),
+            ibx=ibx.upper() if ibx else "",
+            visit_start_from=_query_datetime(request, "visitStartFrom", end_of_day=False),
+            visit_start_to=_query_datetime(request, "visitStartTo", end_of_day=True),
+        )
         page = _query_int(request, "page", 1, 1, 1_000_000)
         size = _query_int(request, "size", PAGE_SIZE_DEFAULT, 1, PAGE_SIZE_MAX)
-        total = orders.count()
-        rows = list(orders.order_by("-created_at", "-id")[(page - 1) * size : page * size]) if total else []
+        cursor = request.query_params.get("cursor") or None
+        if cursor and request.query_params.get("page"):
+            raise errors.ApiError(rules.INVALID, [("page", "Send page or cursor, not both.")])
+        try:
+            found = selectors.order_list_page(user=request.user, filters=filters, page=page, size=size, cursor=cursor)
+        except selectors.InvalidCursor:
+            raise errors.ApiError(
+                rules.INVALID, [("cursor", "cursor must be a pagination.nextCursor value of an earlier answer.")]
+            ) from None
         return Response(
             {
-                "content": [s.order_json(order) for order in rows],
+                "content": [s.order_json(order) for order in found.orders],
                 "pagination": {
-                    "page": page,
+                    "page": None if cursor else page,
                     "size": size,
-                    "totalCount": total,
-                    "totalPages": math.ceil(total / size),
+                    "totalCount": found.total,
+                    "totalPages": math.ceil(found.total / size),
                 },
-            }
+            },
+            headers=_next_link(request, found.next_cursor),
         )
+
+
+def _next_link(request, cursor: str | None) -> dict:
+    """The next page by keyset, as an RFC 8288 Link (the body keeps its shape)."""
+    if cursor is None:
+        return {}
+    query = request.query_params.copy()
+    query.pop("page", None)
+    query["cursor"] = cursor
+    return {"Link": f'<{request.path}?{query.urlencode()}>; rel="next"'}
 
 
 class RetrieveOrdersView(ApiView):

@@ -19,7 +19,7 @@ def order_ics(order) -> str:
 def feed_ics(user) -> str:
     """The organization's upcoming visits the user may see, each in its IBX's zone."""
     orders = (
-        selectors.orders_for_user(user)
+        selectors.orders_with_parts(user=user)
         .filter(visit_end__gte=timezone.now())
         .exclude(status__in=FEED_STATUSES_LEFT_OUT)
         .order_by("visit_start")

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.forms.utils import ErrorDict
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
@@ -18,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import downloads, rules, selectors, services
-from ..models import Order, OrderEvent, Visitor
+from ..models import Order, OrderEvent
 from . import calendar, forms
 from .messages import Names
 from .wizard import require_ordering_permission
@@ -28,34 +27,14 @@ PAGE_SIZE = 20
 
 # ---------------------------------------------------------------------------------------------
 # Dashboard
-def filtered_orders(user, params: forms.OrderFilterForm, now):
-    """The user's orders after the dashboard's filters and search, upcoming visits first."""
-    orders = selectors.orders_for_user(user)
+def order_filters(params: forms.OrderFilterForm) -> selectors.OrderFilters:
+    """The dashboard's filters and search as the selectors take them (invalid ones narrow nothing)."""
     data = params.cleaned_data if params.is_bound and params.is_valid() else {}
-    if data.get("status"):
-        orders = orders.filter(status=data["status"])
-    if data.get("ibx"):
-        orders = orders.filter(ibx__code=data["ibx"])
-    if data.get("when") == "upcoming":
-        orders = orders.filter(visit_end__gte=now)
-    elif data.get("when") == "past":
-        orders = orders.filter(visit_end__lt=now)
-    query = (data.get("q") or "").strip()
-    if query:
-        named = Visitor.objects.filter(
-            Q(first_name__icontains=query)
-            | Q(last_name__icontains=query)
-            | Q(user__first_name__icontains=query)
-            | Q(user__last_name__icontains=query)
-            | Q(user__username__iexact=query)
-        ).values("order_id")
-        orders = orders.filter(
-            Q(order_id__icontains=query) | Q(customer_reference_id__icontains=query) | Q(pk__in=named)
-        )
-    past = Case(When(visit_end__lt=now, then=Value(1)), default=Value(0), output_field=IntegerField())
-    upcoming_start = Case(When(visit_end__gte=now, then=F("visit_start")))
-    return orders.annotate(is_past=past, upcoming_start=upcoming_start).order_by(
-        "is_past", F("upcoming_start").asc(nulls_last=True), F("visit_start").desc(), "pk"
+    return selectors.OrderFilters(
+        statuses=(data["status"],) if data.get("status") else (),
+        ibx=data.get("ibx") or "",
+        when=data.get("when") or "",
+        text=data.get("q") or "",
     )
 
 
@@ -63,25 +42,23 @@ def filtered_orders(user, params: forms.OrderFilterForm, now):
 def dashboard(request):
     user = request.user
     ibx_codes = [ibx.code for ibx in selectors.locations_for_user(user)]
-    params = forms.OrderFilterForm(request.GET or None, ibxs=sorted(set(ibx_codes) | _seen_ibxs(user)))
-    orders = filtered_orders(user, params, timezone.now())
-    page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
+    choices = sorted(set(ibx_codes) | set(selectors.ibx_codes_with_orders(user=user)))
+    params = forms.OrderFilterForm(request.GET or None, ibxs=choices)
+    orders = selectors.dashboard_orders(user=user, filters=order_filters(params), now=timezone.now())
+    paginator = Paginator(orders, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "filters": params,
         "page": page,
+        "page_links": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "ellipsis": paginator.ELLIPSIS,
         "query": query.urlencode(),
         "may_order": bool(ibx_codes),
     }
     template = "workvisits/_order_list.html" if request.htmx else "workvisits/dashboard.html"
     return render(request, template, context)
-
-
-def _seen_ibxs(user) -> set[str]:
-    if not user.organization_id:
-        return set()
-    return set(Order.objects.filter(organization_id=user.organization_id).values_list("ibx__code", flat=True))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,455 @@
+"""Scale benchmark: the customer and staff pages at 300,000 orders, against the same pages at 2,000.
+
+Builds its own database `<name>_scale` (one organization with 200,000 orders, fifty with 2,000 each;
+about 1.7 M events and 600 k visitors, made in SQL), VACUUM ANALYZEs it, starts gunicorn on a free
+port and measures, with one keep-alive client, 100 requests per page after a warm-up: /healthz, the
+dashboard (page 1 and page 500), the order page, the API list (page 1, page 5000, filtered upcoming,
+filtered past window), one order, the Order History search (when the portal has it) and the admin
+order list (plain and by status). Each page is measured for a user of the 200,000-order organization
+and for one of a 2,000-order organization, with the same request.
+
+Prints p50/p99, SQL queries (counted in-process on the same database) and bytes per page, and the
+ratios. Targets: every page's p50 within 20x of /healthz's and within 2x of the same page for the
+2,000-order organization; the same number of queries for both; the dashboard under 100 KB. Exits
+non-zero when a target is missed or a request failed. The database is dropped at the end.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/scale.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from api import KeepAlive, _free_port  # noqa: E402 (the API bench's client, reused)
+
+# Orders of the big organization and of each small one; small organizations besides Globex.
+BIG, SMALL, OTHERS = 200_000, 2_000, 49
+HEALTHZ_FACTOR, SMALL_FACTOR, DASHBOARD_MAX_BYTES = 20, 2, 100 * 1024
+
+
+def _scale_database(url: str) -> tuple[str, dict, str]:
+    """Make an empty `<name>_scale` database next to the one in `url`; returns its URL, DSN and name."""
+    import environ
+    import psycopg
+
+    config = environ.Env.db_url_config(url or "postgres://postgres@127.0.0.1:5432/portal")
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        sys.exit("bench/scale.py needs PostgreSQL: set DATABASE_URL=postgres://...")
+    name = f"{config['NAME']}_scale"
+    dsn = {
+        "host": config.get("HOST") or "127.0.0.1",
+        "port": config.get("PORT") or 5432,
+        "user": config.get("USER") or "postgres",
+        "password": config.get("PASSWORD") or None,
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = (url or "postgres://postgres@127.0.0.1:5432/portal").rsplit("/", 1)[0]
+    return f"{base}/{name}", dsn, name
+
+
+def _drop_database(dsn: dict, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Orders are generated in time order (as they would have been placed), the organizations interleaved:
+# two of every three rows are the big organization's, the third one of the fifty small ones' in turn.
+# Visits run from 700 days ago to 30 days ahead; past ones are CLOSED (one in ten CANCELLED).
+ORDERS_SQL = """
+INSERT INTO workvisits_order (order_id, organization_id, ibx_id, ordered_by_id, description, customer_reference_id,
+    po_type, po_number, po_amount, open_cabinet, visit_start, visit_end, status, submission_key, submit_attempts,
+    last_error, review_reasons, rejection_reasons, version, created_at, updated_at)
+SELECT 'WV-S' || lpad(g::text, 8, '0'), o.org_id, o.ibx_id, o.user_id,
+       'Scale benchmark: routine maintenance in the cage.', 'REF-' || g, '', '', '', false,
+       s.vs, s.vs + interval '4 hours',
+       CASE WHEN s.vs + interval '4 hours' < now()
+            THEN CASE WHEN s.h %% 10 = 0 THEN 'CANCELLED' ELSE 'CLOSED' END
+            ELSE (ARRAY['SUBMITTED', 'RECEIVED', 'QUEUED', 'PENDING_REVIEW'])[1 + s.h %% 4] END,
+       gen_random_uuid(), 1, '', '[]', '[]', 1,
+       s.vs - (1 + g %% 10) * interval '1 day', s.vs - (g %% 10) * interval '1 day'
+FROM generate_series(1, %(total)s) AS g
+CROSS JOIN LATERAL (
+    SELECT date_trunc('minute', now() - interval '700 days' + (g::float8 / %(total)s) * interval '730 days') AS vs,
+           CASE WHEN g %% 3 = 0 THEN 1 + (g / 3) %% 50 ELSE 0 END AS slot,
+           abs(hashtext(g::text)) AS h  -- statuses independent of the organization
+) AS s
+JOIN scale_org AS o ON o.slot = s.slot
+"""
+LOADED_TABLES = (
+    "workvisits_order",
+    "workvisits_ordercage",
+    "workvisits_visitor",
+    "workvisits_contact",
+    "workvisits_orderevent",
+)
+PARTS_SQL = [
+    """INSERT INTO workvisits_ordercage (order_id, cage_id, account_id)
+       SELECT w.id, o.cage_id, o.account_id FROM workvisits_order w JOIN scale_org o ON o.org_id = w.organization_id""",
+    # Two visitors per order: the ordering user and a named contractor.
+    """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details, notify)
+       SELECT w.id, w.ordered_by_id, '', '', '', '[]', false FROM workvisits_order w""",
+    """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details, notify)
+       SELECT w.id, NULL, 'Casey', 'Contractor ' || w.id, 'Contractor Ltd',
+              '[{"type": "EMAIL", "value": "casey@contractor.example"}]', false FROM workvisits_order w""",
+    """INSERT INTO workvisits_contact (order_id, user_id, first_name, last_name, company_name, details,
+           contact_type, availability, timezone)
+       SELECT w.id, w.ordered_by_id, '', '', '', '[]', 'TECHNICAL', 'WORK_HOURS', '' FROM workvisits_order w""",
+    # Five or six events per order (5.67 on average): placed, submitted, received, emails, closed.
+    """INSERT INTO workvisits_orderevent (order_id, created_at, kind, from_status, to_status, note, data)
+       SELECT w.id, w.created_at + k * interval '1 minute',
+              (ARRAY['CREATED', 'STATUS', 'STATUS', 'EMAIL', 'EMAIL', 'STATUS'])[k],
+              '', '', 'Scale benchmark event.', '{}'
+       FROM workvisits_order w CROSS JOIN generate_series(1, 6) AS k
+       WHERE k < 6 OR w.id % 3 <> 0""",
+]
+
+
+def build(dsn: dict, name: str) -> dict:
+    """The dataset, in SQL on top of the demo catalogue; returns what was made and how long it took."""
+    import psycopg
+    from django.contrib.auth.models import Permission
+
+    from workvisits.models import IBX, Account, Cage, Organization, User
+
+    began = time.perf_counter()
+    dc2 = IBX.objects.get(code="DC2")
+    view_all = Permission.objects.get(codename="view_organization_orders")
+    slots = [(0, "orderer"), (1, "globex")]
+    for i in range(OTHERS):
+        org = Organization.objects.create(name=f"Scale customer {i + 2:02d}")
+        user = User.objects.create(username=f"scale{i + 2:02d}", organization=org, first_name="Sam", last_name="Scale")
+        user.user_permissions.add(view_all)
+        account = Account.objects.create(number=f"90000000{i + 2:02d}", name=f"Scale {i + 2}", organization=org)
+        cage = Cage.objects.create(cage_id=f"DC2:09:9000{i + 2:02d}", ibx=dc2, organization=org)
+        cage.accounts.add(account)
+        slots.append((i + 2, user.username))
+    rows = []
+    for slot, username in slots:
+        user = User.objects.get(username=username)
+        cage = Cage.objects.filter(organization_id=user.organization_id, ibx=dc2).order_by("cage_id").first()
+        rows.append((slot, user.organization_id, user.pk, dc2.pk, cage.pk, cage.accounts.order_by("number").first().pk))
+    total = BIG + SMALL * (OTHERS + 1)
+    with psycopg.connect(dbname=name, autocommit=True, **dsn) as conn:
+        conn.execute(
+            "CREATE UNLOGGED TABLE scale_org (slot int, org_id bigint, user_id bigint, ibx_id bigint,"
+            " cage_id bigint, account_id bigint)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO scale_org VALUES (%s, %s, %s, %s, %s, %s)", rows)
+        # The tables' secondary indexes are dropped for the load and made again after it: one sort per
+        # index instead of millions of insertions (constraints stay).
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY(%s)"
+            " AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+            [list(LOADED_TABLES)],
+        ).fetchall()
+        for index, _ in indexes:
+            conn.execute(f'DROP INDEX "{index}"')
+        conn.execute(ORDERS_SQL, {"total": total})
+        for sql in PARTS_SQL:
+            conn.execute(sql)
+        conn.execute("SET maintenance_work_mem = '256MB'")
+        for _, definition in indexes:
+            conn.execute(definition)
+        conn.execute("DROP TABLE scale_org")
+        built = time.perf_counter() - began
+        conn.execute("VACUUM ANALYZE")
+        counts = {
+            table: conn.execute(f"SELECT count(*) FROM workvisits_{table}").fetchone()[0]  # noqa: S608
+            for table in ("order", "orderevent", "visitor")
+        }
+    return {"seconds": built, "vacuum_seconds": time.perf_counter() - began - built, **counts}
+
+
+def _request(method: str, path: str, *, cookie: str = "", token: str = "", body: bytes | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+def measure(conn: KeepAlive, raw: bytes, requests: int, warmup: int) -> dict:
+    """`warmup` requests, then `requests` measured ones, one after the other on one connection."""
+    statuses, latencies, size = set(), [], 0
+    for i in range(warmup + requests):
+        began = time.perf_counter()
+        status, body = conn.request(raw)
+        elapsed = time.perf_counter() - began
+        statuses.add(status)
+        size = len(body)
+        if i >= warmup:
+            latencies.append(elapsed)
+    latencies.sort()
+    return {
+        "p50": 1000 * statistics.median(latencies),
+        "p99": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "statuses": statuses,
+        "bytes": size,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=100, help="measured requests per page (default 100)")
+    parser.add_argument("--warmup", type=int, default=10, help="requests before measuring (default 10)")
+    parser.add_argument("--keep", action="store_true", help="keep the database (dropped by default)")
+    args = parser.parse_args()
+
+    database_url, dsn, db_name = _scale_database(os.environ.get("DATABASE_URL", ""))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "CELERY_BROKER_URL": "memory://",
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "EMAIL_URL": "dummymail://",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+    }
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from workvisits.models import Order, User
+    from workvisits.services import api_client_create, api_token_issue
+
+    gunicorn = None
+    failed = False
+    try:
+        devnull = open(os.devnull, "w")  # noqa: SIM115
+        call_command("migrate", verbosity=0, stdout=devnull)
+        call_command("seed_demo", stdout=devnull)
+        made = build(dsn, db_name)
+        print(
+            f"dataset: {made['order']:,} orders, {made['orderevent']:,} events, {made['visitor']:,} visitors, "
+            f"built in {made['seconds']:.1f} s (target < 120 s), VACUUM ANALYZE {made['vacuum_seconds']:.1f} s"
+        )
+        failed |= made["seconds"] >= 120
+
+        now = datetime.now(UTC)
+        today = now.date().isoformat()
+        window = f"visitStartFrom={(now - timedelta(days=60)).date()}&visitStartTo={(now - timedelta(days=30)).date()}"
+        personas = {}
+        for label, username in (("big", "orderer"), ("small", "globex")):
+            user = User.objects.get(username=username)
+            web = Client()
+            web.force_login(user)
+            api_client, secret = api_client_create(user=user, name="scale bench")
+            token, _ = api_token_issue(client_id=api_client.client_id, client_secret=secret)
+            order = Order.objects.filter(organization_id=user.organization_id).order_by("-created_at").first()
+            personas[label] = {
+                "user": user,
+                "client": web,
+                "cookie": f"{settings.SESSION_COOKIE_NAME}={web.cookies[settings.SESSION_COOKIE_NAME].value}",
+                "token": token,
+                "order": order.order_id,
+                "org": user.organization_id,
+                "last_page": 5000 if label == "big" else SMALL // 20,
+            }
+        staff = Client()
+        staff.force_login(User.objects.get(username="admin"))
+        staff_cookie = f"{settings.SESSION_COOKIE_NAME}={staff.cookies[settings.SESSION_COOKIE_NAME].value}"
+        search_body = json.dumps({"filters": {}, "page": {"number": 0, "size": 20}}).encode()
+        has_search = any("retrieve-orders" in str(p.pattern) for p in _url_patterns())
+
+        # (name, how to ask: "web" | "api" | "admin", method, path for a persona, body)
+        pages = [
+            ("dashboard page 1", "web", "GET", lambda p: "/", None),
+            ("dashboard page 500", "web", "GET", lambda p: "/?page=500", None),
+            ("order page", "web", "GET", lambda p: f"/orders/{p['order']}/", None),
+            ("API list page 1", "api", "GET", lambda p: "/colocations/v2/orders", None),
+            # As deep as each list goes: the small organization's last page (page 5000 is past its end).
+            ("API list page 5000", "api", "GET", lambda p: f"/colocations/v2/orders?page={p['last_page']}", None),
+            (
+                "API list upcoming",
+                "api",
+                "GET",
+                lambda p: f"/colocations/v2/orders?status=SUBMITTED,RECEIVED&visitStartFrom={today}",
+                None,
+            ),
+            ("API list past window", "api", "GET", lambda p: f"/colocations/v2/orders?{window}", None),
+            ("API one order", "api", "GET", lambda p: f"/colocations/v2/orders/{p['order']}", None),
+            ("Order History search", "api", "POST", lambda p: "/v1/retrieve-orders", search_body),
+            (
+                "admin list",
+                "admin",
+                "GET",
+                lambda p: f"/admin/workvisits/order/?organization__id__exact={p['org']}",
+                None,
+            ),
+            (
+                "admin list by status",
+                "admin",
+                "GET",
+                lambda p: f"/admin/workvisits/order/?organization__id__exact={p['org']}&status__exact=CLOSED",
+                None,
+            ),
+        ]
+        if not has_search:
+            print("Order History search: skipped, POST /v1/retrieve-orders is not served by this portal yet.")
+            pages = [page for page in pages if page[0] != "Order History search"]
+
+        # Queries per page, in-process on the same database.
+        queries: dict[tuple[str, str], int] = {}
+        for name, kind, method, path, body in pages:
+            for label, persona in personas.items():
+                client = staff if kind == "admin" else persona["client"]
+                headers = {"Authorization": f"Bearer {persona['token']}"} if kind == "api" else {}
+                with CaptureQueriesContext(connection) as captured:
+                    if method == "GET":
+                        response = client.get(path(persona), headers=headers)
+                    else:
+                        response = client.post(path(persona), body, content_type="application/json", headers=headers)
+                if response.status_code != 200:
+                    print(f"{name} ({label}): status {response.status_code}: {response.content[:300]!r}")
+                    failed = True
+                queries[name, label] = len(captured.captured_queries)
+        connection.close()
+
+        port = _free_port()
+        log = tempfile.NamedTemporaryFile(prefix="bench-scale-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+        gunicorn = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "portal.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "2",
+                "--keep-alive",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        conn = KeepAlive(port)
+        for _ in range(200):
+            try:
+                if conn.request(_request("GET", "/healthz"))[0] == 200:
+                    break
+            except OSError:
+                conn.close()
+                time.sleep(0.05)
+        else:
+            raise SystemExit(f"gunicorn did not answer; see {log.name}")
+
+        healthz = measure(conn, _request("GET", "/healthz"), args.requests, args.warmup)
+        results = {}
+        for name, kind, method, path, body in pages:
+            for label, persona in personas.items():
+                raw = _request(
+                    method,
+                    path(persona),
+                    cookie=staff_cookie if kind == "admin" else (persona["cookie"] if kind == "web" else ""),
+                    token=persona["token"] if kind == "api" else "",
+                    body=body,
+                )
+                results[name, label] = measure(conn, raw, args.requests, args.warmup)
+        healthz_again = measure(conn, _request("GET", "/healthz"), args.requests, args.warmup)
+        conn.close()
+        trivial = min(healthz["p50"], healthz_again["p50"])
+
+        print(
+            f"one client, {args.requests} requests per page after {args.warmup} of warm-up; gunicorn 1 worker "
+            f"(gthread); {os.cpu_count()} CPUs"
+        )
+        print(
+            f"/healthz p50 {healthz['p50']:.2f} ms, p99 {healthz['p99']:.2f} ms (again at the end: p50 "
+            f"{healthz_again['p50']:.2f} ms); the targets use the better, {trivial:.2f} ms"
+        )
+        header = (
+            f"{'page':24} {'p50 200k':>9} {'p99 200k':>9} {'p50 2k':>8} {'p99 2k':>8} {'200k/2k':>8} "
+            f"{'/healthz':>9} {'queries':>9} {'KB 200k':>8} {'KB 2k':>7}  verdict"
+        )
+        print(header)
+        for name, *_ in pages:
+            big, small = results[name, "big"], results[name, "small"]
+            ratio, versus = big["p50"] / small["p50"], big["p50"] / trivial
+            q_big, q_small = queries[name, "big"], queries[name, "small"]
+            misses = []
+            if ratio > SMALL_FACTOR:
+                misses.append(f"> {SMALL_FACTOR}x the 2k page")
+            if versus > HEALTHZ_FACTOR:
+                misses.append(f"> {HEALTHZ_FACTOR}x /healthz")
+            if q_big != q_small:
+                misses.append("queries differ")
+            if name.startswith("dashboard") and big["bytes"] > DASHBOARD_MAX_BYTES:
+                misses.append("over 100 KB")
+            if big["statuses"] != {200} or small["statuses"] != {200}:
+                misses.append(f"statuses {sorted(big['statuses'] | small['statuses'])}")
+            failed |= bool(misses)
+            print(
+                f"{name:24} {big['p50']:9.1f} {big['p99']:9.1f} {small['p50']:8.1f} {small['p99']:8.1f} "
+                f"{ratio:8.2f} {versus:9.1f} {q_big:>4}/{q_small:<4} {big['bytes'] / 1024:8.1f} "
+                f"{small['bytes'] / 1024:7.1f}  {'; '.join(misses) or 'ok'}"
+            )
+        print("result:", "a target was missed" if failed else "every target met")
+    finally:
+        if gunicorn is not None:
+            os.killpg(gunicorn.pid, signal.SIGTERM)
+            try:
+                gunicorn.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(gunicorn.pid, signal.SIGKILL)
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            _drop_database(dsn, db_name)
+    return 1 if failed else 0
+
+
+def _url_patterns():
+    from django.urls import get_resolver
+
+    def walk(patterns):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                yield from walk(pattern.url_patterns)
+            else:
+                yield pattern
+
+    return list(walk(get_resolver().url_patterns))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

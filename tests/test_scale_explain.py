@@ -1,0 +1,108 @@
+"""The list queries are served by their indexes on PostgreSQL: EXPLAIN names the index, no Sort of the table."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from workvisits import selectors, services
+
+from .scale_support import copies
+
+# Committed rows, so that VACUUM can set the visibility map as autovacuum does in production: without it
+# the planner prices every index-only read as a heap fetch and the plans are not the production ones.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORDERS = 20_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN plans are PostgreSQL's")  # CI runs on PostgreSQL (conftest refuses anything else)
+
+
+@pytest.fixture
+def many(orderer, globex, make_body):
+    """20,000 orders over two years, one in ten Acme's and the others Globex's; analyzed."""
+    template = services.order_create(user=orderer, data=make_body())
+    now = timezone.now()
+    organizations = [orderer.organization_id] + [globex.organization_id] * 9
+    copies(
+        template,
+        ORDERS,
+        first_start=now - timedelta(days=700),
+        step=timedelta(minutes=53),
+        organizations=organizations,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE workvisits_order")
+    return orderer
+
+
+def _nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _plan(queryset) -> list[dict]:
+    return list(_nodes(json.loads(queryset.explain(format="json"))[0]["Plan"]))
+
+
+def _uses(nodes, index: str) -> bool:
+    return any(n.get("Index Name") == index for n in nodes)
+
+
+def _shown(nodes) -> list:
+    return [(n["Node Type"], n.get("Index Name"), n.get("Plan Rows")) for n in nodes]
+
+
+def _sorts(nodes) -> list[dict]:
+    return [n for n in nodes if n["Node Type"] in ("Sort", "Incremental Sort")]
+
+
+def _ids(queryset, start=0, stop=20):
+    return queryset.values_list("id", flat=True)[start:stop]
+
+
+def test_the_dashboard_parts_are_read_in_index_order(many):
+    orders = selectors.dashboard_orders(user=many, filters=selectors.OrderFilters())
+    for query in (_ids(orders.upcoming), _ids(orders.past), _ids(orders.past, 1000, 1020)):
+        nodes = _plan(query)
+        assert _uses(nodes, "order_org_visit"), _shown(nodes)
+        assert not _sorts(nodes), _shown(nodes)
+
+
+def test_the_api_list_is_read_newest_first_from_its_index(many):
+    newest = selectors.orders_for_user(user=many, filters=selectors.OrderFilters()).order_by("-created_at", "-id")
+    for query in (_ids(newest), _ids(newest, 1000, 1020)):
+        nodes = _plan(query)
+        assert _uses(nodes, "order_org_newest"), _shown(nodes)
+        assert not _sorts(nodes), _shown(nodes)
+
+
+def test_a_past_window_reads_only_the_window(many):
+    now = timezone.now()
+    window = selectors.OrderFilters(visit_start_from=now - timedelta(days=60), visit_start_to=now - timedelta(days=30))
+    query = _ids(selectors.orders_for_user(user=many, filters=window).order_by("-created_at", "-id"))
+    nodes = _plan(query)
+    assert _uses(nodes, "order_org_visit") or _uses(nodes, "order_org_newest"), _shown(nodes)
+    for sort in _sorts(nodes):  # a top-N sort of the window's rows at most, never of the organization's
+        assert sort["Plan Rows"] < ORDERS / 20, nodes
+    assert not any(n["Node Type"] == "Seq Scan" for n in nodes), _shown(nodes)
+
+
+def test_a_status_filter_uses_the_status_index(many):
+    queued = selectors.orders_for_user(user=many, filters=selectors.OrderFilters(statuses=("QUEUED",)))
+    nodes = _plan(queued.values("id"))
+    assert _uses(nodes, "order_org_status_visit"), _shown(nodes)
+
+
+def test_the_ibx_choices_probe_the_organization_s_ibx_index(many):
+    assert selectors.ibx_codes_with_orders(user=many) == ["DC2"]
+    nodes = _plan(selectors._ibxs_with_orders(many.organization_id))
+    assert _uses(nodes, "order_org_ibx"), _shown(nodes)
+    assert not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "workvisits_order" for n in nodes)
