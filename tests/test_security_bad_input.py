@@ -15,7 +15,7 @@ from tests.test_web_wizard import LOCATION, management, schedule, step_url
 from workvisits import services
 from workvisits.models import Order
 
-ATTACHMENT = uuid.uuid4()
+ATTACHMENT = uuid.UUID("00000000-0000-4000-8000-000000000001")  # fixed: xdist workers must collect the same ids
 
 
 @pytest.fixture
