@@ -102,7 +102,7 @@ class Sandbox:
     def __init__(self, **kwargs):
         self.server, self.url = start_in_thread(**kwargs)
         # A token cached for an earlier sandbox that had the same port means nothing to this one.
-        cache.delete(UpstreamClient(base_url=self.url)._cache_key)
+        cache.delete(UpstreamClient(base_url=self.url).cache_key)
 
     def fault(self, kind: str, count: int = 1, match: str = "POST /colocations/v2/orders/workVisits", **extra):
         httpx.post(f"{self.url}/_sandbox/faults", json={"kind": kind, "count": count, "match": match, **extra})

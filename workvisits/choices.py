@@ -14,6 +14,7 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "CANCELLED", "Cancelled"
     REJECTED = "REJECTED", "Rejected"
     FAILED = "FAILED", "Failed"
+    NEEDS_CHECK = "NEEDS_CHECK", "Being checked with the data centre"
 
 
 # Orders in these states are over: nothing can be changed or cancelled any more.

@@ -211,11 +211,19 @@ class Order(models.Model):
     visit_end = models.DateTimeField()
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED, db_index=True)
     upstream_order_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
-    # Sent to the upstream so that a submission whose answer was lost can be found again.
+    # The calendar invite's UID; the X-Correlation-Id of every attempt to create the order upstream.
     submission_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Submission progress (workvisits/submission.py). The submit task was published at:
+    sent_for_submission_at = models.DateTimeField(null=True, blank=True, db_index=True)
     submit_attempts = models.PositiveIntegerField(default=0)
-    submitting_since = models.DateTimeField(null=True, blank=True)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A worker's claim while it talks to the upstream about this order: who, and until when.
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A create may have reached the upstream and nobody has looked since: look up before creating.
+    upstream_uncertain = models.BooleanField(default=False)
+    upstream_cancelled_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_error = models.TextField(blank=True)
     review_reasons = models.JSONField(default=list, blank=True)
     rejection_reasons = models.JSONField(default=list, blank=True)  # [{"property", "reason"}]
@@ -240,7 +248,7 @@ class Order(models.Model):
                 condition=Q(po_type__in=[*PurchaseOrderType.values, ""]), name="order_po_type_valid"
             ),
         ]
-        indexes = [models.Index(fields=["organization", "status"]), models.Index(fields=["status", "submitting_since"])]
+        indexes = [models.Index(fields=["organization", "status"])]
 
     def __str__(self):
         return self.order_id
@@ -373,6 +381,9 @@ class OrderEvent(models.Model):
     to_status = models.CharField(max_length=16, choices=OrderStatus.choices, blank=True)
     note = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # Follow-up work of the event: its emails went out; the change it records reached the upstream.
+    notified_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sent_upstream_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -431,6 +442,7 @@ class UpstreamCall(models.Model):
     """One HTTP call to the upstream, for the operators: what, how long, how it ended."""
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)  # when the request left
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="upstream_calls")
     method = models.CharField(max_length=10)
     url = models.CharField(max_length=500)

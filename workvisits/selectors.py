@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from . import catalogue, rules
-from .choices import ContactType
+from .choices import OPEN_UPSTREAM_STATUSES, ContactType, OrderStatus
 from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
@@ -197,3 +197,15 @@ def organization_users(user: User) -> QuerySet[User]:
     if not user.organization_id:
         return User.objects.none()
     return User.objects.filter(organization_id=user.organization_id, is_active=True).order_by("last_name", "username")
+
+
+def orders_to_remind(now=None) -> list[int]:
+    """Open orders whose visit starts within the next day."""
+    now = now or timezone.now()
+    return list(
+        Order.objects.filter(
+            status__in=OPEN_UPSTREAM_STATUSES - {OrderStatus.CLOSED},
+            visit_start__gt=now,
+            visit_start__lte=now + timedelta(hours=24),
+        ).values_list("pk", flat=True)
+    )

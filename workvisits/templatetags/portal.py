@@ -21,6 +21,7 @@ STATUS_STYLES = {
     OrderStatus.CANCELLED: "text-bg-secondary",
     OrderStatus.REJECTED: "text-bg-danger",
     OrderStatus.FAILED: "text-bg-danger",
+    OrderStatus.NEEDS_CHECK: "text-bg-warning",
 }
 
 

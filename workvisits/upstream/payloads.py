@@ -28,10 +28,15 @@ def _description(order) -> str:
     return text if len(text) <= DESCRIPTION_MAX else order.description
 
 
+def sent_reference(order) -> str:
+    """The `customerReferenceId` sent upstream: the customer's own, or else the portal's order id.
+    A submission whose answer was lost is looked up by it."""
+    return order.customer_reference_id or order.order_id
+
+
 def create_body(order, attachments: list[dict] | None = None, po_attachment_id: str | None = None) -> dict:
-    """The create body of `order` (fetched with its parts). `customerReferenceId` carries the
-    submission key: the portal looks an order up by it after a submission whose answer was lost."""
-    body: dict = {"description": _description(order), "customerReferenceId": str(order.submission_key)}
+    """The create body of `order` (fetched with its parts)."""
+    body: dict = {"description": _description(order), "customerReferenceId": sent_reference(order)}
     if order.po_type:
         po: dict = {"type": order.po_type}
         if order.po_number:
