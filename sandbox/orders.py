@@ -59,7 +59,8 @@ def create(request):
     return _location(order["orderId"], 201)
 
 
-def modify(request, order_id: str):
+def _change(request, order_id: str, action: str, apply):
+    """Run ``apply(sandbox, order, body, ctx) -> Problems`` on the caller's open order; None when it applied."""
     body, failure = read_json(request)
     if failure is not None:
         return failure
@@ -70,31 +71,31 @@ def modify(request, order_id: str):
         if order is None:
             return _not_found(request, order_id)
         if order["status"] in FINAL_STATUSES:
-            return _conflict(request, order, "changed")
-        problems, change = validation.modify_problems(body, ctx, order["visit"])
-        if problems:
-            return errors.problems_response(request, problems)
+            return _conflict(request, order, action)
+        problems = apply(sandbox, order, body, ctx)
+    return errors.problems_response(request, problems) if problems else None
+
+
+def _modify(sandbox, order, body, ctx):
+    problems, change = validation.modify_problems(body, ctx, order["visit"])
+    if not problems:
         sandbox.order_modify(order, body=body, change=change)
-    return _location(order_id, 202)
+    return problems
+
+
+def _cancel(sandbox, order, body, ctx):
+    problems = validation.cancel_problems(body, ctx, [line["lineId"] for line in order["lines"]])
+    if not problems:
+        sandbox.order_cancel(order, body=body)
+    return problems
+
+
+def modify(request, order_id: str):
+    return _change(request, order_id, "changed", _modify) or _location(order_id, 202)
 
 
 def cancel(request, order_id: str):
-    body, failure = read_json(request)
-    if failure is not None:
-        return failure
-    sandbox = get_sandbox()
-    ctx = context(sandbox, request.sandbox_client)
-    with sandbox.lock:
-        order = sandbox.order_for(request.sandbox_client, order_id)
-        if order is None:
-            return _not_found(request, order_id)
-        if order["status"] in FINAL_STATUSES:
-            return _conflict(request, order, "cancelled")
-        problems = validation.cancel_problems(body, ctx, [line["lineId"] for line in order["lines"]])
-        if problems:
-            return errors.problems_response(request, problems)
-        sandbox.order_cancel(order, body=body)
-    return JsonResponse(True, status=202, safe=False)
+    return _change(request, order_id, "cancelled", _cancel) or JsonResponse(True, status=202, safe=False)
 
 
 def read(request, order_id: str):

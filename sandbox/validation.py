@@ -109,21 +109,30 @@ def _present(body: dict, key: str):
     return ABSENT if value is None else value
 
 
-def _string(problems: Problems, body: dict, key: str, prefix: str, *, required: bool,
-            length: tuple[int, int] | None = None) -> str | None:
+def _typed(problems: Problems, body: dict, key: str, prefix: str, kind, noun: str, *, required: bool):
+    """The value at ``key`` when present and of the right type, else ABSENT (with the reason recorded)."""
     path = _join(prefix, key)
     value = _present(body, key)
     if value is ABSENT:
         if required and key not in body:
             problems.missing(path)
-        return None
-    if not isinstance(value, str):
-        problems.invalid(path, f"{path} must be a string.")
-        return None
-    if required and not value.strip():
+        return ABSENT
+    if not isinstance(value, kind):
+        problems.invalid(path, f"{path} must be {noun}.")
+        return ABSENT
+    if required and not (value.strip() if isinstance(value, str) else value):
         problems.missing(path)
+        return ABSENT
+    return value
+
+
+def _string(problems: Problems, body: dict, key: str, prefix: str, *, required: bool,
+            length: tuple[int, int] | None = None) -> str | None:
+    value = _typed(problems, body, key, prefix, str, "a string", required=required)
+    if value is ABSENT:
         return None
     if length and not length[0] <= len(value) <= length[1]:
+        path = _join(prefix, key)
         problems.invalid(path, f"{path} must be {length[0]} to {length[1]} characters long (it is {len(value)}).")
         return None
     return value
@@ -138,19 +147,11 @@ def _object(problems: Problems, value, path: str) -> dict | None:
 
 def _list(problems: Problems, body: dict, key: str, prefix: str, *, required: bool,
           most: int | None = None) -> list | None:
-    path = _join(prefix, key)
-    value = _present(body, key)
+    value = _typed(problems, body, key, prefix, list, "an array", required=required)
     if value is ABSENT:
-        if required and key not in body:
-            problems.missing(path)
-        return None
-    if not isinstance(value, list):
-        problems.invalid(path, f"{path} must be an array.")
-        return None
-    if required and not value:
-        problems.missing(path)
         return None
     if most is not None and len(value) > most:
+        path = _join(prefix, key)
         problems.invalid(path, f"{path} may hold at most {most} items (it holds {len(value)}).")
         return None
     return value
