@@ -85,8 +85,13 @@ class SandboxMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if is_control(request.path):
-            return self.get_response(request)
+        response = self.get_response(request) if is_control(request.path) else self.upstream_call(request)
+        if not response.streaming:
+            # The server answers HTTP/1.0; a length lets a caller tell a whole answer from a cut one.
+            response["Content-Length"] = str(len(response.content))
+        return response
+
+    def upstream_call(self, request):
         sandbox = get_sandbox()
         cid = request.headers.get("X-Correlation-Id") or str(uuid.uuid4())
         request.correlation_id = cid
@@ -104,6 +109,7 @@ class SandboxMiddleware:
             time.sleep(latency)  # models a slow upstream: every call takes this long
         fault = sandbox.take_fault(request.method, request.path)
         kind = fault["kind"] if fault else None
+        sandbox.update_request(entry, fault=kind)
         response = fault_response(request, fault) if kind in ANSWERING_FAULTS else self.get_response(request)
         if kind == "slow":
             time.sleep(float(fault.get("delay") or 0))
@@ -116,7 +122,7 @@ class SandboxMiddleware:
             else:
                 drop()
                 answered = False
-        sandbox.update_request(entry, body=logged_body(request), fault=kind,
+        sandbox.update_request(entry, body=logged_body(request),
                                status=response.status_code if answered else None,
                                actedStatus=response.status_code)
         return response

@@ -2,10 +2,12 @@
 strict validation, Orders v2 reads moving with its clock, modify and cancel, Order History search,
 locations v1/v2, attachments v1, strict error arrays and every fault kind."""
 
+import ast
 import copy
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -13,7 +15,13 @@ import pytest
 pytest.register_assert_rewrite("tests.sandbox_support")
 pytest_plugins = ["tests.sandbox_support"]  # the sandbox_process fixture
 
-from tests.sandbox_support import WORK_VISITS, visit_body  # noqa: E402 - after the rewrite is registered
+from tests.sandbox_support import (  # noqa: E402 - after the rewrite is registered
+    REPO,
+    TLS,
+    WORK_VISITS,
+    SandboxProcess,
+    visit_body,
+)
 
 ERROR_KEYS = {"errorCode", "errorMessage", "correlationId", "additionalInfo"}
 ORDER_ID = re.compile(r"/orders/(1-\d{8})")
@@ -441,3 +449,47 @@ def test_state_shows_orders_requests_and_reset_forgets_them(api, sandbox_process
     assert state["settings"]["latency"] == 0
     assert (sandbox_process.now() - before).total_seconds() < 600
     created_id(create(api))  # tokens outlive a reset
+
+
+# -- the process --------------------------------------------------------------------------------
+def test_concurrent_creates_are_each_stored_once(sandbox_process):
+    token = sandbox_process.token()
+
+    def one(index):
+        with httpx.Client(base_url=sandbox_process.url, verify=TLS, timeout=30,
+                          headers={"authorization": f"Bearer {token}"}) as client:
+            return created_id(create(client, visit_body(customerReferenceId=f"PAR-{index}")))
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        ids = list(pool.map(one, range(32)))
+    assert len(set(ids)) == 32
+    stored = sandbox_process.orders()
+    assert sorted(o["orderId"] for o in stored) == sorted(ids)
+    assert sorted(o["body"]["customerReferenceId"] for o in stored) == sorted(f"PAR-{i}" for i in range(32))
+
+
+def test_answers_carry_their_length(api):
+    response = api.get("/colocations/v2/locations", params={"permissionCode": "WORK_VISIT"})
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_sigterm_stops_the_process():
+    server = SandboxProcess()
+    try:
+        assert httpx.get(f"{server.url}/_sandbox/clock", verify=TLS).status_code == 200
+        server.process.terminate()
+        assert server.process.wait(timeout=20) == 0
+    finally:
+        server.stop()
+
+
+def test_the_sandbox_imports_nothing_of_the_portal():
+    imported = set()
+    for source in (REPO / "sandbox").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    assert "django" in imported
+    assert not imported & {"workvisits", "portal", "tests"}
