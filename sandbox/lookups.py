@@ -98,17 +98,19 @@ def locations_v1(request):
 
 
 def _day(value, end: bool) -> datetime | None:
-    """A filter date: a day (its start, or its end for toDate) or a full UTC date and time."""
+    """A filter date: a day (its start, or its end for toDate) or an ISO date and time (UTC unless it says)."""
     if not isinstance(value, str):
         return None
     moment = parse_datetime(value)
     if moment is not None:
         return moment
     try:
-        day = date.fromisoformat(value)
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time.max if end else time.min, tzinfo=UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _search_query(body) -> tuple[Problems, dict]:

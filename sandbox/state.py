@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import catalogue as catalogue_module
+from .validation import normal_visit
 
 REQUEST_LOG_SIZE = 20_000
 PROGRESSION = ("RECEIVED", "IN_PROGRESS", "CLOSED")
@@ -185,8 +186,8 @@ class Sandbox:
                 "client": client.client_id,
                 "userName": client.user_name,
                 "body": copy.deepcopy(body),
-                "visit": {k: details[k] for k in ("visitStartDateTime", "visitEndDateTime", "openCabinet")
-                          if k in details},
+                "visit": normal_visit({k: details[k] for k in ("visitStartDateTime", "visitEndDateTime", "openCabinet")
+                                       if k in details}),
                 "contacts": self._contacts(client.user_name, body.get("contacts") or []),
                 "lines": lines,
                 "status": "RECEIVED",
@@ -230,7 +231,7 @@ class Sandbox:
     def order_modify(self, order: dict, *, body: dict, change: dict) -> None:
         with self.lock:
             now = self.now()
-            order["visit"].update(change.get("visit", {}))
+            order["visit"].update(normal_visit(change.get("visit", {})))
             for contact in change.get("contacts", []):
                 for user in contact["registeredUsers"]:
                     entry = {"registeredUser": user, "type": "NOTIFICATION",

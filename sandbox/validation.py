@@ -91,6 +91,14 @@ def parse_datetime(value) -> datetime | None:
         return None
 
 
+def normal_visit(visit: dict) -> dict:
+    """Visit fields as the upstream writes them back: times as yyyy-MM-ddTHH:mm:ssZ."""
+    return {
+        key: parse_datetime(value).strftime("%Y-%m-%dT%H:%M:%SZ") if key.endswith("DateTime") else value
+        for key, value in visit.items()
+    }
+
+
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 

@@ -241,7 +241,7 @@ def test_modify_answers_202_and_refuses_what_the_wire_does_not_allow(api, sandbo
     assert changed.status_code == 202 and changed.headers["location"] == f"/orders/{order_id}"
     order = api.get(f"/colocations/v2/orders/{order_id}").json()
     assert order["details"][0]["openCabinet"] is True
-    assert order["details"][0]["visitEndDateTime"].endswith("23:00:00Z")
+    assert order["details"][0]["visitEndDateTime"] == start[:-9] + "23:00:00Z"  # the quoted 'T' written back plain
     assert {"registeredUser": "acme_viewer", "type": "NOTIFICATION", "availability": "ANYTIME"} in order["contacts"]
     two = [{"registeredUsers": ["acme_viewer"], "type": "NOTIFICATION"}] * 2
     assert properties(assert_strict_errors(api.patch(f"{WORK_VISITS}/{order_id}", json={"contacts": two}), 400)) \
@@ -295,6 +295,9 @@ def test_order_history_search_finds_the_callers_orders_by_reference(api, sandbox
                                                   "sorts": [{"name": "createdAt", "direction": "ASC"}]}).json()
     assert [o["orderNumber"] for o in paged["content"]] == [second] and paged["page"]["totalPages"] == 2
     assert api.post("/v1/retrieve-orders", json={"filters": {"ibxs": ["AM1"]}}).json()["content"] == []
+    since = sandbox_process.now().isoformat()
+    assert api.post("/v1/retrieve-orders", json={"q": "REF-1", "filters": {"fromDate": since}}).json()["content"] == []
+    assert_strict_errors(api.post("/v1/retrieve-orders", json={"filters": {"fromDate": "yesterday"}}), 400)
     sandbox_process.settings(nosearch=True)
     assert_strict_errors(api.post("/v1/retrieve-orders", json={"q": "REF-1"}), 404)
 
