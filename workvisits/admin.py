@@ -94,11 +94,23 @@ class ReadOnlyAdminMixin:
 # Users, organizations and the locations catalogue.
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Organization", {"fields": ("organization", "phone", "timezone")}))
-    list_display = ("username", "email", "first_name", "last_name", "organization", "is_staff")
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        ("Organization", {"fields": ("organization", "phone", "timezone")}),
+        (
+            "At the data centre",
+            {
+                "fields": ("upstream_username",),
+                "description": "Sent to the data centre as a registered user only with this name; "
+                "without it the person is sent by name and email. Import many at once with "
+                "manage.py import_upstream_usernames.",
+            },
+        ),
+    )
+    list_display = ("username", "email", "first_name", "last_name", "organization", "upstream_username", "is_staff")
     list_filter = ("organization", "is_staff", "is_active", "groups")
     list_select_related = ("organization",)
-    search_fields = ("username", "email", "first_name", "last_name")
+    search_fields = ("username", "email", "first_name", "last_name", "upstream_username")
 
 
 @admin.register(Organization)

@@ -58,6 +58,21 @@ class User(AbstractUser):
     )
     phone = models.CharField(max_length=40, blank=True)
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Amsterdam")
+    # Portal users are not the data centre's users: only a user with this name is sent upstream as a
+    # registered user; anyone else is sent by name and email (workvisits.upstream.payloads).
+    upstream_username = models.CharField(
+        "upstream username",
+        max_length=150,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The person's username at the data centre (Equinix Customer Portal), if they have one.",
+    )
+
+    def save(self, *args, **kwargs):
+        # Blank is stored as NULL, so that any number of users may have none while a name stays unique.
+        self.upstream_username = (self.upstream_username or "").strip() or None
+        super().save(*args, **kwargs)
 
     def display_name(self) -> str:
         return self.get_full_name() or self.username

@@ -323,9 +323,26 @@ class UpstreamClient:
             raise TransientUpstreamError("the upstream stored the attachment without an id")
         return data["attachmentId"]
 
-    def list_locations(self, permission_code: str = "WORK_VISIT") -> Any:
-        """The upstream's locations (IBXs, cages, accounts, cabinets) as parsed JSON."""
-        return self._call("GET", "/colocations/v2/locations", params={"permissionCode": permission_code}).json()
+    # -- the locations catalogue (read by workvisits.locations) -------------------------------
+    def lookup_locations(self, permission_code: str = "WORK_VISIT") -> Any:
+        """Lookup v2 (`{"crossConnects": [...]}`) as parsed JSON; None for an empty answer (204 or no body).
+        A body that is not JSON raises ValueError naming what came back."""
+        return _json_or_none(self._call("GET", "/colocations/v2/locations", params={"permissionCode": permission_code}))
+
+    def workvisit_locations_v1(self) -> Any:
+        """The v1 work-visit locations (`{"locations": [...]}`, credit hold and PO flags) as parsed JSON;
+        None for an empty answer. A body that is not JSON raises ValueError."""
+        return _json_or_none(self._call("GET", "/v1/orders/workvisit/locations", params={"detail": "true"}))
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if response.status_code == 204 or not response.content.strip():
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        raise ValueError(f"the answer is not JSON ({kind}): {response.text[:80]!r}") from None
 
 
 def _dumps(value: Any) -> bytes:

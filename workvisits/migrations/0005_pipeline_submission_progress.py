@@ -17,7 +17,7 @@ def flags_to_columns(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workvisits', '0003_organization_catalogue_version'),
+        ('workvisits', '0004_updata_user_upstream_username'),
     ]
 
     operations = [
