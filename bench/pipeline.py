@@ -89,7 +89,6 @@ def main() -> int:
     broker.start()
     use_broker(broker.url)
     sandbox = Sandbox()
-    sandbox.start()
     # The rate limit is the deployment's to choose; here it must not be what is measured.
     worker = Worker(broker, sandbox, workdir, concurrency=args.concurrency, EMAIL_URL="dummymail://",
                     LOG_LEVEL="WARNING", UPSTREAM_MAX_RPS="100000", SWEEP_AFTER_SECONDS="600")

@@ -104,11 +104,10 @@ def queued_tasks(server: RedisServer) -> list[tuple]:
 class Sandbox(SandboxProcess):
     """The sandbox upstream process, with what the pipeline tests ask of it."""
 
-    def start(self, *args, **kwargs):
-        started = super().start(*args, **kwargs)
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
         # A token cached for an earlier sandbox that had the same port means nothing to this one.
         cache.delete(UpstreamClient(base_url=self.url).cache_key)
-        return started
 
     def calls(self, what: str) -> list[dict]:
         """The requests the sandbox received matching "METHOD /path" (whatever it answered)."""
@@ -254,7 +253,6 @@ class Pipeline:
         self.redis.start()
         use_broker(self.redis.url)
         self.sandbox = Sandbox()
-        self.sandbox.start()
         for i in range(workers):
             self.add_worker(name=f"w{i}", **options)
         return self
@@ -315,7 +313,6 @@ def broker_fixture(tmp_path):
 def sandbox_fixture(settings):
     """The sandbox process, which this process's upstream client talks to."""
     server = Sandbox()
-    server.start()
     settings.UPSTREAM_BASE_URL = server.url
     yield server
     server.stop()

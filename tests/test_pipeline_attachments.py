@@ -34,9 +34,9 @@ def test_attachments_are_uploaded_at_submit_and_referenced_by_the_order(sandbox,
     uploads = sandbox.calls("POST /v1/attachments/file")
     assert len(uploads) == 2 and all(u["status"] == 201 for u in uploads)
     uploaded = sandbox.state()["attachments"]
-    assert sorted(a["attachmentName"] for a in uploaded.values()) == ["po.pdf", "rack-plan.txt"]
-    upstream = sandbox.orders()[0]
-    by_name = {a["attachmentName"]: key for key, a in uploaded.items()}
+    assert sorted(a["attachmentName"] for a in uploaded) == ["po.pdf", "rack-plan.txt"]
+    upstream = sandbox.orders()[0]["body"]
+    by_name = {a["attachmentName"]: a["attachmentId"] for a in uploaded}
     assert upstream["attachments"] == [{"id": by_name["rack-plan.txt"], "name": "rack-plan.txt"}]
     assert upstream["purchaseOrder"]["attachmentId"] == by_name["po.pdf"]
     # The portal's own ids never leave it: the upstream's are short-lived and tied to the uploader.

@@ -36,7 +36,7 @@ def test_order_is_submitted_once_and_every_contact_gets_the_invite(pipeline, use
     assert [o["orderId"] for o in upstream] == [order.upstream_order_id]
     assert order.upstream_order_id.startswith("1-") and len(order.upstream_order_id) == 10
     # The customer's reference reaches the data centre unchanged: its records and invoices show it.
-    assert upstream[0]["customerReferenceId"] == reference
+    assert upstream[0]["body"]["customerReferenceId"] == reference
     creates = pipeline.sandbox.calls(CREATE)
     assert len(creates) == 1 and creates[0]["status"] == 201
     call = UpstreamCall.objects.get(method="POST", url__endswith="/workVisits")

@@ -52,12 +52,12 @@ def test_change_made_during_submission_is_sent_afterwards(upstream, orderer, mak
     order.refresh_from_db()
     assert order.status == OrderStatus.SUBMITTED
     # The created order carries the old window; the submission queued the change for the upstream.
-    assert sandbox.orders()[0]["details"]["openCabinet"] is False
+    assert sandbox.orders()[0]["body"]["details"]["openCabinet"] is False
     assert (tasks.modify_order.name, (order.pk, order.version)) in queued_tasks(broker)
 
     assert tasks.modify_order.run(order.pk, changed.version) == "sent"
     assert tasks.modify_order.run(order.pk, changed.version) == "already sent"
-    details = sandbox.orders()[0]["details"]
+    details = sandbox.orders()[0]["modifications"][-1]["body"]["details"]
     assert details["openCabinet"] is True and details["visitStartDateTime"] == format_datetime(new_start)
 
 
@@ -73,5 +73,5 @@ def test_cancellation_during_submission_cancels_upstream(upstream, orderer, make
 
     assert tasks.cancel_order.run(order.pk) == "cancelled"
     assert sandbox.orders()[0]["status"] == "CANCELLED"
-    assert sandbox.orders()[0]["cancelReason"] == "The engineer is ill."
+    assert sandbox.orders()[0]["cancellation"]["reason"] == "The engineer is ill."
     assert tasks.cancel_order.run(order.pk) == "already done"

@@ -10,6 +10,7 @@ import time_machine
 from django.utils import timezone
 
 from tests.pipeline_harness import CREATE, SEARCH, sandbox_fixture  # noqa: F401
+from tests.sandbox_support import visit_body as wire_body
 from workvisits import services, submission
 from workvisits.choices import OrderStatus
 from workvisits.models import Order
@@ -30,7 +31,7 @@ def _attempt_again(order):
 def test_an_older_order_with_the_same_reference_is_not_taken_for_this_one(sandbox, orderer, make_body):
     # Weeks of reuse, compressed: the customer's reference already names an upstream order the portal
     # knows nothing of, created ten minutes before this order's first attempt.
-    UpstreamClient().create_work_visit(make_body())
+    UpstreamClient().create_work_visit(wire_body())
     sandbox.advance(600)
     with time_machine.travel(timezone.now() + timedelta(seconds=600), tick=True):
         order = services.order_create(user=orderer, data=make_body())
@@ -58,7 +59,7 @@ def test_two_unlinked_orders_with_the_reference_are_not_guessed_between(sandbox,
     sandbox.fault("drop", count=1, match=CREATE)
     submission.order_submit(order_pk=order.pk)
     # Someone else created an order with the same reference in the same IBX meanwhile.
-    UpstreamClient().create_work_visit(make_body(customerReferenceId="TWICE-4711"))
+    UpstreamClient().create_work_visit(wire_body(customerReferenceId="TWICE-4711"))
 
     assert _attempt_again(order).result == "needs check"
     assert order.status == OrderStatus.NEEDS_CHECK and "2 orders" in order.last_error
@@ -73,5 +74,5 @@ def test_an_order_without_a_reference_is_sent_and_found_by_its_portal_id(sandbox
     sandbox.fault("drop", count=1, match=CREATE)
     submission.order_submit(order_pk=order.pk)
     assert _attempt_again(order).result.startswith("submitted")
-    assert sandbox.orders()[0]["customerReferenceId"] == order.order_id
+    assert sandbox.orders()[0]["body"]["customerReferenceId"] == order.order_id
     assert sandbox.calls(SEARCH)[0]["body"]["q"] == order.order_id

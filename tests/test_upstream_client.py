@@ -5,6 +5,7 @@ call logged with secrets and personal details redacted."""
 import pytest
 
 from tests.pipeline_harness import CREATE, free_port, sandbox_fixture  # noqa: F401
+from tests.sandbox_support import visit_body
 from workvisits.models import UpstreamCall
 from workvisits.upstream import ratelimit
 from workvisits.upstream.client import UpstreamClient, order_id_from_location, token_lifetime
@@ -17,9 +18,9 @@ def _tokens(sandbox) -> int:
     return len(sandbox.calls("POST /oauth2/v1/token"))
 
 
-def test_token_is_fetched_once_and_again_once_on_401(sandbox, make_body):
+def test_token_is_fetched_once_and_again_once_on_401(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
-    order_id = client.create_work_visit(make_body())
+    order_id = client.create_work_visit(visit_body())
     assert order_id.startswith("1-")
     assert client.get_order(order_id)["status"] == "RECEIVED"
     assert UpstreamClient(base_url=sandbox.url).get_order(order_id)["orderId"] == order_id  # another process
@@ -41,9 +42,9 @@ def test_the_token_lifetime_is_read_from_its_leading_digits():
     assert order_id_from_location("") is None
 
 
-def test_every_call_carries_a_correlation_id_and_a_compact_body(sandbox, make_body):
+def test_every_call_carries_a_correlation_id_and_a_compact_body(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
-    client.create_work_visit({**make_body(), "purchaseOrder": None}, correlation_id="corr-4711")
+    client.create_work_visit({**visit_body(), "purchaseOrder": None}, correlation_id="corr-4711")
     create = sandbox.calls(CREATE)[0]
     headers = {k.lower(): v for k, v in create["headers"].items()}
     assert headers["x-correlation-id"] == "corr-4711" and headers["content-type"] == "application/json"
@@ -60,21 +61,21 @@ def test_wrong_credentials_are_a_definite_failure_not_a_rejection(sandbox):
     assert not caught.value.ambiguous
 
 
-def test_errors_are_typed_by_what_the_upstream_may_have_done(sandbox, make_body):
+def test_errors_are_typed_by_what_the_upstream_may_have_done(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
     with pytest.raises(PermanentUpstreamError) as caught:
-        client.create_work_visit(make_body(description="short"))
+        client.create_work_visit(visit_body(description="short"))
     assert caught.value.status == 400
     assert any(r["property"] == "description" for r in caught.value.reasons())
     for kind, ambiguous in (("503", False), ("408", False), ("500", True), ("502", True), ("504", True),
                             ("drop", True)):
         sandbox.fault(kind, count=1, match=CREATE)
         with pytest.raises(TransientUpstreamError) as caught:
-            client.create_work_visit(make_body())
+            client.create_work_visit(visit_body())
         assert caught.value.ambiguous is ambiguous, kind
     sandbox.fault("429", count=1, match=CREATE, retryAfter=1)
     with pytest.raises(TransientUpstreamError) as caught:
-        client.create_work_visit(make_body())
+        client.create_work_visit(visit_body())
     assert caught.value.retry_after == 1 and not caught.value.ambiguous
     ratelimit.acquire()  # the pause it set is over before the next test's calls
     with pytest.raises(PermanentUpstreamError) as caught:
@@ -86,17 +87,9 @@ def test_errors_are_typed_by_what_the_upstream_may_have_done(sandbox, make_body)
     assert not caught.value.ambiguous and caught.value.status is None
 
 
-def test_an_unknown_upstream_status_reads_as_unknown(sandbox, make_body):
+def test_calls_are_logged_redacted(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
-    order_id = client.create_work_visit(make_body())
-    sandbox.set_status(order_id, "PENDING_SOMETHING_NEW")
-    data = client.get_order(order_id)
-    assert data["orderId"] == order_id and data["status"] is None
-
-
-def test_calls_are_logged_redacted(sandbox, make_body):
-    client = UpstreamClient(base_url=sandbox.url)
-    body = make_body(contacts=[{"type": "TECHNICAL", "firstName": "Nina", "lastName": "Night",
+    body = visit_body(contacts=[{"type": "TECHNICAL", "firstName": "Nina", "lastName": "Night",
                                 "details": [{"type": "EMAIL", "value": "nina@fixit.example"}]}])
     client.create_work_visit(body)
     token_call, create_call = UpstreamCall.objects.order_by("id")
@@ -108,13 +101,13 @@ def test_calls_are_logged_redacted(sandbox, make_body):
     assert create_call.duration_ms >= 0 and create_call.started_at and len(create_call.correlation_id) >= 8
 
 
-def test_attachments_and_the_order_search(sandbox, make_body):
+def test_attachments_and_the_order_search(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
     attachment_id = client.upload_attachment("notes.txt", b"Bring the spare PSU.")
     upload = sandbox.calls("POST /v1/attachments/file")[0]
     assert upload["status"] == 201
-    assert attachment_id in sandbox.state()["attachments"]
-    order_id = client.create_work_visit(make_body(customerReferenceId="FIND-ME-1"))
+    assert [a["attachmentId"] for a in sandbox.state()["attachments"]] == [attachment_id]
+    order_id = client.create_work_visit(visit_body(customerReferenceId="FIND-ME-1"))
     found = client.search_orders("FIND-ME-1", ibx="DC2")
     assert [o["orderNumber"] for o in found["content"]] == [order_id]
     sandbox.settings(nosearch=True)

@@ -649,7 +649,8 @@ def orders_sweep() -> dict[str, int]:
     if submits:
         # An expired lease is no one's: freed here so that the next attempt may claim at once.
         Order.objects.filter(pk__in=submits, lease_expires_at__lt=now).update(lease_owner="", lease_expires_at=None)
-        Order.objects.filter(pk__in=submits).update(sent_for_submission_at=now)
+        # Sent now: should this message be lost too, the next round after the grace sends it again.
+        Order.objects.filter(pk__in=submits).update(sent_for_submission_at=now, next_attempt_at=now)
     for pk in submits:
         _send_submission(pk)
 
