@@ -136,7 +136,14 @@ class UpstreamClient:
             if cached:
                 return cached
         body = {"client_id": self.client_id, "client_secret": self.client_secret, "grant_type": "client_credentials"}
-        data = self._send("POST", TOKEN, json=body, authorized=False, correlation_id=new_correlation_id()).json()
+        try:
+            response = self._send("POST", TOKEN, json=body, authorized=False, correlation_id=new_correlation_id())
+        except PermanentUpstreamError as exc:
+            # The portal's credentials or configuration, not the order: never a reason to reject one.
+            raise TransientUpstreamError(
+                f"the token endpoint refused the credentials: {exc}", status=exc.status
+            ) from exc
+        data = response.json()
         token = data.get("access_token") if isinstance(data, dict) else None
         if not token:
             raise TransientUpstreamError("the token endpoint answered without an access_token")
