@@ -151,17 +151,25 @@ def _attempt(order_pk: int, owner: str) -> Outcome:
     read_version = order.version  # the body carries the order at this version; later changes are PATCHed
     body = None
     creating = False
+    # The common case (nothing to look up, no files) goes straight to the create: the flag is set
+    # before the one release of the connection.
+    direct = not order.upstream_uncertain and not files
+    if direct:
+        body = payloads.create_body(order, [], None)
+        if not Order.objects.filter(pk=order_pk, lease_owner=owner).update(upstream_uncertain=True):
+            return Outcome("lease lost")
     _let_go_of_the_database()
     try:
         upstream_id = _look_up(client, order) if order.upstream_uncertain else None
         if upstream_id:
             read_version = 0  # created by an earlier attempt, perhaps from older data: send every change
         else:
-            uploaded, po_attachment_id = _upload(client, order, files)
-            body = payloads.create_body(order, uploaded, po_attachment_id)
-            if not Order.objects.filter(pk=order_pk, lease_owner=owner).update(upstream_uncertain=True):
-                return Outcome("lease lost")
-            _let_go_of_the_database()
+            if not direct:
+                uploaded, po_attachment_id = _upload(client, order, files)
+                body = payloads.create_body(order, uploaded, po_attachment_id)
+                if not Order.objects.filter(pk=order_pk, lease_owner=owner).update(upstream_uncertain=True):
+                    return Outcome("lease lost")
+                _let_go_of_the_database()
             creating = True
             upstream_id = client.create_work_visit(body, order=order, correlation_id=str(order.submission_key))
     except Inconclusive as exc:
