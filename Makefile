@@ -30,12 +30,14 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
-# Web server, Celery worker, Celery beat and the sandbox upstream; Ctrl-C stops them all.
+# Web server, the two Celery workers (default queue; upstream calls on a threads pool), Celery beat and
+# the sandbox upstream; Ctrl-C stops them all.
 run: seed
 	@echo "Portal: http://$(HOST):$(PORT)/   admin: http://$(HOST):$(PORT)/admin/   Ctrl-C stops everything."
 	@trap 'trap - INT TERM EXIT; kill -- $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	$(PY) manage.py run_sandbox & \
-	$(VENV)/bin/celery -A portal worker --loglevel INFO --concurrency 2 & \
+	$(VENV)/bin/celery -A portal worker --loglevel INFO --concurrency 2 --queues celery --hostname default@%h & \
+	$(VENV)/bin/celery -A portal worker --loglevel INFO --pool threads --concurrency 8 --queues upstream --hostname upstream@%h & \
 	$(VENV)/bin/celery -A portal beat --loglevel INFO & \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
 	wait -n; echo "A portal process stopped; stopping the others."

@@ -1,9 +1,17 @@
-"""Pipeline benchmark: N orders through one Celery worker to the sandbox upstream.
+"""Pipeline benchmark: orders through one Celery worker process to the sandbox upstream process.
 
-Prints the orders/s from commit to the last SUBMITTED, the tasks/s of a no-op task through the same
-worker in the same run, their ratio, and lost / duplicate counts; exits non-zero when an order was
-lost or created twice upstream. Needs PostgreSQL (DATABASE_URL; the bench uses its own database
-`<name>_bench`, dropped and made again) and redis-server on PATH (a private one on a spare port).
+One worker process, as deployed for the upstream queue (the threads pool, `--concurrency C`), also
+serving the default queue. Three phases, measured in one run:
+
+1. a no-op task (`portal.ping`) through that worker: the ceiling of this broker, worker and result store;
+2. N orders, committed at once, with an upstream that answers at once: orders/s from the commit to the
+   last order SUBMITTED with its emails sent, and its ratio to the no-op (target >= 20 %);
+3. M orders with every upstream call taking LATENCY seconds (the sandbox's `latency`): orders/s
+   against the bound C / LATENCY (target >= 60 % at C >= 32).
+
+Lost (not SUBMITTED) and duplicate (created twice upstream) orders are counted in every phase; the
+script exits non-zero when any is not 0. Needs PostgreSQL (DATABASE_URL; the bench uses its own
+database `<name>_bench`, dropped and made again) and redis-server on PATH (a private one).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/pipeline.py
 """
@@ -30,12 +38,8 @@ def _bench_database(url: str) -> str:
     if config["ENGINE"] != "django.db.backends.postgresql":
         sys.exit("bench/pipeline.py needs PostgreSQL: set DATABASE_URL=postgres://...")
     name = f"{config['NAME']}_bench"
-    dsn = dict(
-        host=config.get("HOST") or "127.0.0.1",
-        port=config.get("PORT") or 5432,
-        user=config.get("USER") or "postgres",
-        password=config.get("PASSWORD") or None,
-    )
+    dsn = dict(host=config.get("HOST") or "127.0.0.1", port=config.get("PORT") or 5432,
+               user=config.get("USER") or "postgres", password=config.get("PASSWORD") or None)
     with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -53,8 +57,10 @@ def _wait(predicate, timeout: float, what: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--orders", type=int, default=1000, help="orders of phase 2 (and no-op tasks of phase 1)")
+    parser.add_argument("--latency-orders", type=int, default=640, help="orders of phase 3")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
 
@@ -72,7 +78,7 @@ def main() -> int:
     from portal.celery import app
     from tests.conftest import visit_body
     from tests.pipeline_harness import RedisServer, Sandbox, Worker, use_broker
-    from workvisits import notifications, services
+    from workvisits import services
     from workvisits.choices import OrderStatus
     from workvisits.models import Order, OrderEvent, SentNotification, User
 
@@ -82,65 +88,80 @@ def main() -> int:
     broker = RedisServer(workdir)
     broker.start()
     use_broker(broker.url)
-    sandbox = Sandbox(step_seconds=0)
-    worker = Worker(
-        broker,
-        sandbox,
-        workdir,
-        concurrency=args.concurrency,
-        EMAIL_URL="dummymail://",
-        LOG_LEVEL="WARNING",
-        CONN_MAX_AGE="60",
-    )
+    sandbox = Sandbox()
+    # The rate limit is the deployment's to choose; here it must not be what is measured.
+    worker = Worker(broker, sandbox, workdir, concurrency=args.concurrency, EMAIL_URL="dummymail://",
+                    LOG_LEVEL="WARNING", UPSTREAM_MAX_RPS="100000", SWEEP_AFTER_SECONDS="600")
     worker.start()
+    orderer = User.objects.get(username="orderer")
+    failures = 0
+
+    def place(n: int, label: str) -> float:
+        """Commit n orders at once; returns the monotonic time of the commit."""
+        with transaction.atomic():
+            for i in range(n):
+                services.order_create(user=orderer, data=visit_body(description=f"Benchmark {label} visit {i}."))
+            started = time.monotonic()
+        return started
+
+    def settle(n: int, label: str) -> float:
+        """Wait until every order is SUBMITTED and every event of theirs that calls for emails has had them."""
+        unnotified = OrderEvent.objects.filter(kind__in=services.NOTIFIED_EVENTS, notified_at__isnull=True)
+        return _wait(
+            lambda: Order.objects.filter(status=OrderStatus.SUBMITTED).count() >= n and not unnotified.exists(),
+            args.timeout,
+            f"the {label} orders to be submitted and their emails sent",
+        )
+
+    def count(n: int) -> tuple[int, int]:
+        nonlocal failures
+        lost = n - Order.objects.filter(status=OrderStatus.SUBMITTED).count()
+        upstream = sandbox.orders()
+        ids = [o["orderId"] for o in upstream]
+        portal_ids = set(Order.objects.exclude(upstream_order_id=None).values_list("upstream_order_id", flat=True))
+        duplicates = len(upstream) - len(set(ids) & portal_ids)
+        failures += bool(lost or duplicates)
+        return lost, duplicates
+
     try:
-        n = args.orders
-        # 1. A no-op task through the same worker: the ceiling of this broker, worker and result store.
+        # 1. The no-op task.
         app.send_task("portal.ping").get(timeout=60)  # warm up
         TaskResult.objects.all().delete()
+        n = args.orders
         started = time.monotonic()
         for _ in range(n):
             app.send_task("portal.ping")
-        done = _wait(
-            lambda: TaskResult.objects.filter(task_name="portal.ping", status="SUCCESS").count() >= n,
-            args.timeout,
-            "the no-op tasks",
-        )
+        done = _wait(lambda: TaskResult.objects.filter(task_name="portal.ping", status="SUCCESS").count() >= n,
+                     args.timeout, "the no-op tasks")
         noop_rate = n / (done - started)
 
-        # 2. N orders, committed at once: each is submitted upstream and its people emailed twice (received,
-        #    accepted: one notification task per order carries both).
-        orderer = User.objects.get(username="orderer")
-        with transaction.atomic():
-            for i in range(n):
-                services.order_create(user=orderer, data=visit_body(description=f"Benchmark visit number {i}."))
-            started = time.monotonic()  # from the commit; the worker's relay sends each submission
-        # Done when every order is SUBMITTED and every event of theirs that calls for emails has had them.
-        unnotified = OrderEvent.objects.filter(kind__in=services.NOTIFIED_EVENTS).exclude(
-            data__has_key=notifications.NOTIFIED
-        )
-        done = _wait(
-            lambda: Order.objects.filter(status=OrderStatus.SUBMITTED).count() >= n and not unnotified.exists(),
-            args.timeout,
-            "the orders to be submitted and their emails sent",
-        )
-        order_rate = n / (done - started)
+        # 2. No latency.
+        started = place(n, "instant")
+        order_rate = n / (settle(n, "instant") - started)
         emails = SentNotification.objects.filter(sent_at__isnull=False)
         received, accepted = emails.filter(notice="submitted").count(), emails.filter(notice="accepted").count()
+        lost, duplicates = count(n)
+        failures += received != accepted or received < n
 
-        submitted = Order.objects.filter(status=OrderStatus.SUBMITTED).count()
-        lost = n - submitted
-        upstream = sandbox.orders()
-        references = [o["customerReferenceId"] for o in upstream]
-        duplicates = len(references) - len(set(references))
-        unknown = len(set(references) - {str(k) for k in Order.objects.values_list("submission_key", flat=True)})
-        print(f"orders: {n}, worker concurrency: {args.concurrency}")
-        print(f"no-op task: {noop_rate:.1f} tasks/s")
-        print(f"pipeline: {order_rate:.1f} orders/s, from commit to the last order upstream and its last email")
-        print(f"emails sent: {received} 'received', {accepted} 'accepted' ({received // n} + {accepted // n} an order)")
-        print(f"ratio: {order_rate / noop_rate:.1%} of the no-op task's throughput (target >= 20%)")
-        print(f"lost = {lost}, duplicates = {duplicates + unknown}")
-        return 1 if lost or duplicates or unknown or not received == accepted >= n else 0
+        # 3. Every upstream call takes the latency.
+        sandbox.settings(latency=args.latency)
+        m = args.latency_orders
+        started = place(m, "latency")
+        latency_rate = m / (settle(n + m, "latency") - started)
+        lost_l, duplicates_l = count(n + m)
+        bound = args.concurrency / args.latency
+
+        print(f"one worker process, threads pool, concurrency {args.concurrency}; load {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} CPUs")
+        print(f"no-op task: {noop_rate:.1f} tasks/s ({n} tasks)")
+        print(f"no latency: {order_rate:.1f} orders/s ({n} orders, commit to the last order upstream and emailed); "
+              f"emails {received} 'received', {accepted} 'accepted'")
+        print(f"  ratio: {order_rate / noop_rate:.1%} of the no-op task's throughput (target >= 20%)")
+        print(f"latency {args.latency:.2f} s a call: {latency_rate:.1f} orders/s ({m} orders) against a bound of "
+              f"{bound:.0f}/s (concurrency / latency)")
+        print(f"  ratio: {latency_rate / bound:.1%} of the bound (target >= 60% at concurrency >= 32)")
+        print(f"lost = {lost + lost_l}, duplicates = {duplicates + duplicates_l}")
+        return 1 if failures else 0
     finally:
         worker.stop()
         sandbox.stop()

@@ -2,43 +2,17 @@
 
 import os
 
-from celery import Celery, bootsteps, signals
-from kombu.transport import TRANSPORT_ALIASES
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-# redis:// brokers go through kombu's Redis transport with one client per channel (portal/broker.py).
-TRANSPORT_ALIASES["redis"] = "portal.broker:Transport"
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 CORRELATION_HEADER = "portal_correlation_id"
-
-
-class SubmissionRelay(bootsteps.StartStopStep):
-    """In each worker's main process, the thread that sends newly queued orders for submission
-    (workvisits/relay.py); on PostgreSQL only (on SQLite the web request sends them)."""
-
-    requires = {"celery.worker.components:Pool"}
-
-    def __init__(self, worker, **kwargs):
-        super().__init__(worker, **kwargs)
-        self.relay = None
-
-    def start(self, worker):
-        from workvisits import relay
-
-        if relay.relayed():
-            self.relay = relay.Relay()
-            self.relay.start()
-
-    def stop(self, worker):
-        if self.relay is not None:
-            self.relay.stop()
-            self.relay = None
-
-
-app.steps["worker"].add(SubmissionRelay)
+# The correlation-id binding of each running task, by task id: under the threads pool several tasks
+# run at once in one process, so it cannot live on the (shared) task object.
+_bindings: dict[str, object] = {}
 
 
 @signals.setup_logging.connect
@@ -51,27 +25,6 @@ def _use_django_logging(**_):
     dictConfig(settings.LOGGING)
 
 
-@signals.worker_process_init.connect
-def _check_reused_connections(**_):
-    """A worker process keeps its database connection from task to task (see CELERY_DB_REUSE_MAX), so
-    it checks it before each task: a database restart costs no task."""
-    from django.db import connections
-
-    for alias in connections:
-        connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
-
-
-@signals.task_prerun.connect
-@signals.task_postrun.connect
-def _close_old_connections(task=None, **_):
-    """Around each task, what Django does around each request: close connections that broke or grew old
-    (not around a task run in the caller's process, whose transaction it would end)."""
-    from django.db import close_old_connections
-
-    if task is not None and not getattr(task.request, "is_eager", False):
-        close_old_connections()
-
-
 @signals.before_task_publish.connect
 def _carry_correlation_id(headers=None, **_):
     from workvisits import correlation
@@ -82,22 +35,21 @@ def _carry_correlation_id(headers=None, **_):
 
 
 @signals.task_prerun.connect
-def _bind_correlation_id(task=None, **_):
+def _bind_correlation_id(task_id=None, task=None, **_):
     from workvisits import correlation
 
     request = task.request if task else None
-    value = getattr(request, CORRELATION_HEADER, None) or (request.id if request else None)
-    task._correlation_token = correlation.bind(value)
+    value = getattr(request, CORRELATION_HEADER, None) or task_id
+    _bindings[task_id] = correlation.bind(value)
 
 
 @signals.task_postrun.connect
-def _unbind_correlation_id(task=None, **_):
+def _unbind_correlation_id(task_id=None, **_):
     from workvisits import correlation
 
-    token = getattr(task, "_correlation_token", None)
+    token = _bindings.pop(task_id, None)
     if token is not None:
         correlation.reset(token)
-        task._correlation_token = None
 
 
 @app.task(name="portal.ping")

@@ -207,7 +207,15 @@ UPSTREAM_BASE_URL = env.str("UPSTREAM_BASE_URL", default=f"http://127.0.0.1:{SAN
 UPSTREAM_CLIENT_ID = env.str("UPSTREAM_CLIENT_ID", default="sandbox-client")
 UPSTREAM_CLIENT_SECRET = env.str("UPSTREAM_CLIENT_SECRET", default="sandbox-secret")
 UPSTREAM_CONNECT_TIMEOUT = 5.0
-UPSTREAM_READ_TIMEOUT = 30.0
+UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=30.0)
+# Calls a second to the upstream, all workers together (workvisits/upstream/ratelimit.py).
+UPSTREAM_MAX_RPS = env.int("UPSTREAM_MAX_RPS", default=20)
+UPSTREAM_RATE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="")
+# A worker's claim on an order while it talks to the upstream (workvisits/submission.py): every call
+# of one attempt ends within it, and a worker killed mid-attempt frees the order when it runs out.
+SUBMIT_LEASE_SECONDS = env.int("SUBMIT_LEASE_SECONDS", default=60)
+# Order History's createdAt may differ this much from the portal's clock.
+UPSTREAM_CLOCK_SKEW_SECONDS = 300
 
 # Celery: configured here with the CELERY_ namespace.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -217,11 +225,9 @@ CELERY_TASK_MAX_SECONDS = env.int("CELERY_TASK_MAX_SECONDS", default=300)
 CELERY_RETRY_BASE_DELAY = env.float("CELERY_RETRY_BASE_DELAY", default=10.0)
 CELERY_RETRY_MAX_DELAY = env.float("CELERY_RETRY_MAX_DELAY", default=900)
 UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=8)
-# The sweeper re-queues QUEUED orders untouched for this long, and orders mid-submission for
-# longer than a task may run.
-SWEEP_AFTER_SECONDS = env.int("SWEEP_AFTER_SECONDS", default=120)
-# How often each worker's submission relay looks for newly queued orders (workvisits/relay.py).
-RELAY_POLL_SECONDS = 0.25
+# The sweeper (the outbox of work no message carries) sends again what has waited this long.
+SWEEP_AFTER_SECONDS = env.int("SWEEP_AFTER_SECONDS", default=30)
+SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=30.0)
 # Status sync: each open order at most every STATUS_SYNC_MIN_AGE seconds, a batch per run.
 STATUS_SYNC_SECONDS = env.int("STATUS_SYNC_SECONDS", default=300)
 STATUS_SYNC_MIN_AGE = env.int("STATUS_SYNC_MIN_AGE", default=240)
@@ -230,24 +236,30 @@ STATUS_SYNC_BATCH = env.int("STATUS_SYNC_BATCH", default=100)
 CELERY_VISIBILITY_TIMEOUT = max(2 * 3600, int(CELERY_RETRY_MAX_DELAY + CELERY_TASK_MAX_SECONDS) * 2)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-    # A down broker costs a web request about a second, never a hang.
-    "socket_connect_timeout": 1,
+    # A down broker costs a web request a fraction of a second, never a hang: the sweeper sends later.
+    "socket_connect_timeout": 0.25,
     "socket_timeout": 5,
     "max_retries": 1,
     "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.2,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_BROKER_CONNECTION_TIMEOUT = 1
-CELERY_TASK_PUBLISH_RETRY = True
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = 0.25
+CELERY_TASK_PUBLISH_RETRY = False
+# Calls to the upstream wait on the network: they run on their own queue, consumed by a worker with
+# the threads pool and a high concurrency (README, "Running"); everything else on the default queue.
+UPSTREAM_QUEUE = "upstream"
+CELERY_TASK_ROUTES = {
+    name: {"queue": UPSTREAM_QUEUE}
+    for name in ("workvisits.submit_order", "workvisits.modify_order", "workvisits.cancel_order")
+}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
@@ -262,16 +274,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_MAX_SECONDS
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_MAX_SECONDS - 30
 CELERY_TASK_TRACK_STARTED = True
-# Celery's Django fixup would open a new database connection for every task; instead a worker process
-# keeps its connection like a web process does (CONN_MAX_AGE), checked and closed when broken or old
-# around each task (portal/celery.py).
-CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sync upstream statuses": {"task": "workvisits.sync_statuses", "schedule": float(STATUS_SYNC_SECONDS)},
     "visit reminders": {"task": "workvisits.send_reminders", "schedule": 3600.0},
-    "sweep stuck orders": {"task": "workvisits.sweep_orders", "schedule": 60.0},
+    "sweep stuck orders": {"task": "workvisits.sweep_orders", "schedule": SWEEP_EVERY_SECONDS},
     "worker heartbeat": {"task": "workvisits.heartbeat", "schedule": 60.0},
     "import locations": {"task": "workvisits.import_locations", "schedule": 6 * 3600.0},
     "anonymize personal data": {"task": "workvisits.anonymize_orders", "schedule": 24 * 3600.0},

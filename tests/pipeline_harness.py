@@ -1,7 +1,10 @@
-"""Real processes for the pipeline tests: a private redis-server, the sandbox upstream and a Celery worker.
+"""Real processes for the pipeline tests: a private redis-server, the sandbox upstream (its own
+process, tests/sandbox_support.py) and Celery workers.
 
 Every test that runs a worker starts its own Redis on a spare port (never the machine's shared one)
-and its own `celery -A portal worker` pointed at the pytest test database.
+and its own `celery -A portal worker` processes pointed at the pytest test database. Workers run as
+in production: the threads pool, both queues (default and upstream), and for the tests that need
+it the beat inside the worker (`beat=True`), whose sweeper is the outbox.
 """
 
 from __future__ import annotations
@@ -18,17 +21,18 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
 
+from tests.sandbox_support import SandboxProcess
 from workvisits.upstream.client import UpstreamClient
-from workvisits.upstream.sandbox import start_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 CELERY = str(Path(sys.executable).parent / "celery")
+CREATE = "POST /colocations/v2/orders/workVisits"
+SEARCH = "POST /v1/retrieve-orders"
 
 
 def free_port() -> int:
@@ -63,19 +67,8 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -99,38 +92,27 @@ class RedisServer:
 
 
 def queued_tasks(server: RedisServer) -> list[tuple]:
-    """(task name, args) of every message waiting on the broker's default queue, sorted."""
-    messages = redis.Redis(port=server.port).lrange("celery", 0, -1)
+    """(task name, args) of every message waiting on the broker's queues (default and upstream), sorted."""
+    client = redis.Redis(port=server.port)
+    messages = [m for queue in ("celery", settings.UPSTREAM_QUEUE) for m in client.lrange(queue, 0, -1)]
     # Celery's message body is base64 JSON: [args, kwargs, embed].
     return sorted(
         (m["headers"]["task"], tuple(json.loads(base64.b64decode(m["body"]))[0])) for m in map(json.loads, messages)
     )
 
 
-class Sandbox:
-    """The sandbox upstream in a thread of the test process."""
+class Sandbox(SandboxProcess):
+    """The sandbox upstream process, with what the pipeline tests ask of it."""
 
     def __init__(self, **kwargs):
-        self.server, self.url = start_in_thread(**kwargs)
+        super().__init__(**kwargs)
         # A token cached for an earlier sandbox that had the same port means nothing to this one.
-        cache.delete(UpstreamClient(base_url=self.url)._cache_key)
+        cache.delete(UpstreamClient(base_url=self.url).cache_key)
 
-    def fault(self, kind: str, count: int = 1, match: str = "POST /colocations/v2/orders/workVisits", **extra):
-        httpx.post(f"{self.url}/_sandbox/faults", json={"kind": kind, "count": count, "match": match, **extra})
-
-    def state(self) -> dict:
-        return httpx.get(f"{self.url}/_sandbox/state").json()
-
-    def creates(self) -> list[dict]:
-        """The create requests the sandbox received (whatever it answered)."""
-        return [r for r in self.state()["requests"] if r["method"] == "POST" and r["path"].endswith("/workVisits")]
-
-    def orders(self) -> list[dict]:
-        return self.state()["orders"]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def calls(self, what: str) -> list[dict]:
+        """The requests the sandbox received matching "METHOD /path" (whatever it answered)."""
+        method, path = what.split(" ", 1)
+        return [r for r in self.requests() if r["method"] == method and r["path"] == path]
 
 
 def database_url() -> str:
@@ -145,10 +127,24 @@ def database_url() -> str:
 class Worker:
     """`celery -A portal worker` in a subprocess, on the given broker, sandbox and test database."""
 
-    def __init__(self, broker: RedisServer, sandbox: Sandbox, workdir: Path, *, concurrency: int = 1, **env):
+    def __init__(
+        self,
+        broker: RedisServer,
+        sandbox: Sandbox,
+        workdir: Path,
+        *,
+        concurrency: int = 8,
+        pool: str = "threads",
+        queues: str = "celery,upstream",
+        beat: bool = False,
+        name: str = "w",
+        **env,
+    ):
+        self.workdir = workdir
         self.mail_dir = workdir / "mail"
         self.mail_dir.mkdir(exist_ok=True)
-        self.log_path = workdir / "worker.log"
+        self.log_path = workdir / f"worker-{name}.log"
+        self.name = name
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -161,63 +157,41 @@ class Worker:
             "CELERY_RETRY_MAX_DELAY": "10",
             "UPSTREAM_MAX_ATTEMPTS": "5",
             "SWEEP_AFTER_SECONDS": "1",
+            "SWEEP_EVERY_SECONDS": "1",
             "OPERATORS_EMAILS": "ops@dc.example",
-            "CONN_MAX_AGE": "0",
             **{k: str(v) for k, v in env.items()},
         }
-        self.concurrency = concurrency
+        self.args = ["--pool", pool, "--concurrency", str(concurrency), "--queues", queues]
+        if beat:
+            # The beat inside the worker, with its schedule in a file (the settings' database
+            # scheduler is for deployments): the sweeper runs every SWEEP_EVERY_SECONDS.
+            self.args += ["--beat", "--scheduler", "celery.beat:PersistentScheduler",
+                          "--schedule", str(workdir / f"beat-{name}")]
         self.process: subprocess.Popen | None = None
+        self._log = None
 
     def start(self) -> None:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        ready_before = self.log_path.read_bytes().count(b" ready.")
         self.process = subprocess.Popen(
-            [
-                CELERY,
-                "-A",
-                "portal",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                str(self.concurrency),
-                "--pool",
-                "prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                f"test{os.getpid()}-{free_port()}@%h",
-            ],
+            [CELERY, "-A", "portal", "worker", "--loglevel", "INFO", *self.args,
+             "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--hostname", f"{self.name}-{os.getpid()}-{free_port()}@%h"],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_for(
-            lambda: b" ready." in self.log_path.read_bytes() or self.process.poll() is not None,
-            timeout=60,
-            what="the Celery worker",
-        )
+        wait_for(lambda: self.log_path.read_bytes().count(b" ready.") > ready_before or self.process.poll() is not None,
+                 timeout=60, what="the Celery worker")
         if self.process.poll() is not None:
             raise RuntimeError(f"the worker stopped:\n{self.log()}")
 
-    def children(self) -> list[int]:
-        """The pool processes of the worker."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == self.process.pid:
-                    pids.append(int(entry.name))
-        return pids
-
-    def kill_child(self) -> int:
-        pid = self.children()[0]
-        os.kill(pid, signal.SIGKILL)
-        return pid
+    def kill(self) -> None:
+        """SIGKILL the worker (the threads pool: the whole worker), as an OOM killer or a lost host would."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self._log.close()
 
     def succeeded(self, task_ids) -> bool:
         """Whether the worker logged every one of these tasks as succeeded (results may not be stored)."""
@@ -235,10 +209,11 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        self._log.close()
+        if self._log and not self._log.closed:
+            self._log.close()
 
     def emails(self) -> list[email.message.Message]:
-        """Every email the worker sent (Django's file backend writes them under mail/)."""
+        """Every email the workers sent (Django's file backend writes them under mail/)."""
         messages = []
         for path in sorted(self.mail_dir.glob("*.log")):
             for chunk in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
@@ -248,13 +223,13 @@ class Worker:
 
 
 def use_broker(url: str) -> None:
-    """Point this (test) process's Celery app at `url` for enqueueing."""
+    """Point this (test) process's Celery app at `url` for enqueueing (kombu's documented pool API)."""
     from portal.celery import app
 
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._after_fork()
+    app.pool.connection = app.connection_for_write()
+    app.amqp.producer_pool.resize(app.amqp.producer_pool.limit, reset=True)
+    app.pool.resize(app.pool.limit, reset=True)
 
 
 def debug(*objects) -> str:
@@ -262,29 +237,42 @@ def debug(*objects) -> str:
 
 
 class Pipeline:
-    """A private Redis, the sandbox and a worker: what one pipeline test runs against."""
+    """A private Redis, the sandbox and workers: what one pipeline test runs against."""
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.redis = RedisServer(workdir)
         self.sandbox: Sandbox | None = None
-        self.worker: Worker | None = None
+        self.workers: list[Worker] = []
 
-    def start(self, *, concurrency: int = 1, step_seconds: float = 0, **env) -> Pipeline:
+    @property
+    def worker(self) -> Worker:
+        return self.workers[0]
+
+    def start(self, *, workers: int = 1, **options) -> Pipeline:
         self.redis.start()
         use_broker(self.redis.url)
-        self.sandbox = Sandbox(step_seconds=step_seconds)
-        self.worker = Worker(self.redis, self.sandbox, self.workdir, concurrency=concurrency, **env)
-        self.worker.start()
+        self.sandbox = Sandbox()
+        for i in range(workers):
+            self.add_worker(name=f"w{i}", **options)
         return self
 
+    def add_worker(self, **options) -> Worker:
+        worker = Worker(self.redis, self.sandbox, self.workdir, **options)
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
     def stop(self) -> None:
-        if self.worker:
-            self.worker.stop()
+        for worker in self.workers:
+            worker.stop()
         if self.sandbox:
             self.sandbox.stop()
         self.redis.stop()
         use_broker(settings.CELERY_BROKER_URL)
+
+    def logs(self) -> str:
+        return "\n".join(w.log() for w in self.workers)
 
     def wait_for_status(self, order, statuses, timeout: float = 30.0):
         """Wait until the order reaches one of `statuses`; returns it fresh from the database."""
@@ -297,14 +285,14 @@ class Pipeline:
         try:
             wait_for(reached, timeout=timeout, interval=0.2, what=f"order {order.order_id} to be {statuses}")
         except AssertionError as exc:
-            message = f"order {order.order_id} is {order.status}, not {statuses}\n{self.worker.log()}"
+            message = f"order {order.order_id} is {order.status} ({order.last_error}), not {statuses}\n{self.logs()}"
             raise AssertionError(message) from exc
         return order
 
 
 @pytest.fixture(name="pipeline")
 def pipeline_fixture(tmp_path):
-    """Start with `pipeline.start(**env)`; everything started is stopped after the test."""
+    """Start with `pipeline.start(**options)`; everything started is stopped after the test."""
     running = Pipeline(tmp_path)
     yield running
     running.stop()
@@ -319,3 +307,12 @@ def broker_fixture(tmp_path):
     yield server
     server.stop()
     use_broker(settings.CELERY_BROKER_URL)
+
+
+@pytest.fixture(name="sandbox")
+def sandbox_fixture(settings):
+    """The sandbox process, which this process's upstream client talks to."""
+    server = Sandbox()
+    settings.UPSTREAM_BASE_URL = server.url
+    yield server
+    server.stop()

@@ -40,7 +40,7 @@ def test_a_reviewer_sees_neither_the_upstream_log_nor_the_task_results(client, u
 
 def test_an_operator_may_resubmit_and_watch_but_not_approve(client, users, orderer, make_body):
     client.force_login(users["operator"])
-    assert _actions(client) == {"resubmit_orders", "cancel_orders"}
+    assert _actions(client) == {"resubmit_orders", "link_upstream_orders", "confirm_not_upstream", "cancel_orders"}
     waiting = order_in(OrderStatus.PENDING_REVIEW, orderer, make_body)
     post_action(client, "approve_orders", waiting)
     post_action(client, "reject_orders", waiting, apply="yes", reason="Operators may not reject orders.")
@@ -70,7 +70,10 @@ def test_the_order_page_is_read_only_for_staff(client, users, orderer, make_body
 
 def test_a_superuser_has_every_action(client, users):
     client.force_login(users["admin"])
-    assert _actions(client) == {"approve_orders", "reject_orders", "resubmit_orders", "cancel_orders"}
+    assert _actions(client) == {
+        "approve_orders", "reject_orders", "resubmit_orders", "link_upstream_orders", "confirm_not_upstream",
+        "cancel_orders",
+    }
 
 
 @pytest.mark.parametrize("username", ["orderer", "viewer", "globex"])

@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from workvisits import graph_insert, services
+from workvisits import graph_insert, services, tasks
 from workvisits.choices import ContactType, EventKind, OrderStatus
 from workvisits.models import Account, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
 
@@ -234,13 +234,13 @@ def test_a_create_outside_a_transaction_is_committed_when_it_returns(demo, make_
     # The reads of the rules, then the rows in one statement, in autocommit: no transaction to commit.
     assert [q["sql"].split()[0] for q in queries.captured_queries][-1] == "WITH"
     assert {q["sql"].split()[0] for q in queries.captured_queries[:-1]} == {"SELECT"}
-    # Read from another connection: only a committed order is visible there (the relay's view).
+    # Read from another connection: only a committed order is visible there (a worker's view).
     with psycopg.connect(
         host=database["HOST"], port=database["PORT"] or 5432, user=database["USER"], dbname=database["NAME"]
     ) as other:
         found = other.execute("SELECT status FROM workvisits_order WHERE id = %s", [order.pk]).fetchall()
     assert found == [(OrderStatus.QUEUED,)]
-    assert seen == []  # no message from the request: the workers' relay sends the submission
+    assert seen[-1:] == [(tasks.submit_order, order.pk)]  # sent once committed
     assert _stored(order) == _stored(Order.objects.get(pk=order.pk))
     assert [(e.kind, e.to_status, e.actor_id) for e in order.events.all()] == [
         (EventKind.CREATED, OrderStatus.QUEUED, orderer.pk)
@@ -256,4 +256,4 @@ def test_a_create_inside_the_callers_transaction_waits_for_its_commit(
         orders = [services.order_create(user=orderer, data=make_body()) for _ in range(3)]
         assert sent == []
         assert Order.objects.filter(pk__in=[o.pk for o in orders]).count() == 3
-    assert sent == []  # nor after: the workers' relay sends queued orders, once committed
+    assert sent == [tasks.submit_order] * 3  # once committed

@@ -1,10 +1,10 @@
-"""End to end: an order reaches the sandbox upstream once, with a token, and everyone is told, once."""
+"""End to end: an order reaches the sandbox upstream once, with a token and the customer's own
+reference, and everyone is told, once."""
 
 import pytest
 
-from portal.celery import app
-from tests.pipeline_harness import pipeline_fixture, wait_for  # noqa: F401
-from workvisits import services
+from tests.pipeline_harness import CREATE, pipeline_fixture, wait_for  # noqa: F401
+from workvisits import services, tasks
 from workvisits.choices import EventKind, OrderStatus
 from workvisits.models import SentNotification, UpstreamCall
 
@@ -24,16 +24,21 @@ PEOPLE = {"orderer@acme.example", "nina@fixit.example", "tess@acme.example"}
 
 def test_order_is_submitted_once_and_every_contact_gets_the_invite(pipeline, users, make_body):
     pipeline.start(concurrency=2)
-    body = make_body(contacts=[TECHNICAL, {"type": "NOTIFICATION", "registeredUsers": ["technician"]}])
+    reference = "PO 4711/rack 3 – ünïcode"
+    body = make_body(
+        customerReferenceId=reference,
+        contacts=[TECHNICAL, {"type": "NOTIFICATION", "registeredUsers": ["technician"]}],
+    )
     order = services.order_create(user=users["orderer"], data=body)
 
     order = pipeline.wait_for_status(order, OrderStatus.SUBMITTED)
     upstream = pipeline.sandbox.orders()
     assert [o["orderId"] for o in upstream] == [order.upstream_order_id]
     assert order.upstream_order_id.startswith("1-") and len(order.upstream_order_id) == 10
-    assert upstream[0]["customerReferenceId"] == str(order.submission_key)
-    creates = pipeline.sandbox.creates()
-    assert len(creates) == 1 and creates[0]["authorization"] and creates[0]["status"] == 201
+    # The customer's reference reaches the data centre unchanged: its records and invoices show it.
+    assert upstream[0]["body"]["customerReferenceId"] == reference
+    creates = pipeline.sandbox.calls(CREATE)
+    assert len(creates) == 1 and creates[0]["status"] == 201
     call = UpstreamCall.objects.get(method="POST", url__endswith="/workVisits")
     assert call.order_id == order.pk and call.status_code == 201 and call.correlation_id
     token_call = UpstreamCall.objects.get(url__endswith="/oauth2/v1/token")
@@ -66,8 +71,8 @@ def test_order_is_submitted_once_and_every_contact_gets_the_invite(pipeline, use
 
     # The notification tasks delivered again (a redelivery, a retry) send nothing new.
     # As if the tasks had died before marking their events: sent again, they find the emails claimed.
-    order.events.filter(kind__in=[EventKind.CREATED, EventKind.STATUS]).update(data={})
-    ids = [app.send_task(services.NOTIFY_TASK, args=(order.pk,)).id for _ in range(3)]
+    order.events.filter(kind__in=[EventKind.CREATED, EventKind.STATUS]).update(notified_at=None)
+    ids = [tasks.notify_order.delay(order.pk).id for _ in range(3)]
     wait_for(lambda: pipeline.worker.succeeded(ids), timeout=30, what="the repeated notification tasks")
     assert len(pipeline.worker.emails()) == 3
     assert order.events.filter(kind=EventKind.EMAIL).count() == 3

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from tests.pipeline_harness import Sandbox, broker_fixture, queued_tasks, wait_for  # noqa: F401
-from workvisits import services, tasks
+from tests.pipeline_harness import CREATE, broker_fixture, queued_tasks, sandbox_fixture, wait_for  # noqa: F401
+from workvisits import services, submission, tasks
 from workvisits.choices import OrderStatus
 from workvisits.rules import format_datetime
 
@@ -15,21 +15,18 @@ pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serial
 
 
 @pytest.fixture
-def upstream(settings, broker):
-    sandbox = Sandbox(step_seconds=0)
-    settings.UPSTREAM_BASE_URL = sandbox.url
-    yield sandbox, broker
-    sandbox.stop()
+def upstream(sandbox, broker):
+    return sandbox, broker
 
 
 def _order_on_its_way(sandbox, orderer, make_body):
     """An order whose submission (in a thread) the slow upstream has taken but not yet answered."""
-    sandbox.fault("slow", count=1, delay=1.5)
+    sandbox.fault("slow", count=1, match=CREATE)
     order = services.order_create(user=orderer, data=make_body())
 
     def submit():
         try:
-            tasks.submit_order.run(order.pk)
+            submission.order_submit(order_pk=order.pk)
         finally:
             connection.close()
 
@@ -59,11 +56,12 @@ def test_change_made_during_submission_is_sent_afterwards(upstream, orderer, mak
     order.refresh_from_db()
     assert order.status == OrderStatus.SUBMITTED
     # The created order carries the old window; the submission queued the change for the upstream.
-    assert sandbox.orders()[0]["details"]["openCabinet"] is False
-    assert (services.MODIFY_TASK, (order.pk, order.version)) in queued_tasks(broker)
+    assert sandbox.orders()[0]["body"]["details"]["openCabinet"] is False
+    assert (tasks.modify_order.name, (order.pk, order.version)) in queued_tasks(broker)
 
     assert tasks.modify_order.run(order.pk, changed.version) == "sent"
-    details = sandbox.orders()[0]["details"]
+    assert tasks.modify_order.run(order.pk, changed.version) == "already sent"
+    details = sandbox.orders()[0]["modifications"][-1]["body"]["details"]
     assert details["openCabinet"] is True and details["visitStartDateTime"] == format_datetime(new_start)
 
 
@@ -79,5 +77,5 @@ def test_cancellation_during_submission_cancels_upstream(upstream, orderer, make
 
     assert tasks.cancel_order.run(order.pk) == "cancelled"
     assert sandbox.orders()[0]["status"] == "CANCELLED"
-    assert sandbox.orders()[0]["cancelReason"] == "The engineer is ill."
+    assert sandbox.orders()[0]["cancellation"]["reason"] == "The engineer is ill."
     assert tasks.cancel_order.run(order.pk) == "already done"

@@ -1,14 +1,11 @@
-"""Work is handed to Celery only when the transaction commits: a rolled-back order sends nothing.
-A placed order is sent for submission by the workers' relay, once, whatever the number of workers."""
-
-import threading
+"""Work is handed to Celery only when the transaction commits: a rolled-back order sends nothing; a
+committed one sends its submission once, and one the broker did not take is left to the sweeper."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from tests.pipeline_harness import broker_fixture, queued_tasks  # noqa: F401
-from workvisits import relay, services
-from workvisits.choices import OrderStatus
+from workvisits import services, tasks
 from workvisits.models import Order
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -19,44 +16,23 @@ def test_rolled_back_transaction_enqueues_nothing(broker, orderer, make_body):
         services.order_create(user=orderer, data=make_body())
         raise RuntimeError("the request failed after the order was stored")
     assert not Order.objects.exists()
-    assert relay.dispatch_queued() == 0
-    assert broker.queue_length() == 0
+    assert queued_tasks(broker) == []
 
     order = services.order_create(user=orderer, data=make_body())
-    assert broker.queue_length() == 0  # the request only writes the order: the relay sends it
-    assert relay.dispatch_queued() == 1
-    assert queued_tasks(broker) == [(services.SUBMIT_TASK, (order.pk,))]
-    assert relay.dispatch_queued() == 0  # claimed: sent once
+    # The submission goes to the upstream queue, once; the order notes that it went.
+    assert queued_tasks(broker) == [(tasks.submit_order.name, (order.pk,))]
+    assert broker.queue_length("upstream") == 1
+    assert Order.objects.get(pk=order.pk).sent_for_submission_at is not None
     services.order_cancel(user=orderer, order_id=order.order_id, reason="Changed our plans.")
-    assert broker.queue_length() == 2  # its notification; nothing to cancel upstream yet
+    # Its notification; nothing to cancel upstream: no attempt has started.
+    assert queued_tasks(broker) == sorted(
+        [(tasks.submit_order.name, (order.pk,)), (tasks.notify_order.name, (order.pk,))]
+    )
 
 
-def test_several_relays_send_each_order_once(broker, orderer, make_body):
-    orders = [services.order_create(user=orderer, data=make_body()) for _ in range(40)]
-    counts, start = [], threading.Barrier(4)
-
-    def relay_round():
-        try:
-            start.wait()
-            counts.append(sum(relay.dispatch_queued(limit=3) for _ in range(10)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=relay_round) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert sum(counts) == 40
-    assert queued_tasks(broker) == sorted((services.SUBMIT_TASK, (o.pk,)) for o in orders)
-
-
-def test_a_task_the_broker_refuses_is_claimed_again_next_round(broker, orderer, make_body, monkeypatch):
+def test_an_order_the_broker_does_not_take_is_left_to_the_sweeper(broker, orderer, make_body):
+    broker.stop()
     order = services.order_create(user=orderer, data=make_body())
-    monkeypatch.setattr(services, "enqueue", lambda *args, **kwargs: False)  # the broker is away
-    assert relay.dispatch_queued() == 0
-    assert Order.objects.get(pk=order.pk).next_attempt_at is None
-    monkeypatch.undo()
-    assert relay.dispatch_queued() == 1
-    assert queued_tasks(broker) == [(services.SUBMIT_TASK, (order.pk,))]
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.QUEUED
+    assert Order.objects.get(pk=order.pk).sent_for_submission_at is None
+    broker.start()
+    assert queued_tasks(broker) == []

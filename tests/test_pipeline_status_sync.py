@@ -1,14 +1,13 @@
 """The status sync follows the upstream a batch at a time; reminders go out the day before, once."""
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 
-from tests.pipeline_harness import Sandbox
-from workvisits import services, tasks
+from tests.pipeline_harness import sandbox_fixture  # noqa: F401
+from workvisits import services, submission, tasks
 from workvisits.choices import EventKind, OrderStatus
 from workvisits.models import Order
 from workvisits.rules import format_datetime
@@ -17,27 +16,25 @@ STEP = 0.5
 
 
 @pytest.fixture
-def sandbox(settings):
-    server = Sandbox(step_seconds=STEP)
-    settings.UPSTREAM_BASE_URL = server.url
+def stepping(sandbox, settings):
+    sandbox.settings(statusStepSeconds=STEP)
     settings.STATUS_SYNC_MIN_AGE = 0
-    yield server
-    server.stop()
+    return sandbox
 
 
 def _submitted(user, body):
     order = services.order_create(user=user, data=body)
-    tasks._submit(order.pk)
+    submission.order_submit(order_pk=order.pk)
     order.refresh_from_db()
     assert order.status == OrderStatus.SUBMITTED
     return order
 
 
-def test_status_sync_follows_the_upstream_least_recently_checked_first(sandbox, orderer, make_body, settings):
+def test_status_sync_follows_the_upstream_least_recently_checked_first(stepping, orderer, make_body, settings):
     settings.STATUS_SYNC_BATCH = 1
     first = _submitted(orderer, make_body())
     second = _submitted(orderer, make_body())
-    time.sleep(STEP * 1.2)
+    stepping.advance(STEP * 1.2)
 
     assert tasks.sync_statuses.run() == "1 changed"
     assert tasks.sync_statuses.run() == "1 changed"
@@ -45,21 +42,18 @@ def test_status_sync_follows_the_upstream_least_recently_checked_first(sandbox, 
         order.refresh_from_db()
         assert order.status == OrderStatus.IN_PROGRESS and order.last_synced_at is not None
         assert order.events.filter(kind=EventKind.STATUS, to_status=OrderStatus.IN_PROGRESS).count() == 1
-    gets = [
-        r
-        for r in sandbox.state()["requests"]
-        if r["method"] == "GET" and r["path"].startswith("/colocations/v2/orders/1-")
-    ]
+    gets = [r for r in stepping.requests() if r["method"] == "GET" and r["path"].startswith(
+        "/colocations/v2/orders/1-")]
     assert len(gets) == 2  # one call per order per run, never the whole list at once
 
-    time.sleep(STEP * 2)
+    stepping.advance(STEP * 2)
     settings.STATUS_SYNC_BATCH = 100
     assert tasks.sync_statuses.run() == "2 changed"
     assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.CLOSED}
     assert tasks.sync_statuses.run() == "0 changed"  # closed orders are no longer polled
 
 
-def test_upstream_cancellation_is_followed(sandbox, orderer, make_body):
+def test_upstream_cancellation_is_followed(stepping, orderer, make_body):
     from workvisits.upstream.client import UpstreamClient
 
     order = _submitted(orderer, make_body())
@@ -69,7 +63,7 @@ def test_upstream_cancellation_is_followed(sandbox, orderer, make_body):
     assert order.status == OrderStatus.CANCELLED
 
 
-def test_reminder_the_day_before_once_per_visit_start(sandbox, orderer, make_body):
+def test_reminder_the_day_before_once_per_visit_start(stepping, orderer, make_body):
     soon = (timezone.now() + timedelta(hours=20)).replace(microsecond=0)
     order = _submitted(orderer, make_body(start=soon))
     later = _submitted(orderer, make_body(start=soon + timedelta(days=3)))
@@ -93,4 +87,4 @@ def test_reminder_the_day_before_once_per_visit_start(sandbox, orderer, make_bod
         },
     )
     assert tasks.send_reminders.run() == "1 sent"
-    assert not later.notifications.exists()
+    assert not later.notifications.filter(notice__startswith="reminder").exists()

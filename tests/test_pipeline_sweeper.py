@@ -1,4 +1,5 @@
-"""The sweeper sends again what no task carries, and leaves alone what a task still carries."""
+"""The sweeper is the outbox: it sends again what no message carries, and leaves alone what a message
+or a live lease still carries, and what waits for an operator."""
 
 from datetime import timedelta
 
@@ -15,38 +16,58 @@ pytestmark = pytest.mark.celery
 
 def test_sweeper_requeues_lost_work_only(broker, orderer, make_body, settings):
     settings.SWEEP_AFTER_SECONDS = 60
-    long_ago = timezone.now() - timedelta(minutes=10)
-    # Placed while the broker was down (the test transaction never commits, so nothing was sent).
-    lost = services.order_create(user=orderer, data=make_body())
-    # Its worker died mid-submission, longer ago than a task may run.
-    stuck = services.order_create(user=orderer, data=make_body())
-    # A retry is scheduled for it: its task is waiting in the broker.
-    waiting = services.order_create(user=orderer, data=make_body())
-    # Being submitted right now.
-    busy = services.order_create(user=orderer, data=make_body())
-    # Cancelled after it reached the upstream; the cancellation task was lost.
-    cancelled = services.order_create(user=orderer, data=make_body())
-    Order.objects.filter(pk__in=[lost.pk, stuck.pk, waiting.pk, busy.pk, cancelled.pk]).update(updated_at=long_ago)
-    Order.objects.filter(pk=stuck.pk).update(submitting_since=long_ago - timedelta(minutes=5), submit_attempts=1)
-    Order.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=30))
-    Order.objects.filter(pk=busy.pk).update(submitting_since=timezone.now())
-    Order.objects.filter(pk=cancelled.pk).update(
+    now = timezone.now()
+    long_ago = now - timedelta(minutes=10)
+    names = ("lost", "dead", "retry_lost", "waiting", "busy", "sent", "check", "cancelled")
+    made = {name: services.order_create(user=orderer, data=make_body()) for name in names}
+    Order.objects.filter(pk__in=[o.pk for o in made.values()]).update(updated_at=long_ago)
+    # lost: placed while the broker was down (never sent for submission).
+    # dead: its worker was killed mid-attempt; the lease has run out.
+    Order.objects.filter(pk=made["dead"].pk).update(
+        lease_owner="gone", lease_expires_at=now - timedelta(seconds=1), submit_attempts=1,
+        sent_for_submission_at=long_ago, upstream_uncertain=True,
+    )
+    # retry_lost: a retry was due long ago and its message is gone.
+    Order.objects.filter(pk=made["retry_lost"].pk).update(
+        next_attempt_at=long_ago, submit_attempts=1, sent_for_submission_at=long_ago
+    )
+    # waiting: a retry is due soon; its message waits in the broker.
+    Order.objects.filter(pk=made["waiting"].pk).update(
+        next_attempt_at=now + timedelta(seconds=30), submit_attempts=1, sent_for_submission_at=long_ago
+    )
+    # busy: an attempt holds a live lease right now.
+    Order.objects.filter(pk=made["busy"].pk).update(
+        lease_owner="alive", lease_expires_at=now + timedelta(seconds=50), sent_for_submission_at=now
+    )
+    # sent: its submission message went out a moment ago.
+    Order.objects.filter(pk=made["sent"].pk).update(sent_for_submission_at=now)
+    # check: waits for an operator, whatever its age.
+    Order.objects.filter(pk=made["check"].pk).update(status=OrderStatus.NEEDS_CHECK, upstream_uncertain=True)
+    # cancelled after it reached the upstream; the cancellation message was lost.
+    Order.objects.filter(pk=made["cancelled"].pk).update(
         status=OrderStatus.CANCELLED, upstream_order_id="1-99999999", submit_attempts=1
     )
     # Only the lost order's "placed" event still waits for its emails.
-    created = {o.pk: o.events.get(kind=EventKind.CREATED) for o in (lost, stuck, waiting, busy, cancelled)}
-    for pk, event in created.items():
+    for name, order in made.items():
+        event = order.events.get(kind=EventKind.CREATED)
         event.created_at = long_ago
-        if pk != lost.pk:
-            event.data["notified"] = "yes"
+        event.notified_at = None if name == "lost" else long_ago
         event.save()
 
-    assert tasks.sweep_orders.run() == "2 submissions, 1 notifications, 0 changes, 1 cancellations"
+    assert tasks.sweep_orders.run() == "3 submissions, 1 notifications, 0 changes, 1 cancellations"
     assert queued_tasks(broker) == sorted(
         [
-            (services.SUBMIT_TASK, (lost.pk,)),
-            (services.SUBMIT_TASK, (stuck.pk,)),
-            (services.NOTIFY_TASK, (lost.pk,)),
-            (services.CANCEL_TASK, (cancelled.pk,)),
+            (tasks.submit_order.name, (made["lost"].pk,)),
+            (tasks.submit_order.name, (made["dead"].pk,)),
+            (tasks.submit_order.name, (made["retry_lost"].pk,)),
+            (tasks.notify_order.name, (made["lost"].pk,)),
+            (tasks.cancel_order.name, (made["cancelled"].pk,)),
         ]
     )
+    dead = Order.objects.get(pk=made["dead"].pk)
+    # The run-out lease is freed for the next attempt, which looks the order up first.
+    assert dead.lease_expires_at is None and dead.upstream_uncertain
+    # Sent: not sent again by the next round.
+    broker_before = len(queued_tasks(broker))
+    assert tasks.sweep_orders.run().startswith("0 submissions")
+    assert len(queued_tasks(broker)) == broker_before + 2  # the notification and cancellation, still unanswered

@@ -1,12 +1,19 @@
-"""The upstream misbehaves: 503s are retried, 429's Retry-After is honoured, a 400 rejects at once,
-and an upstream that never recovers leaves the order FAILED with the operators told."""
+"""The upstream misbehaves, against the sandbox process and real workers.
+
+A definite failure (503, 429, 408) is simply retried, with no look-up; a 429's Retry-After pauses
+every worker; a dropped answer is looked up in Order History and adopted, or, when the search cannot
+answer, the order waits for an operator (NEEDS_CHECK), never REJECTED and never sent twice; a 400
+rejects after one attempt with the upstream's reasons; an upstream that never recovers leaves the
+order FAILED with the operators told."""
+
+from datetime import timedelta
 
 import pytest
 
-from tests.pipeline_harness import pipeline_fixture, wait_for  # noqa: F401
+from tests.pipeline_harness import CREATE, SEARCH, pipeline_fixture, wait_for  # noqa: F401
 from workvisits import services
 from workvisits.choices import EventKind, OrderStatus
-from workvisits.models import SentNotification
+from workvisits.models import SentNotification, UpstreamCall
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -19,51 +26,92 @@ def _sent(order, notice):
     )
 
 
-def test_three_503s_then_success_creates_the_order_once(pipeline, orderer, make_body):
+def test_two_503s_then_success_three_posts_and_no_look_up(pipeline, orderer, make_body):
     pipeline.start()
-    pipeline.sandbox.fault("503", count=3)
+    pipeline.sandbox.fault("503", count=2, match=CREATE)
     order = services.order_create(user=orderer, data=make_body())
 
     order = pipeline.wait_for_status(order, OrderStatus.SUBMITTED)
-    assert [c["status"] for c in pipeline.sandbox.creates()] == [503, 503, 503, 201]
+    assert [c["status"] for c in pipeline.sandbox.calls(CREATE)] == [503, 503, 201]
     assert len(pipeline.sandbox.orders()) == 1
-    assert order.submit_attempts == 4 and order.last_error == ""
-    # Before each new attempt the order was looked up by its reference, not blindly created again.
-    lookups = [r for r in pipeline.sandbox.state()["requests"] if "customerReferenceId" in r["query"]]
-    assert len(lookups) == 3
+    assert order.submit_attempts == 3 and order.last_error == ""
+    # A 503 says the upstream did not act: nothing to look up.
+    assert pipeline.sandbox.calls(SEARCH) == []
+    # One logical call, one correlation id across its retries.
+    creates = UpstreamCall.objects.filter(method="POST", url__endswith="/workVisits")
+    assert {c.correlation_id for c in creates} == {str(order.submission_key)}
 
 
-def test_429_retry_after_is_honoured(pipeline, orderer, make_body):
+def test_429_retry_after_pauses_every_worker(pipeline, orderer, make_body):
+    pipeline.start(workers=2, concurrency=4)
+    pipeline.sandbox.fault("429", count=1, match=CREATE, retryAfter=3)
+    orders = [services.order_create(user=orderer, data=make_body(description=f"Paused visit number {i}.")) for i in
+              range(8)]
+
+    for order in orders:
+        pipeline.wait_for_status(order, OrderStatus.SUBMITTED, timeout=60)
+    assert len(pipeline.sandbox.orders()) == 8
+    refused = UpstreamCall.objects.get(status_code=429)
+    answered = refused.started_at + timedelta(milliseconds=refused.duration_ms)
+    # No worker started a call while the pause lasted (both consume the upstream queue; the pause is
+    # kept in Redis). A call that passed the limiter before the 429 was read (the answer is parsed and
+    # the pause written a few milliseconds after it arrives) was already on its way.
+    during = UpstreamCall.objects.filter(
+        started_at__gt=answered + timedelta(seconds=0.1), started_at__lt=answered + timedelta(seconds=2.9)
+    )
+    assert [(c.url, (c.started_at - answered).total_seconds()) for c in during] == []
+    assert all("succeeded" in w.log() for w in pipeline.workers)
+    assert pipeline.sandbox.calls(SEARCH) == []
+
+
+def test_dropped_answer_is_found_by_the_order_search(pipeline, orderer, make_body):
     pipeline.start()
-    pipeline.sandbox.fault("429", count=1, retryAfter=2)
+    # An older order of the customer with the same reference is never taken for this one.
+    older = services.order_create(user=orderer, data=make_body())
+    pipeline.wait_for_status(older, OrderStatus.SUBMITTED)
+    pipeline.sandbox.fault("drop", count=1, match=CREATE)  # acts, then closes the connection unanswered
     order = services.order_create(user=orderer, data=make_body())
 
-    pipeline.wait_for_status(order, OrderStatus.SUBMITTED)
-    first, second = pipeline.sandbox.creates()
-    assert first["status"] == 429 and second["status"] == 201
-    # The backoff alone would wait 0.1-0.2 s here (CELERY_RETRY_BASE_DELAY=0.2).
-    assert second["time"] - first["time"] >= 2.0
-    # The "received" emails went out while the order waited for its retry, not with the answer.
-    received = SentNotification.objects.filter(order=order, notice="submitted", sent_at__isnull=False)
-    assert received.exists() and all(r.sent_at.timestamp() < second["time"] for r in received)
+    order = pipeline.wait_for_status(order, OrderStatus.SUBMITTED)
+    upstream = pipeline.sandbox.orders()
+    assert len(upstream) == 2 and len(pipeline.sandbox.calls(CREATE)) == 2
+    assert order.upstream_order_id != older.upstream_order_id
+    assert order.upstream_order_id in {o["orderId"] for o in upstream}
+    assert len(pipeline.sandbox.calls(SEARCH)) == 1
+    assert order.submit_attempts == 2
+
+
+def test_dropped_answer_without_search_waits_for_an_operator(pipeline, orderer, make_body):
+    pipeline.start()
+    pipeline.sandbox.settings(nosearch=True)
+    pipeline.sandbox.fault("drop", count=1, match=CREATE)
+    order = services.order_create(user=orderer, data=make_body())
+
+    order = pipeline.wait_for_status(order, OrderStatus.NEEDS_CHECK)
+    assert len(pipeline.sandbox.orders()) == 1 and len(pipeline.sandbox.calls(CREATE)) == 1
+    assert "cannot answer" in order.last_error
+    assert not order.events.filter(kind=EventKind.REJECTED).exists()
+    wait_for(lambda: _sent(order, "ops-needs-check") == {"ops@dc.example", "operator@dc.example"}, timeout=20,
+             what="the operators' alert")
+    # The sweeper (here asked directly, as the beat would) never sends it again by itself.
+    from workvisits import submission
+
+    assert submission.orders_sweep()["submissions"] == 0
+    order.refresh_from_db()
+    assert order.status == OrderStatus.NEEDS_CHECK and len(pipeline.sandbox.calls(CREATE)) == 1
 
 
 def test_400_rejects_after_one_attempt_and_tells_everyone_why(pipeline, orderer, make_body):
     pipeline.start()
     reason = "Visitor orderer has no valid photo ID on file; register one before the visit."
-    errors = [
-        {
-            "errorCode": "EQ-2010010",
-            "errorMessage": "One or more properties are invalid",
-            "additionalInfo": [{"property": "details.visitors[0].registeredUsers[0]", "reason": reason}],
-        }
-    ]
-    pipeline.sandbox.fault("reject", count=1, errors=errors)
+    errors = [{"errorCode": "EQ-2010010", "errorMessage": "One or more properties are invalid",
+               "additionalInfo": [{"property": "details.visitors[0].registeredUsers[0]", "reason": reason}]}]
+    pipeline.sandbox.fault("400", count=1, match=CREATE, errors=errors)
     body = make_body(contacts=[{"type": "NOTIFICATION", "registeredUsers": ["technician"]}])
     order = services.order_create(user=orderer, data=body)
 
     order = pipeline.wait_for_status(order, OrderStatus.REJECTED)
-    assert order.submit_attempts == 1 and len(pipeline.sandbox.creates()) == 1
+    assert order.submit_attempts == 1 and len(pipeline.sandbox.calls(CREATE)) == 1
     assert order.rejection_reasons == [{"property": "details.visitors[0].registeredUsers[0]", "reason": reason}]
     assert order.events.filter(kind=EventKind.REJECTED).count() == 1
     wait_for(
@@ -79,7 +127,7 @@ def test_400_rejects_after_one_attempt_and_tells_everyone_why(pipeline, orderer,
 
 def test_retry_limit_fails_the_order_and_emails_the_operators(pipeline, orderer, make_body):
     pipeline.start(UPSTREAM_MAX_ATTEMPTS=3)
-    pipeline.sandbox.fault("503", count=10)
+    pipeline.sandbox.fault("503", count=10, match=CREATE)
     order = services.order_create(user=orderer, data=make_body())
 
     order = pipeline.wait_for_status(order, OrderStatus.FAILED)

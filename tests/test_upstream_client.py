@@ -1,90 +1,96 @@
-"""The upstream client against the sandbox: one cached token, one refetch on 401, typed errors,
-every call logged with secrets and personal details redacted."""
+"""The upstream client against the sandbox process: the wire as UPSTREAM_WIRE.md describes it, one
+cached token and one refetch on 401, errors typed by what they say about the upstream's state, every
+call logged with secrets and personal details redacted."""
 
-import httpx
 import pytest
 
-from tests.pipeline_harness import Sandbox, free_port
+from tests.pipeline_harness import CREATE, free_port, sandbox_fixture  # noqa: F401
+from tests.sandbox_support import visit_body
 from workvisits.models import UpstreamCall
-from workvisits.upstream.client import UpstreamClient
+from workvisits.upstream import ratelimit
+from workvisits.upstream.client import UpstreamClient, order_id_from_location, token_lifetime
 from workvisits.upstream.errors import PermanentUpstreamError, TransientUpstreamError
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sandbox():
-    server = Sandbox(step_seconds=0)
-    yield server
-    server.stop()
-
-
 def _tokens(sandbox) -> int:
-    return sum(r["path"] == "/oauth2/v1/token" for r in sandbox.state()["requests"])
+    return len(sandbox.calls("POST /oauth2/v1/token"))
 
 
-def test_token_is_fetched_once_and_again_once_on_401(sandbox, make_body):
+def test_token_is_fetched_once_and_again_once_on_401(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
-    order_id = client.create_work_visit(make_body())
+    order_id = client.create_work_visit(visit_body())
     assert order_id.startswith("1-")
     assert client.get_order(order_id)["status"] == "RECEIVED"
     assert UpstreamClient(base_url=sandbox.url).get_order(order_id)["orderId"] == order_id  # another process
     assert _tokens(sandbox) == 1
 
-    httpx.post(f"{sandbox.url}/_sandbox/expire-tokens")
+    sandbox.expire_tokens()
     assert client.get_order(order_id)["orderId"] == order_id
     assert _tokens(sandbox) == 2
     statuses = [c.status_code for c in UpstreamCall.objects.order_by("id")]
     assert statuses == [200, 201, 200, 200, 401, 200, 200]
 
 
-def test_wrong_credentials_are_not_retried_forever(sandbox):
+def test_the_token_lifetime_is_read_from_its_leading_digits():
+    assert token_lifetime("3599") == 3599
+    assert token_lifetime("3599 seconds") == 3599
+    assert token_lifetime("never") == 0 and token_lifetime(None) == 0
+    assert order_id_from_location("/orders/1-23232322") == "1-23232322"
+    assert order_id_from_location("https://api.example/colocations/v2/orders/1-5?x=1") == "1-5"
+    assert order_id_from_location("") is None
+
+
+def test_every_call_carries_a_correlation_id_and_a_compact_body(sandbox):
+    client = UpstreamClient(base_url=sandbox.url)
+    client.create_work_visit({**visit_body(), "purchaseOrder": None}, correlation_id="corr-4711")
+    create = sandbox.calls(CREATE)[0]
+    headers = {k.lower(): v for k, v in create["headers"].items()}
+    assert headers["x-correlation-id"] == "corr-4711" and headers["content-type"] == "application/json"
+    assert "purchaseOrder" not in create["body"]
+    token = sandbox.calls("POST /oauth2/v1/token")[0]
+    assert "authorization" not in {k.lower() for k in token["headers"]}
+
+
+def test_wrong_credentials_are_a_definite_failure_not_a_rejection(sandbox):
     client = UpstreamClient(base_url=sandbox.url, client_id="sandbox-client", client_secret="wrong")
     with pytest.raises(TransientUpstreamError) as caught:
-        client.list_locations()
-    assert caught.value.status == 401
+        client.get_order("1-00000000")
+    assert caught.value.status in (400, 401) or caught.value.status is None
+    assert not caught.value.ambiguous
 
 
-def test_errors_are_typed_and_carry_the_upstream_reasons(sandbox, make_body):
+def test_errors_are_typed_by_what_the_upstream_may_have_done(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
     with pytest.raises(PermanentUpstreamError) as caught:
-        client.create_work_visit(make_body(description="short"))
+        client.create_work_visit(visit_body(description="short"))
     assert caught.value.status == 400
-    assert {"property": "description", "reason": "description must be 10 to 4000 characters long; it has 5."} in (
-        caught.value.reasons()
-    )
-    sandbox.fault("503", count=1, match="/colocations", retryAfter=7)
+    assert any(r["property"] == "description" for r in caught.value.reasons())
+    for kind, ambiguous in (("503", False), ("408", False), ("500", True), ("502", True), ("504", True),
+                            ("drop", True)):
+        sandbox.fault(kind, count=1, match=CREATE)
+        with pytest.raises(TransientUpstreamError) as caught:
+            client.create_work_visit(visit_body())
+        assert caught.value.ambiguous is ambiguous, kind
+    sandbox.fault("429", count=1, match=CREATE, retryAfter=1)
     with pytest.raises(TransientUpstreamError) as caught:
-        client.list_locations()
-    assert caught.value.retry_after == 7 and not caught.value.ambiguous
-    sandbox.fault("drop", count=1, match="/colocations")
-    with pytest.raises(TransientUpstreamError) as caught:
-        client.create_work_visit(make_body())
-    assert caught.value.ambiguous  # the upstream created it, the answer was lost
+        client.create_work_visit(visit_body())
+    assert caught.value.retry_after == 1 and not caught.value.ambiguous
+    ratelimit.acquire()  # the pause it set is over before the next test's calls
     with pytest.raises(PermanentUpstreamError) as caught:
         client.get_order("1-00000000")
     assert caught.value.status == 404 and caught.value.errors[0]["errorCode"] == "EQ-2014005"
     unreachable = UpstreamClient(base_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(TransientUpstreamError) as caught:
-        unreachable.list_locations()
+        unreachable.get_order("1-00000000")
     assert not caught.value.ambiguous and caught.value.status is None
 
 
-def test_calls_are_logged_redacted(sandbox, make_body):
+def test_calls_are_logged_redacted(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
-    body = make_body(
-        contacts=[
-            {
-                "type": "TECHNICAL",
-                "firstName": "Nina",
-                "lastName": "Night",
-                "companyName": "Fixit",
-                "details": [{"type": "EMAIL", "value": "nina@fixit.example"}],
-                "availability": "ANYTIME",
-                "timezone": "Europe/Amsterdam",
-            }
-        ]
-    )
+    body = visit_body(contacts=[{"type": "TECHNICAL", "firstName": "Nina", "lastName": "Night",
+                                "details": [{"type": "EMAIL", "value": "nina@fixit.example"}]}])
     client.create_work_visit(body)
     token_call, create_call = UpstreamCall.objects.order_by("id")
     assert token_call.request_body["client_secret"] == "***"
@@ -92,17 +98,19 @@ def test_calls_are_logged_redacted(sandbox, make_body):
     contact = create_call.request_body["contacts"][0]
     assert contact["firstName"] == "***" and contact["details"][0]["value"] == "***"
     assert create_call.request_body["description"] == body["description"]
-    assert create_call.duration_ms >= 0 and len(create_call.correlation_id) >= 8
+    assert create_call.duration_ms >= 0 and create_call.started_at and len(create_call.correlation_id) >= 8
 
 
-def test_locations_and_attachments(sandbox):
+def test_attachments_and_the_order_search(sandbox):
     client = UpstreamClient(base_url=sandbox.url)
-    locations = client.list_locations()
-    dc2 = next(i for i in locations["data"] if i["ibx"] == "DC2")
-    assert dc2["timezone"] == "America/New_York"
-    cage = next(c for c in dc2["cages"] if c["cage"] == "DC2:01:123456")
-    assert cage["accounts"][0]["cabinets"][0]["cabinet"] == "DC2:01:123456:0101"
-    attachment_id = client.upload_attachment("notes.txt", b"Bring the spare PSU.", "text/plain")
-    assert sandbox.state()["attachments"][attachment_id]["name"] == "notes.txt"
-    with pytest.raises(PermanentUpstreamError):
-        client.upload_attachment("fake.pdf", b"not a pdf", "application/pdf")
+    attachment_id = client.upload_attachment("notes.txt", b"Bring the spare PSU.")
+    upload = sandbox.calls("POST /v1/attachments/file")[0]
+    assert upload["status"] == 201
+    assert [a["attachmentId"] for a in sandbox.state()["attachments"]] == [attachment_id]
+    order_id = client.create_work_visit(visit_body(customerReferenceId="FIND-ME-1"))
+    found = client.search_orders("FIND-ME-1", ibx="DC2")
+    assert [o["orderNumber"] for o in found["content"]] == [order_id]
+    sandbox.settings(nosearch=True)
+    with pytest.raises(PermanentUpstreamError) as caught:
+        client.search_orders("FIND-ME-1")
+    assert caught.value.status == 404

@@ -26,7 +26,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import locations, notifications, rules, services
+from . import locations, notifications, rules, services, submission
 from .catalogue import catalogue_changed
 from .choices import CLOSED_STATUSES, OrderStatus
 from .models import (
@@ -48,6 +48,7 @@ from .models import (
     User,
     Visitor,
 )
+from .upstream import payloads
 from .web.messages import Names, local_time, reason_words
 
 logger = logging.getLogger(__name__)
@@ -98,11 +99,23 @@ class ReadOnlyAdminMixin:
 # Users, organizations and the locations catalogue.
 @admin.register(User)
 class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Organization", {"fields": ("organization", "phone", "timezone")}))
-    list_display = ("username", "email", "first_name", "last_name", "organization", "is_staff")
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        ("Organization", {"fields": ("organization", "phone", "timezone")}),
+        (
+            "At the data centre",
+            {
+                "fields": ("upstream_username",),
+                "description": "Sent to the data centre as a registered user only with this name; "
+                "without it the person is sent by name and email. Import many at once with "
+                "manage.py import_upstream_usernames.",
+            },
+        ),
+    )
+    list_display = ("username", "email", "first_name", "last_name", "organization", "upstream_username", "is_staff")
     list_filter = ("organization", "is_staff", "is_active", "groups")
     list_select_related = ("organization",)
-    search_fields = ("username", "email", "first_name", "last_name")
+    search_fields = ("username", "email", "first_name", "last_name", "upstream_username")
 
 
 @admin.register(Organization)
@@ -366,7 +379,8 @@ class NeedsOperatorFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         minutes = int(STUCK_AFTER.total_seconds() // 60)
         return [
-            ("any", "Stuck or failed"),
+            ("any", "Any of these"),
+            ("needs_check", "To check with the data centre"),
             ("stuck", f"Queued or submitting for over {minutes} minutes"),
             ("failed", "Failed"),
         ]
@@ -374,12 +388,26 @@ class NeedsOperatorFilter(admin.SimpleListFilter):
     @staticmethod
     def stuck() -> Q:
         since = timezone.now() - STUCK_AFTER
-        return Q(status=OrderStatus.QUEUED) & (Q(updated_at__lt=since) | Q(submitting_since__lt=since))
+        return Q(status=OrderStatus.QUEUED) & (Q(updated_at__lt=since) | Q(lease_expires_at__lt=timezone.now()))
 
     def queryset(self, request, queryset):
         failed = Q(status=OrderStatus.FAILED)
-        choice = {"any": self.stuck() | failed, "stuck": self.stuck(), "failed": failed}.get(self.value())
+        check = Q(status=OrderStatus.NEEDS_CHECK)
+        choice = {
+            "any": self.stuck() | failed | check,
+            "needs_check": check,
+            "stuck": self.stuck(),
+            "failed": failed,
+        }.get(self.value())
         return queryset.filter(choice) if choice is not None else queryset
+
+
+class LinkForm(forms.Form):
+    upstream_order_id = forms.CharField(
+        label="Data centre order number",
+        max_length=100,
+        help_text="As the data centre's portal shows it, e.g. 1-23232322. The order becomes SUBMITTED as that order.",
+    )
 
 
 class ReasonForm(forms.Form):
@@ -402,6 +430,8 @@ STATUS_ACTIONS = {
     "approve_orders": ("Approve", lambda status: status == OrderStatus.PENDING_REVIEW),
     "reject_orders": ("Reject…", lambda status: status == OrderStatus.PENDING_REVIEW),
     "resubmit_orders": ("Resubmit", lambda status: status == OrderStatus.FAILED),
+    "link_upstream_orders": ("Link to upstream order…", lambda status: status == OrderStatus.NEEDS_CHECK),
+    "confirm_not_upstream": ("Not upstream: resubmit", lambda status: status == OrderStatus.NEEDS_CHECK),
     "cancel_orders": ("Cancel…", lambda status: status not in CLOSED_STATUSES),
 }
 
@@ -453,7 +483,14 @@ class OrderAdmin(admin.ModelAdmin):
     # count that stops counting at EXACT_COUNT_UP_TO rows.
     show_full_result_count = False
     paginator = BoundedCountPaginator
-    actions = ["approve_orders", "reject_orders", "resubmit_orders", "cancel_orders"]
+    actions = [
+        "approve_orders",
+        "reject_orders",
+        "resubmit_orders",
+        "link_upstream_orders",
+        "confirm_not_upstream",
+        "cancel_orders",
+    ]
     inlines = [
         OrderCageInline,
         VisitorInline,
@@ -491,9 +528,14 @@ class OrderAdmin(admin.ModelAdmin):
             "Submission to the upstream",
             {
                 "fields": (
+                    "reference_sent",
                     "submit_attempts",
-                    "submitting_since",
+                    "first_attempt_at",
                     "next_attempt_at",
+                    "upstream_uncertain",
+                    "lease_expires_at",
+                    "sent_for_submission_at",
+                    "upstream_cancelled_at",
                     "last_error",
                     "last_synced_at",
                     "version",
@@ -510,12 +552,16 @@ class OrderAdmin(admin.ModelAdmin):
     def get_list_display(self, request):
         # The operators' work list also says how often each order was tried and why it failed.
         if request.GET.get(NeedsOperatorFilter.parameter_name):
-            return (*self.list_display, "submit_attempts", "short_last_error")
+            return (*self.list_display, "reference_sent", "submit_attempts", "first_attempt_at", "short_last_error")
         return self.list_display
 
     @admin.display(description="last error")
     def short_last_error(self, obj):
         return obj.last_error[:120]
+
+    @admin.display(description="reference sent upstream")
+    def reference_sent(self, obj):
+        return payloads.sent_reference(obj)
 
     def get_queryset(self, request):
         return (
@@ -640,6 +686,46 @@ class OrderAdmin(admin.ModelAdmin):
             queryset,
             "resubmitted",
             lambda order: services.order_resubmit(operator=request.user, order_pk=order.pk),
+        )
+
+    @admin.action(description="Link the selected order to the data centre's order…", permissions=["resubmit"])
+    def link_upstream_orders(self, request, queryset):
+        """The operator found the order in the data centre's portal and types its number."""
+        if queryset.count() != 1:
+            self.message_user(request, "Link one order at a time.", messages.WARNING)
+            return None
+        form = LinkForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            upstream_id = form.cleaned_data["upstream_order_id"]
+            self._apply(
+                request,
+                queryset,
+                "linked",
+                lambda order: submission.order_link_upstream(
+                    operator=request.user, order_pk=order.pk, upstream_order_id=upstream_id
+                ),
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Link to the data centre's order",
+            "opts": self.model._meta,
+            "form": form,
+            "orders": queryset,
+            "action": "link_upstream_orders",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/workvisits/order/action_link.html", context)
+
+    @admin.action(
+        description="Confirm the selected orders are not at the data centre and resubmit them", permissions=["resubmit"]
+    )
+    def confirm_not_upstream(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            "resubmitted",
+            lambda order: submission.order_confirm_not_upstream(operator=request.user, order_pk=order.pk),
         )
 
     @admin.action(description="Cancel the selected orders, telling the customer why", permissions=["staff_cancel"])
@@ -805,7 +891,7 @@ class LocationSyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """Ask a worker to import the upstream's locations now (the beat does it on its own schedule)."""
         if not self.has_import_permission(request) or request.method != "POST":
             raise PermissionDenied
-        if services.enqueue("workvisits.import_locations"):
+        if services.enqueue(locations.import_locations):
             self.message_user(request, "A worker imports the upstream's locations now; reload in a moment.")
         else:
             self.message_user(request, "The task queue cannot be reached; try again later.", messages.ERROR)

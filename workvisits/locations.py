@@ -1,6 +1,7 @@
-"""The locations catalogue import: IBXs, cages, accounts and cabinets from the upstream's locations
-answer or from a CSV file. Each run is one LocationSync row reporting what it created, updated and
-retired, and every entry it could not use with the reason."""
+"""The locations catalogue import: IBXs, cages, accounts and cabinets from the upstream's Lookup v2 answer
+(with the v1 answer's credit-hold and purchase-order flags) or from a CSV file. Each run is one
+LocationSync row reporting what it created, updated and retired, and every entry it could not use
+with the reason."""
 
 from __future__ import annotations
 
@@ -83,60 +84,169 @@ class _Report:
 
 # ---------------------------------------------------------------------------------------------
 # Reading the sources into entries.
-def entries_from_upstream(answer) -> tuple[list[Entry], list[dict]]:
-    """Flatten the upstream's `locations[{ibx, cages[{cage, cageTypes, accounts[{number, name, isCreditHold,
-    isPOBearing, cabinets[{cabinet, cabinetType}]}]}]}]`. The spellings the sandbox uses are read too
-    (`data` for `locations`, `cageType`, `accountNumber`, `accountName`, an IBX's `timezone` and `name`)."""
-    entries, errors = [], []
-    locations = answer
-    if isinstance(answer, dict):
-        locations = answer.get("locations", answer.get("data"))
-    if not isinstance(locations, list):
-        raise ImportRefused("The upstream's answer has no list of locations.")
-    for i, location in enumerate(locations):
-        ibx = str(location.get("ibx") or "").strip() if isinstance(location, dict) else ""
-        if not ibx:
-            errors.append({"where": f"locations[{i}]", "message": "The location has no ibx."})
-            continue
-        ibx_timezone = str(location.get("timezone") or "")
-        for j, cage in enumerate(location.get("cages") or []):
-            where = f"locations[{i}].cages[{j}]"
-            cage_id = str(cage.get("cage") or "").strip() if isinstance(cage, dict) else ""
-            if not cage_id:
-                errors.append({"where": where, "message": "The cage has no id."})
-                continue
-            cage_types = cage.get("cageTypes", cage.get("cageType")) or ""
-            cage_type = str(cage_types[0] if isinstance(cage_types, list) and cage_types else cage_types or "")
-            common = {"ibx": ibx, "ibx_timezone": ibx_timezone, "cage": cage_id, "cage_type": cage_type}
-            accounts = cage.get("accounts") or []
-            if not accounts:
-                entries.append(Entry(where=where, **common))
-            for k, account in enumerate(accounts):
-                account_where = f"{where}.accounts[{k}]"
-                number = str(account.get("number") or account.get("accountNumber") or "").strip()
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true or false"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def _unreadable(path: str, what: str, value) -> ImportRefused:
+    return ImportRefused(
+        f"The upstream's answer cannot be read: {path} must be {what}, not {_kind(value)}; "
+        "nothing was changed or retired."
+    )
+
+
+def _objects(value, path: str) -> list[dict]:
+    """A declared array of objects; a single object counts as a one-item array, as the upstream's clients read it."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if not isinstance(value, list):
+        raise _unreadable(path, "a list", value)
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _unreadable(f"{path}[{i}]", "an object", item)
+    return value
+
+
+def _text(obj: dict, key: str, path: str) -> str:
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _unreadable(f"{path}.{key}", "text", value)
+    return str(value).strip()
+
+
+def _flag(obj: dict, key: str, path: str) -> bool | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _unreadable(f"{path}.{key}", "true or false", value)
+
+
+def _account_numbers(cage: dict, path: str) -> list[str]:
+    """`accountNumbers`: the SDK reads one string; a list, or several numbers separated by commas, are read too."""
+    value = cage.get("accountNumbers")
+    if isinstance(value, list):
+        items = []
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, str | int):
+                raise _unreadable(f"{path}.accountNumbers[{i}]", "text", item)
+            items.append(str(item))
+    else:
+        items = _text(cage, "accountNumbers", path).split(",")
+    numbers = []
+    for item in items:
+        if item.strip() and item.strip() not in numbers:
+            numbers.append(item.strip())
+    return numbers
+
+
+@dataclass
+class _V1Account:
+    name: str = ""
+    credit_hold: bool | None = None
+    po_bearing: bool | None = None
+
+
+def _either(old: bool | None, new: bool | None) -> bool | None:
+    # The account is on hold (or PO-bearing) if any cage's entry says so.
+    return new if old is None else old or bool(new)
+
+
+def facts_from_v1(answer) -> tuple[dict[str, _V1Account], dict[str, str]]:
+    """What the v1 answer (`locations[{ibx, cages[{cage, accounts[{number, name, isCreditHold, isPOBearing,
+    cabinets[{cabinet}]}]}]}]`) adds to Lookup v2: accounts' flags, and which account each cabinet is billed to.
+    `{}` or no answer is an empty list."""
+    accounts: dict[str, _V1Account] = {}
+    cabinets: dict[str, str] = {}
+    if answer is None:
+        return accounts, cabinets
+    if not isinstance(answer, dict):
+        raise _unreadable("the v1 answer", "an object with locations", answer)
+    for i, location in enumerate(_objects(answer.get("locations"), "locations")):
+        for j, cage in enumerate(_objects(location.get("cages"), f"locations[{i}].cages")):
+            for k, account in enumerate(_objects(cage.get("accounts"), f"locations[{i}].cages[{j}].accounts")):
+                path = f"locations[{i}].cages[{j}].accounts[{k}]"
+                number = _text(account, "number", path)
                 if not number:
-                    errors.append({"where": account_where, "message": "The account has no number."})
-                    entries.append(Entry(where=account_where, ibx=ibx, cage="", seen_only=cage_id))
                     continue
-                account_fields = {
-                    "account_number": number,
-                    "account_name": str(account.get("name") or account.get("accountName") or ""),
-                    "credit_hold": bool(account.get("isCreditHold")),
-                    "po_bearing": bool(account.get("isPOBearing")),
-                }
-                cabinets = account.get("cabinets") or []
-                if not cabinets:
-                    entries.append(Entry(where=account_where, **common, **account_fields))
-                for m, cabinet in enumerate(cabinets):
-                    entries.append(
-                        Entry(
-                            where=f"{account_where}.cabinets[{m}]",
-                            cabinet=str(cabinet.get("cabinet") or "").strip(),
-                            cabinet_type=str(cabinet.get("cabinetType") or ""),
-                            **common,
-                            **account_fields,
-                        )
-                    )
+                known = accounts.setdefault(number, _V1Account())
+                known.name = known.name or _text(account, "name", path)
+                known.credit_hold = _either(known.credit_hold, _flag(account, "isCreditHold", path))
+                known.po_bearing = _either(known.po_bearing, _flag(account, "isPOBearing", path))
+                for m, cabinet in enumerate(_objects(account.get("cabinets"), f"{path}.cabinets")):
+                    cabinet_id = _text(cabinet, "cabinet", f"{path}.cabinets[{m}]")
+                    if cabinet_id:
+                        cabinets.setdefault(cabinet_id, number)
+    return accounts, cabinets
+
+
+def entries_from_lookup(answer, v1_answer=None) -> tuple[list[Entry], list[dict]]:
+    """Flatten Lookup v2 (`crossConnects[{ibx, accounts[{accountNumber, accountName}], cages[{id, type,
+    accountNumbers, cabinetId, cabinetType}]}]`, one cage entry per cabinet) with the v1 answer's flags.
+    An answer that cannot be read raises ImportRefused naming the property; a bad entry is reported."""
+    if answer is None:
+        raise ImportRefused("The upstream's Lookup v2 answer is empty; nothing was changed or retired.")
+    if not isinstance(answer, dict):
+        raise _unreadable("the Lookup v2 answer", "an object with crossConnects", answer)
+    if answer.get("crossConnects") is None:
+        hint = " (it looks like the v1 answer: give it as the v1 answer)" if "locations" in answer else ""
+        raise ImportRefused(
+            f"The upstream's Lookup v2 answer has no crossConnects{hint}; nothing was changed or retired."
+        )
+    v1_accounts, v1_cabinets = facts_from_v1(v1_answer)
+    entries, errors = [], []
+    for i, location in enumerate(_objects(answer["crossConnects"], "crossConnects")):
+        path = f"crossConnects[{i}]"
+        ibx = _text(location, "ibx", path)
+        cages = _objects(location.get("cages"), f"{path}.cages")
+        names = {}
+        for k, account in enumerate(_objects(location.get("accounts"), f"{path}.accounts")):
+            number = _text(account, "accountNumber", f"{path}.accounts[{k}]")
+            if number:
+                names[number] = _text(account, "accountName", f"{path}.accounts[{k}]")
+        for j, cage in enumerate(cages):
+            where = f"{path}.cages[{j}]"
+            cage_id = _text(cage, "id", where)
+            numbers = _account_numbers(cage, where)
+            cabinet, cabinet_type = _text(cage, "cabinetId", where), _text(cage, "cabinetType", where)
+            cage_type = _text(cage, "type", where)
+            if not ibx or not cage_id:
+                message = "The location has no ibx." if not ibx else "The cage has no id."
+                errors.append({"where": where, "message": message})
+                # Not applied, but what it names is not retired either.
+                entries.append(Entry(where=where, ibx=ibx, cage="", cabinet=cabinet, seen_only=cage_id))
+                continue
+            common = {"where": where, "ibx": ibx, "cage": cage_id, "cage_type": cage_type}
+            if not numbers:
+                if cabinet:
+                    errors.append({"where": where, "message": f"Cabinet {cabinet} has no account."})
+                    entries.append(Entry(where=where, ibx=ibx, cage="", cabinet=cabinet, seen_only=cage_id))
+                else:
+                    entries.append(Entry(**common))
+                continue
+            # A cabinet is billed to one account: the one v1 lists it under, else the cage entry's first.
+            billed = v1_cabinets.get(cabinet) if v1_cabinets.get(cabinet) in numbers else numbers[0]
+            for number in numbers:
+                v1 = v1_accounts.get(number, _V1Account())
+                entry = Entry(
+                    **common,
+                    account_number=number,
+                    account_name=names.get(number) or v1.name,
+                    credit_hold=v1.credit_hold,
+                    po_bearing=v1.po_bearing,
+                )
+                if cabinet and number == billed:
+                    entry.cabinet, entry.cabinet_type = cabinet, cabinet_type
+                entries.append(entry)
+        if not ibx and not cages:
+            errors.append({"where": path, "message": "The location has no ibx."})
     return entries, errors
 
 
@@ -330,10 +440,13 @@ class _Importer:
 
     def account(self, entry: Entry, organization: Organization, accounts: dict[str, Account]) -> Account:
         account = accounts.get(entry.account_number)
+        # A flag the source does not state (Lookup v2 without the v1 answer) stays as it was.
+        hold = entry.credit_hold if entry.credit_hold is not None else bool(account and account.is_credit_hold)
+        po = entry.po_bearing if entry.po_bearing is not None else bool(account and account.is_po_bearing)
         wanted = {
             "name": entry.account_name or (account.name if account else entry.account_number),
-            "is_credit_hold": entry.credit_hold if entry.credit_hold is not None else False,
-            "is_po_bearing": entry.po_bearing if entry.po_bearing is not None else False,
+            "is_credit_hold": hold,
+            "is_po_bearing": po,
         }
         if account is None:
             account = accounts[entry.account_number] = Account.objects.create(
@@ -435,13 +548,17 @@ def sync_counts(sync: LocationSync) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-def import_locations_answer(*, answer: dict, started_by: User | None = None) -> LocationSync:
-    """Bring the catalogue in line with the upstream's locations answer: it is the whole truth, so what it
-    no longer lists is retired. An answer without a single cage is refused rather than retiring everything."""
-    entries, errors = entries_from_upstream(answer)
+def import_locations_answer(
+    *, answer, v1_answer=None, started_by: User | None = None, notes: list[dict] | None = None
+) -> LocationSync:
+    """Bring the catalogue in line with a Lookup v2 answer (with the v1 answer's credit-hold and PO flags when
+    given): it is the whole truth, so what it no longer lists is retired. An answer that cannot be read, or
+    lists no cage at all, is refused (ImportRefused, with the reason) and changes nothing. `notes` are
+    reported with the run's errors."""
+    entries, errors = entries_from_lookup(answer, v1_answer)
     if not any(e.cage for e in entries):
         raise ImportRefused("The upstream listed no cage at all; nothing was changed or retired.")
-    return _run(SOURCE_UPSTREAM, entries, errors, started_by=started_by, retire_in=None)
+    return _run(SOURCE_UPSTREAM, entries, [*(notes or []), *errors], started_by=started_by, retire_in=None)
 
 
 def import_locations_csv(*, data: bytes, started_by: User | None = None) -> LocationSync:
@@ -461,17 +578,36 @@ def import_locations_csv(*, data: bytes, started_by: User | None = None) -> Loca
 
 
 def import_locations_from_upstream(*, started_by: User | None = None) -> LocationSync:
-    """Ask the upstream for its locations and import them; a failure is recorded as a run with the error."""
+    """Ask the upstream (Lookup v2, then v1 for the flags) and import the answer. A failure or refusal is
+    recorded as a run with the reason and nothing else changed; an unavailable v1 answer only leaves the
+    flags as they were, and says so in the run's errors."""
     from .upstream.client import UpstreamClient
+    from .upstream.errors import UpstreamError
 
+    client = UpstreamClient()
     try:
-        answer = UpstreamClient().list_locations()
-        return import_locations_answer(answer=answer, started_by=started_by)
+        try:
+            answer = client.lookup_locations()
+        except ValueError as exc:
+            raise ImportRefused(f"The upstream's Lookup v2 answer cannot be read: {exc}.") from None
+        notes = []
+        try:
+            v1_answer = client.workvisit_locations_v1()
+        except ValueError as exc:
+            raise ImportRefused(f"The upstream's v1 locations answer cannot be read: {exc}.") from None
+        except UpstreamError as exc:
+            v1_answer = None
+            notes.append(
+                {
+                    "where": "v1 locations",
+                    "message": f"Not available ({exc}): credit hold and purchase-order flags were left as they were.",
+                }
+            )
+        return import_locations_answer(answer=answer, v1_answer=v1_answer, started_by=started_by, notes=notes)
     except Exception as exc:
+        message = str(exc) if isinstance(exc, ImportRefused) else f"{exc.__class__.__name__}: {exc}"
         LocationSync.objects.create(
-            source=SOURCE_UPSTREAM,
-            started_by=started_by,
-            errors=[{"where": "upstream", "message": f"{exc.__class__.__name__}: {exc}"}],
+            source=SOURCE_UPSTREAM, started_by=started_by, errors=[{"where": "upstream", "message": message}]
         )
         raise
 

@@ -83,6 +83,22 @@ class User(AbstractUser):
     # Every change of a user (its groups and permissions too), never its password hash or sign-ins.
     history = HistoricalRecords(excluded_fields=["password", "last_login"], m2m_fields=["groups", "user_permissions"])
 
+    # Portal users are not the data centre's users: only a user with this name is sent upstream as a
+    # registered user; anyone else is sent by name and email (workvisits.upstream.payloads).
+    upstream_username = models.CharField(
+        "upstream username",
+        max_length=150,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The person's username at the data centre (Equinix Customer Portal), if they have one.",
+    )
+
+    def save(self, *args, **kwargs):
+        # Blank is stored as NULL, so that any number of users may have none while a name stays unique.
+        self.upstream_username = (self.upstream_username or "").strip() or None
+        super().save(*args, **kwargs)
+
     def display_name(self) -> str:
         return self.get_full_name() or self.username
 
@@ -235,14 +251,22 @@ class Order(models.Model):
     open_cabinet = models.BooleanField(default=False)
     visit_start = models.DateTimeField(db_index=True)
     visit_end = models.DateTimeField()
-    # Not indexed alone: (status, submitting_since) serves lookups by status across organizations.
+    # Not indexed alone: (status, next_attempt_at) serves lookups by status across organizations.
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED)
     upstream_order_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
-    # Sent to the upstream so that a submission whose answer was lost can be found again.
+    # The calendar invite's UID; the X-Correlation-Id of every attempt to create the order upstream.
     submission_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Submission progress (workvisits/submission.py). The submit task was published at:
+    sent_for_submission_at = models.DateTimeField(null=True, blank=True, db_index=True)
     submit_attempts = models.PositiveIntegerField(default=0)
-    submitting_since = models.DateTimeField(null=True, blank=True)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A worker's claim while it talks to the upstream about this order: who, and until when.
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A create may have reached the upstream and nobody has looked since: look up before creating.
+    upstream_uncertain = models.BooleanField(default=False)
+    upstream_cancelled_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_error = models.TextField(blank=True)
     review_reasons = models.JSONField(default=list, blank=True)
     rejection_reasons = models.JSONField(default=list, blank=True)  # [{"property", "reason"}]
@@ -270,7 +294,7 @@ class Order(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "submitting_since"]),
+            models.Index(fields=["status", "next_attempt_at"]),  # the sweeper, across organizations
             # The lists (selectors): the dashboard's upcoming and past parts in visit order, the API's
             # newest first, status filters, and which IBXs have orders. The included columns let a
             # page's ids be read from the index alone.
@@ -417,6 +441,9 @@ class OrderEvent(models.Model):
     to_status = models.CharField(max_length=16, choices=OrderStatus.choices, blank=True)
     note = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # Follow-up work of the event: its emails went out; the change it records reached the upstream.
+    notified_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sent_upstream_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -492,6 +519,7 @@ class UpstreamCall(models.Model):
     """One HTTP call to the upstream, for the operators: what, how long, how it ended."""
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)  # when the request left
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="upstream_calls")
     method = models.CharField(max_length=10)
     url = models.CharField(max_length=500)

@@ -32,7 +32,6 @@ from .web import messages
 logger = logging.getLogger(__name__)
 
 OPERATORS_GROUP = "Operators"
-NOTIFIED = "notified"  # OrderEvent.data key: the event's emails are done (the sweeper skips it)
 
 # notice -> (subject, headline); {id} is the portal's order id, {upstream} the upstream's.
 NOTICES = {
@@ -386,8 +385,7 @@ def notify_order(order_pk: int, order: Order | None = None) -> int:
     one batch; returns how many went out now. `order`, when given, is the order already read with
     the parts an email shows (as selectors.order_for_notice reads them)."""
     pending = list(
-        OrderEvent.objects.filter(order_id=order_pk, kind__in=services.NOTIFIED_EVENTS)
-        .exclude(data__has_key=NOTIFIED)
+        OrderEvent.objects.filter(order_id=order_pk, kind__in=services.NOTIFIED_EVENTS, notified_at__isnull=True)
         .order_by("id")
     )
     if not pending:
@@ -504,7 +502,7 @@ def _notify(order: Order, events: list[OrderEvent]) -> int:
             holding = {}
         if notice == "failed":
             failed.append(key)
-    sent = _deliver(order, emails, done=lambda: services.mark_events([event.pk for event in events], NOTIFIED))
+    sent = _deliver(order, emails, done=lambda: services.events_mark_notified([event.pk for event in events]))
     for key in failed:
         alert_operators(order, f"Work visit {order.order_id} FAILED", order.last_error, key=f"ops-{key}")
     return sent

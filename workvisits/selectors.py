@@ -8,7 +8,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.db import connection, connections
@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from . import catalogue, rules
-from .choices import ContactType
+from .choices import OPEN_UPSTREAM_STATUSES, ContactType, OrderStatus
 from .models import (
     IBX,
     Account,
@@ -572,3 +572,15 @@ def api_token_for_bearer(token: str) -> ApiToken | None:
         .first()
     )
     return record
+
+
+def orders_to_remind(now=None) -> list[int]:
+    """Open orders whose visit starts within the next day."""
+    now = now or timezone.now()
+    return list(
+        Order.objects.filter(
+            status__in=OPEN_UPSTREAM_STATUSES - {OrderStatus.CLOSED},
+            visit_start__gt=now,
+            visit_start__lte=now + timedelta(hours=24),
+        ).values_list("pk", flat=True)
+    )

@@ -4,7 +4,6 @@ records its event, and hands follow-up work to Celery once the transaction has c
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import secrets
@@ -12,12 +11,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import downloads, graph_insert, relay, rules, selectors, throttles
+from . import downloads, graph_insert, rules, selectors, tasks, throttles
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
@@ -41,11 +40,6 @@ from .web.messages import local_span
 
 logger = logging.getLogger(__name__)
 
-# Names of the Celery tasks the services hand work to (defined in workvisits.tasks).
-SUBMIT_TASK = "workvisits.submit_order"
-MODIFY_TASK = "workvisits.modify_order"
-CANCEL_TASK = "workvisits.cancel_order"
-NOTIFY_TASK = "workvisits.notify_order"
 # Events whose recipients the notification task decides on (it sends every such event of an order
 # not yet notified, so one task carries the emails of several events).
 NOTIFIED_EVENTS = frozenset(
@@ -69,20 +63,32 @@ class OrderChangeDenied(rules.RuleViolation):
     """The user may see the order but not change or cancel it: HTTP 403 (EQ-2012007)."""
 
 
-def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
-    """Send a task, never failing the caller: with the broker down the sweeper sends it later."""
-    from portal.celery import app
-
+def enqueue(task, *args, countdown: float | None = None) -> bool:
+    """Send a task, never failing the caller: with the broker down (a short timeout, see
+    CELERY_BROKER_TRANSPORT_OPTIONS) the sweeper sends it later."""
     try:
-        app.send_task(task_name, args=args, countdown=countdown)
+        task.apply_async(args, countdown=countdown)
     except Exception:  # broker down or misconfigured: the order keeps its state and is swept up later
-        logger.warning("could not enqueue %s%r; the sweeper will retry", task_name, args, exc_info=True)
+        logger.warning("could not enqueue %s%r; the sweeper will retry", task.name, args, exc_info=True)
         return False
     return True
 
 
-def _enqueue_on_commit(task_name: str, *args) -> None:
-    transaction.on_commit(lambda: enqueue(task_name, *args))
+def enqueue_on_commit(task, *args) -> None:
+    transaction.on_commit(lambda: enqueue(task, *args))
+
+
+def send_for_submission_on_commit(order_pk: int) -> None:
+    """Once the transaction commits, send the order's submission task and note that it went; an
+    order the broker did not take is the sweeper's (the QUEUED row is the outbox)."""
+
+    def send():
+        if enqueue(tasks.submit_order, order_pk):
+            Order.objects.filter(pk=order_pk, sent_for_submission_at__isnull=True).update(
+                sent_for_submission_at=timezone.now()
+            )
+
+    transaction.on_commit(send)
 
 
 def record_event(
@@ -108,7 +114,7 @@ def record_event(
 def _event_recorded(order: Order, kind: str, event_pk: int, *, notify: bool = True) -> None:
     """What follows the insert of an event row (also one inserted by order_create's statement)."""
     if notify and kind in NOTIFIED_EVENTS:
-        _enqueue_on_commit(NOTIFY_TASK, order.pk)
+        enqueue_on_commit(tasks.notify_order, order.pk)
 
 
 def record_events(order: Order, kind: str, notes_and_data: list[tuple[str, dict]]) -> None:
@@ -120,19 +126,10 @@ def record_events(order: Order, kind: str, notes_and_data: list[tuple[str, dict]
     )
 
 
-def mark_events(event_pks: list[int], key: str) -> None:
-    """Note in each event's data that `key`'s follow-up work is done, now. One statement that merges
-    the key into the stored JSON, so that two tasks marking different keys never undo each other."""
-    if not event_pks:
-        return
-    table = connection.ops.quote_name(OrderEvent._meta.db_table)
-    merge = "data || %s::jsonb" if connection.vendor == "postgresql" else "json_patch(data, %s)"
-    marks = ", ".join(["%s"] * len(event_pks))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET data = {merge} WHERE id IN ({marks})",  # noqa: S608 (identifiers only)
-            [json.dumps({key: timezone.now().isoformat()}), *event_pks],
-        )
+def events_mark_notified(event_pks: list[int]) -> None:
+    """The emails of these events are done (the sweeper no longer looks at them)."""
+    if event_pks:
+        OrderEvent.objects.filter(pk__in=event_pks, notified_at__isnull=True).update(notified_at=timezone.now())
 
 
 def _violation(path: str, code: str, message: str) -> rules.RuleViolation:
@@ -240,11 +237,11 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
                     "attachments: one of the attachments was just used by another order; upload it again.",
                 )
         # A queued order's "received" email goes out with the data centre's answer (or its first
-        # failure), from its submission; on PostgreSQL the submission is sent by the workers' relay.
-        if status != OrderStatus.QUEUED:
-            _enqueue_on_commit(NOTIFY_TASK, order.pk)
-        elif not relay.relayed():
-            _enqueue_on_commit(SUBMIT_TASK, order.pk)
+        # failure), from its submission.
+        if status == OrderStatus.QUEUED:
+            send_for_submission_on_commit(order.pk)
+        else:
+            enqueue_on_commit(tasks.notify_order, order.pk)
     logger.info("order %s created with status %s", order.order_id, status)
     return order
 
@@ -374,7 +371,7 @@ def order_modify(
             },
         )
         if order.status in HELD_UPSTREAM_STATUSES:
-            _enqueue_on_commit(MODIFY_TASK, order.pk, order.version)
+            enqueue_on_commit(tasks.modify_order, order.pk, order.version)
     return order
 
 
@@ -431,7 +428,13 @@ def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str
                     rules.INVALID,
                     "attachments: one of the attachments was just used by another order; upload it again.",
                 )
-        held_upstream = order.status in HELD_UPSTREAM_STATUSES or order.submitting_since is not None
+        # The upstream holds it, or may: a submission is in flight, or an earlier one left no answer.
+        held_upstream = (
+            order.status in HELD_UPSTREAM_STATUSES
+            or order.upstream_order_id is not None
+            or order.upstream_uncertain
+            or order.lease_expires_at is not None
+        )
         _set_status(
             order,
             OrderStatus.CANCELLED,
@@ -441,7 +444,7 @@ def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str
             data={"attachments": list(attachment_ids)} if attachment_ids else None,
         )
         if held_upstream:
-            _enqueue_on_commit(CANCEL_TASK, order.pk)
+            enqueue_on_commit(tasks.cancel_order, order.pk)
     return order
 
 
@@ -515,7 +518,7 @@ def order_approve(*, reviewer: User, order_pk: int, note: str = "") -> Order:
     )
     if order is None:
         raise OrderConflict("Only orders waiting for review can be approved.")
-    transaction.on_commit(lambda: enqueue(SUBMIT_TASK, order.pk))
+    send_for_submission_on_commit(order.pk)
     return order
 
 
@@ -549,11 +552,10 @@ def order_resubmit(*, operator: User, order_pk: int) -> Order:
         submit_attempts=0,
         last_error="",
         next_attempt_at=None,
-        submitting_since=None,
     )
     if order is None:
         raise OrderConflict("Only FAILED orders can be resubmitted.")
-    transaction.on_commit(lambda: enqueue(SUBMIT_TASK, order.pk))
+    send_for_submission_on_commit(order.pk)
     return order
 
 
@@ -703,12 +705,11 @@ def api_token_revoke(*, token: ApiToken) -> None:
 # ---------------------------------------------------------------------------------------------
 # Password reset: the request only enqueues; a worker looks the address up and sends the link, so a
 # known address is answered exactly as fast as an unknown one.
-PASSWORD_RESET_TASK = "workvisits.send_password_reset"  # noqa: S105 (a task name)
 
 
 def password_reset_request(*, email: str, domain: str, use_https: bool) -> bool:
     """Hand a reset of `email`'s account to a worker; False when the broker cannot be reached."""
-    return enqueue(PASSWORD_RESET_TASK, email, domain, use_https)
+    return enqueue(tasks.send_password_reset, email, domain, use_https)
 
 
 def password_reset_send(*, email: str, domain: str, use_https: bool) -> None:

@@ -1,4 +1,12 @@
-"""Typed upstream errors: permanent ones are never retried, transient ones are retried with backoff."""
+"""Typed upstream errors, by what they say about the upstream's state.
+
+- permanent: a 4xx other than 401/408/429 — the upstream read the request and refused it; sending it
+  again changes nothing. Its `additionalInfo` is kept.
+- transient, definite: 503, 429, 408, 401 (credentials), or a request that never left (connection
+  refused, connect timeout, a paused or rate-limited call): the upstream did not act; try again later.
+- transient, **ambiguous**: no answer (dropped or reset connection, read timeout after the request
+  was sent), 500, 502, 504: the upstream may have acted. Only these call for a look-up.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,17 @@ import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+# Statuses after which the upstream may have carried the request out.
+AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
+# 4xx answers that refuse nothing: the request was not acted on and may be sent again.
+DEFINITE_RETRY_STATUSES = frozenset({401, 408, 429})
+
 
 class UpstreamError(Exception):
     """An upstream call that did not succeed.
 
     `errors` is the upstream's array (``[{"errorCode", "errorMessage", "additionalInfo": [...]}]``);
-    `ambiguous` says the request may have been processed although no answer came back.
+    `ambiguous` says the request may have been carried out although no usable answer came back.
     """
 
     permanent = False
@@ -37,7 +50,7 @@ class UpstreamError(Exception):
         reasons = []
         for error in self.errors:
             info = error.get("additionalInfo") or []
-            for item in info:
+            for item in info if isinstance(info, list) else []:
                 if isinstance(item, dict):
                     reasons.append({"property": str(item.get("property") or ""), "reason": str(item.get("reason", ""))})
             if not info:
@@ -51,13 +64,13 @@ class UpstreamError(Exception):
 
 
 class PermanentUpstreamError(UpstreamError):
-    """The upstream refused the request (4xx other than 408/429): sending it again changes nothing."""
+    """The upstream refused the request: sending it again changes nothing."""
 
     permanent = True
 
 
 class TransientUpstreamError(UpstreamError):
-    """A 5xx, 408, 429, timeout or connection failure: worth another try later."""
+    """Worth another try later; `ambiguous` says whether the upstream may have acted meanwhile."""
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -78,24 +91,26 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def is_transient_status(status: int) -> bool:
-    return status >= 500 or status in (401, 408, 429)
+def parse_errors(text: str) -> list[dict]:
+    """The upstream's error entries: a JSON array first, then a single object, else none (HTML pages)."""
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        return []
+    if isinstance(body, dict):
+        body = [body]
+    return [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
 
 
 def error_from_response(status: int, text: str, headers) -> UpstreamError:
     """The typed error of an unsuccessful response, with the upstream's error array parsed."""
-    errors: list[dict] = []
-    try:
-        body = json.loads(text) if text else None
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        body = [body]
-    if isinstance(body, list):
-        errors = [e for e in body if isinstance(e, dict)]
-    message = "; ".join(str(e.get("errorMessage") or e.get("errorCode") or "") for e in errors) or (
+    errors = parse_errors(text)
+    message = "; ".join(str(e.get("errorMessage") or e.get("errorCode") or "") for e in errors).strip("; ") or (
         text[:200] if text else f"HTTP {status}"
     )
     retry_after = parse_retry_after(headers.get("Retry-After")) if headers is not None else None
-    cls = TransientUpstreamError if is_transient_status(status) else PermanentUpstreamError
-    return cls(message, status=status, errors=errors, retry_after=retry_after)
+    if status >= 500 or status in DEFINITE_RETRY_STATUSES:
+        return TransientUpstreamError(
+            message, status=status, errors=errors, retry_after=retry_after, ambiguous=status in AMBIGUOUS_STATUSES
+        )
+    return PermanentUpstreamError(message, status=status, errors=errors, retry_after=retry_after)

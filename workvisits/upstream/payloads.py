@@ -1,91 +1,178 @@
-"""Work Visits v2 request bodies built from a portal order."""
+"""Work Visits v2 request bodies built from a portal order, as the upstream takes them (UPSTREAM_WIRE.md).
+
+Bodies are compact: a field with no value is left out, never sent as null. Portal users are not the
+data centre's users: a person is sent as a registered user only under their `upstream_username`;
+anyone else is sent by name and email. A NOTIFICATION contact can only be a registered user upstream,
+so one without an upstream username is left out of the body and told by the portal's own emails.
+"""
 
 from __future__ import annotations
 
-from ..choices import ContactType
-from ..rules import DESCRIPTION_MAX, format_datetime
+from decimal import Decimal, InvalidOperation
 
-MAX_USERNAMES = 10
+from ..choices import ContactType, DetailType
+from ..rules import DESCRIPTION_MAX, MAX_USERNAMES_PER_ENTRY, format_datetime
+
+ORDER_ID_LABEL = "Portal order"
+# Marks a customer's description shortened so that the portal's order id still fits at its end.
+TRIMMED = "…"
 
 
-def _person(person) -> dict:
-    if person.user_id:
-        return {"registeredUsers": [person.user.username]}
+def sent_reference(order) -> str:
+    """The `customerReferenceId` the create body carries: the customer's own, or the portal's order id."""
+    return order.customer_reference_id or order.order_id
+
+
+def description(order) -> str:
+    """The customer's description with the portal's order id at its end, within DESCRIPTION_MAX:
+    the customer's text is shortened when it must be, the id never."""
+    suffix = f"\n\n{ORDER_ID_LABEL} {order.order_id}"
+    text = order.description.strip()
+    room = DESCRIPTION_MAX - len(suffix)
+    if len(text) > room:
+        text = text[: room - len(TRIMMED)].rstrip() + TRIMMED
+    return text + suffix
+
+
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _upstream_username(user) -> str | None:
+    return (user.upstream_username or "").strip() or None
+
+
+def _email_details(user) -> list[dict] | None:
+    return [{"type": DetailType.EMAIL, "value": user.email}] if user.email else None
+
+
+def _names(user) -> dict:
+    # The upstream requires both names; a user who gave none is named by their portal username.
+    return {"firstName": user.first_name or user.username, "lastName": user.last_name or user.username}
+
+
+def _typed_details(person) -> list[dict] | None:
+    details = [{"type": d["type"], "value": d["value"]} for d in person.details or []]
+    return details or None
+
+
+def visitor_entry(visitor, organization_name: str) -> dict:
+    """One `details.visitors[]` entry."""
+    if visitor.user_id:
+        user = visitor.user
+        name = _upstream_username(user)
+        if name:
+            return {"registeredUsers": [name]}
+        company = user.organization.name if user.organization_id else organization_name
+        return {**_names(user), "companyName": company, "details": _email_details(user)}
     return {
-        "firstName": person.first_name,
-        "lastName": person.last_name,
-        "companyName": person.company_name,
-        "details": [{"type": d["type"], "value": d["value"]} for d in person.details],
+        "firstName": visitor.first_name,
+        "lastName": visitor.last_name,
+        "companyName": visitor.company_name,
+        "details": _typed_details(visitor),
     }
 
 
-def _description(order) -> str:
-    """The customer's description; their own reference and the portal's order id follow when they fit."""
-    extra = f"\n\nPortal order {order.order_id}"
-    if order.customer_reference_id:
-        extra += f", customer reference {order.customer_reference_id}"
-    text = order.description + extra + "."
-    return text if len(text) <= DESCRIPTION_MAX else order.description
+def contact_entry(contact) -> dict | None:
+    """One `contacts[]` entry, or None when the upstream cannot take this contact (see the module text)."""
+    extra = {
+        "type": contact.contact_type,
+        "availability": contact.availability or None,
+        "timezone": contact.timezone or None,
+    }
+    if contact.user_id:
+        user = contact.user
+        name = _upstream_username(user)
+        if name:
+            return {"registeredUsers": [name], **extra}
+        if contact.contact_type != ContactType.TECHNICAL or not user.email:
+            return None
+        return {**_names(user), **extra, "details": _email_details(user)}
+    # A person typed in: no companyName, which the upstream's non-registered contact does not have.
+    return {"firstName": contact.first_name, "lastName": contact.last_name, **extra, "details": _typed_details(contact)}
+
+
+def _amount(text: str):
+    """The purchase-order amount as a JSON number when it is one, else as the customer wrote it."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return text
+    if not value.is_finite():
+        return text
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _purchase_order(order, po_attachment_id: str | None) -> dict | None:
+    if not order.po_type:
+        return None
+    return {
+        "type": order.po_type,
+        "number": order.po_number or None,
+        "amount": _amount(order.po_amount) if order.po_amount else None,
+        "startDate": order.po_start_date.isoformat() if order.po_start_date else None,
+        "endDate": order.po_end_date.isoformat() if order.po_end_date else None,
+        "attachmentId": po_attachment_id,
+    }
 
 
 def create_body(order, attachments: list[dict] | None = None, po_attachment_id: str | None = None) -> dict:
-    """The create body of `order` (fetched with its parts). `customerReferenceId` carries the
-    submission key: the portal looks an order up by it after a submission whose answer was lost."""
-    body: dict = {"description": _description(order), "customerReferenceId": str(order.submission_key)}
-    if order.po_type:
-        po: dict = {"type": order.po_type}
-        if order.po_number:
-            po["number"] = order.po_number
-        if order.po_amount:
-            po["amount"] = order.po_amount
-        if order.po_start_date:
-            po["startDate"] = order.po_start_date.isoformat()
-        if order.po_end_date:
-            po["endDate"] = order.po_end_date.isoformat()
-        if po_attachment_id:
-            po["attachmentId"] = po_attachment_id
-        body["purchaseOrder"] = po
-    if attachments:
-        body["attachments"] = attachments
-    contacts = []
-    for contact in order.contacts.all():
-        item = {"type": contact.contact_type, **_person(contact)}
-        if contact.availability:
-            item["availability"] = contact.availability
-        if contact.timezone:
-            item["timezone"] = contact.timezone
-        contacts.append(item)
-    if contacts:
-        body["contacts"] = contacts
-    cages = []
-    for part in order.cages.all():
-        cage = {"id": part.cage.cage_id, "accountNumber": part.account.number}
-        if part.cabinet_id:
-            cage["cabinetId"] = part.cabinet.cabinet_id
-        cages.append(cage)
-    body["details"] = {
-        "cages": cages,
-        "openCabinet": order.open_cabinet,
-        "visitStartDateTime": format_datetime(order.visit_start),
-        "visitEndDateTime": format_datetime(order.visit_end),
-        "visitors": [_person(v) for v in order.visitors.all()],
+    """The create body of `order` (fetched with its parts). `attachments` are `{id, name}` with the
+    upstream's attachment ids; `po_attachment_id` is the upstream id of the purchase order's file."""
+    organization_name = order.organization.name
+    contacts = [entry for entry in (contact_entry(c) for c in order.contacts.all()) if entry]
+    cages = [
+        {
+            "id": part.cage.cage_id,
+            "accountNumber": part.account.number,
+            "cabinetId": part.cabinet.cabinet_id if part.cabinet_id else None,
+        }
+        for part in order.cages.all()
+    ]
+    body = {
+        "description": description(order),
+        "customerReferenceId": sent_reference(order),
+        "purchaseOrder": _purchase_order(order, po_attachment_id),
+        "attachments": [{"id": a["id"], "name": a.get("name")} for a in attachments] if attachments else None,
+        "contacts": contacts or None,
+        "details": {
+            "cages": cages,
+            "visitStartDateTime": format_datetime(order.visit_start),
+            "visitEndDateTime": format_datetime(order.visit_end),
+            "visitors": [visitor_entry(v, organization_name) for v in order.visitors.all()],
+            "openCabinet": order.open_cabinet,
+        },
     }
-    return body
+    return _without_nulls(body)
 
 
 def modify_body(order) -> dict:
     """The PATCH body: the current visit window and open-cabinet flag, and the notification contacts
-    (registered users, in the one contact entry the upstream allows)."""
-    body: dict = {
+    that have upstream usernames, in the one contact entry the upstream allows."""
+    names = []
+    for contact in order.contacts.all():
+        if contact.contact_type == ContactType.NOTIFICATION and contact.user_id:
+            name = _upstream_username(contact.user)
+            if name and name not in names:
+                names.append(name)
+    body = {
         "details": {
             "visitStartDateTime": format_datetime(order.visit_start),
             "visitEndDateTime": format_datetime(order.visit_end),
             "openCabinet": order.open_cabinet,
-        }
+        },
+        "contacts": [{"registeredUsers": names[-MAX_USERNAMES_PER_ENTRY:], "type": ContactType.NOTIFICATION}]
+        if names
+        else None,
     }
-    usernames = [
-        c.user.username for c in order.contacts.all() if c.contact_type == ContactType.NOTIFICATION and c.user_id
-    ]
-    if usernames:
-        body["contacts"] = [{"registeredUsers": usernames[-MAX_USERNAMES:], "type": ContactType.NOTIFICATION}]
-    return body
+    return _without_nulls(body)
+
+
+def cancel_body(reason: str, attachments: list[dict] | None = None) -> dict:
+    """The cancel body: `{reason, attachments?}` (the whole order: no `lineIds`)."""
+    items = [{"id": a["id"], "name": a.get("name")} for a in attachments] if attachments else None
+    return _without_nulls({"reason": reason, "attachments": items})

@@ -91,7 +91,7 @@ POLL_SECONDS = 3
 
 
 def is_moving(order) -> bool:
-    return order.status in MOVING_STATUSES or order.submitting_since is not None
+    return order.status in MOVING_STATUSES or order.lease_expires_at is not None
 
 
 def timeline(order) -> list[dict]:

@@ -48,6 +48,8 @@ USERS = [
     ("admin", "admin-demo-pass", None, "Ada", "Admin", "admin@dc.example", "superuser"),
     ("globex", "globex-demo-pass", "Globex Inc", "Gary", "Globex", "gary@globex.example", "orderer"),
 ]
+# The demo users the sandbox upstream knows, by their username there; the others are sent by name and email.
+UPSTREAM_USERNAMES = {"orderer": "acme_orderer", "technician": "acme_technician"}
 
 
 class Command(BaseCommand):
@@ -92,6 +94,15 @@ class Command(BaseCommand):
                 user.is_staff = role in ("reviewer", "operator", "superuser")
                 user.is_superuser = role == "superuser"
                 user.save()
+            upstream_username = UPSTREAM_USERNAMES.get(username)
+            # Only filled in when empty (a name an operator set is kept) and when nobody holds it yet.
+            if (
+                upstream_username
+                and not user.upstream_username
+                and not User.objects.filter(upstream_username=upstream_username).exists()
+            ):
+                user.upstream_username = upstream_username
+                User.objects.filter(pk=user.pk).update(upstream_username=upstream_username)
             if role == "orderer":
                 org_ibxs = {
                     cage.ibx for cage in Cage.objects.filter(organization=user.organization).select_related("ibx")

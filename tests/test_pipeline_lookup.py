@@ -1,0 +1,78 @@
+"""The look-up after an ambiguous attempt adopts only an order that is surely this one: the reference
+sent, created since the first attempt (less the clock skew allowed), in the order's IBX, linked to no
+other portal order; anything less certain waits for an operator. Attempts run here, in the test
+process, against the sandbox process (its clock advanced, never slept on)."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from tests.pipeline_harness import CREATE, SEARCH, sandbox_fixture  # noqa: F401
+from tests.sandbox_support import visit_body as wire_body
+from workvisits import services, submission
+from workvisits.choices import OrderStatus
+from workvisits.models import Order
+from workvisits.upstream import payloads
+from workvisits.upstream.client import UpstreamClient
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def _attempt_again(order):
+    """The next attempt, as the retry message would bring it once its countdown has passed."""
+    Order.objects.filter(pk=order.pk).update(next_attempt_at=None)
+    outcome = submission.order_submit(order_pk=order.pk)
+    order.refresh_from_db()
+    return outcome
+
+
+def test_an_older_order_with_the_same_reference_is_not_taken_for_this_one(sandbox, orderer, make_body):
+    # Weeks of reuse, compressed: the customer's reference already names an upstream order the portal
+    # knows nothing of, created ten minutes before this order's first attempt.
+    UpstreamClient().create_work_visit(wire_body())
+    sandbox.advance(600)
+    with time_machine.travel(timezone.now() + timedelta(seconds=600), tick=True):
+        order = services.order_create(user=orderer, data=make_body())
+        sandbox.fault("drop", count=1, match=CREATE)
+        assert submission.order_submit(order_pk=order.pk).result == "retrying"
+        order.refresh_from_db()
+        assert order.upstream_uncertain
+        assert _attempt_again(order).result.startswith("submitted")
+    created = [o["orderId"] for o in sandbox.orders()]
+    assert len(created) == 2 and order.upstream_order_id == created[1]
+    assert len(sandbox.calls(CREATE)) == 2 and len(sandbox.calls(SEARCH)) == 1
+
+
+def test_a_search_that_finds_nothing_creates_the_order_once(sandbox, orderer, make_body):
+    order = services.order_create(user=orderer, data=make_body(customerReferenceId="NEVER-ARRIVED"))
+    sandbox.fault("500", count=1, match=CREATE)  # ambiguous, but this sandbox did not act on it
+    assert submission.order_submit(order_pk=order.pk).result == "retrying"
+    assert _attempt_again(order).result.startswith("submitted")
+    assert order.status == OrderStatus.SUBMITTED
+    assert len(sandbox.orders()) == 1 and len(sandbox.calls(SEARCH)) == 1
+
+
+def test_two_unlinked_orders_with_the_reference_are_not_guessed_between(sandbox, orderer, make_body):
+    order = services.order_create(user=orderer, data=make_body(customerReferenceId="TWICE-4711"))
+    sandbox.fault("drop", count=1, match=CREATE)
+    submission.order_submit(order_pk=order.pk)
+    # Someone else created an order with the same reference in the same IBX meanwhile.
+    UpstreamClient().create_work_visit(wire_body(customerReferenceId="TWICE-4711"))
+
+    assert _attempt_again(order).result == "needs check"
+    assert order.status == OrderStatus.NEEDS_CHECK and "2 orders" in order.last_error
+    assert len(sandbox.calls(CREATE)) == 2  # never a third
+    assert payloads.sent_reference(order) == "TWICE-4711"
+
+
+def test_an_order_without_a_reference_is_sent_and_found_by_its_portal_id(sandbox, orderer, make_body):
+    body = make_body()
+    del body["customerReferenceId"]
+    order = services.order_create(user=orderer, data=body)
+    sandbox.fault("drop", count=1, match=CREATE)
+    submission.order_submit(order_pk=order.pk)
+    assert _attempt_again(order).result.startswith("submitted")
+    assert sandbox.orders()[0]["body"]["customerReferenceId"] == order.order_id
+    assert sandbox.calls(SEARCH)[0]["body"]["q"] == order.order_id

@@ -1,0 +1,703 @@
+"""Carrying orders to the upstream exactly once, and following them there.
+
+The submission of one order is a small state machine on the order's row:
+
+- A worker **claims** a QUEUED order with a lease (`lease_owner`, `lease_expires_at`: one UPDATE
+  that only succeeds when no live lease exists), then **closes its database connection** while it
+  talks to the upstream; every upstream call of the attempt ends before the lease does. A worker
+  killed mid-attempt leaves a lease that runs out; the sweeper then sends the order again.
+- Before the create is sent, `upstream_uncertain` is set: "this create may reach the upstream".
+  A definite answer (201, a 4xx, 503, 429, 408, a request that never left) clears it; an ambiguous
+  one (no answer, 500/502/504) or a killed worker leaves it set.
+- An attempt that finds the flag set first **looks the order up** in Order History (`q` = the
+  reference sent). Exactly one order with that reference, created since the first attempt (less
+  the clock skew allowed), in the order's IBX and linked to no other portal order: adopted. None: it
+  never arrived, create it. Anything else, or a search the upstream cannot answer: **NEEDS_CHECK**,
+  for an operator; never REJECTED, never sent again by itself.
+- A permanent 4xx to the create: REJECTED after that one attempt, with the upstream's reasons.
+  Transient failures retry with backoff until UPSTREAM_MAX_ATTEMPTS, then FAILED.
+
+Every transition is a row-locked status change with an event (services.order_change_status).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import notifications, selectors, services, tasks
+from .choices import OPEN_UPSTREAM_STATUSES, EventKind, OrderStatus
+from .models import Order, OrderEvent, User
+from .upstream import payloads
+from .upstream.client import UpstreamClient
+from .upstream.errors import PermanentUpstreamError, TransientUpstreamError, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+LEASE_MARGIN = 5.0  # seconds of the lease kept free after the last upstream call, for the database writes
+SWEEP_BATCH = 1000
+
+
+class Inconclusive(Exception):
+    """The look-up cannot say whether the upstream holds the order."""
+
+
+@dataclass
+class Outcome:
+    result: str
+    retry_in: float | None = None
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter for the `attempt`-th failure, never sooner than Retry-After."""
+    ceiling = min(settings.CELERY_RETRY_MAX_DELAY, settings.CELERY_RETRY_BASE_DELAY * 2 ** max(0, attempt - 1))
+    delay = ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
+    if retry_after is not None:
+        delay = max(delay, min(float(retry_after), settings.CELERY_RETRY_MAX_DELAY))
+    return round(delay, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Leases.
+def order_claim(*, order_pk: int, statuses, seconds: float | None = None, **fields) -> str | None:
+    """Claim the order for this worker if it is in `statuses` and nobody holds a live lease on it;
+    returns the lease's owner id, or None. `fields` are stored in the same UPDATE."""
+    owner = uuid.uuid4().hex
+    now = timezone.now()
+    lease = timedelta(seconds=seconds if seconds is not None else settings.SUBMIT_LEASE_SECONDS)
+    claimed = (
+        Order.objects.filter(pk=order_pk, status__in=statuses)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_owner=owner, lease_expires_at=now + lease, updated_at=now, **fields)
+    )
+    return owner if claimed else None
+
+
+def order_release(*, order_pk: int, owner: str, **fields) -> bool:
+    """Give the lease up (storing `fields`); False when it was no longer ours."""
+    return bool(
+        Order.objects.filter(pk=order_pk, lease_owner=owner).update(lease_owner="", lease_expires_at=None, **fields)
+    )
+
+
+def _released() -> dict:
+    return {"lease_owner": "", "lease_expires_at": None}
+
+
+def _deadline() -> float:
+    return time.monotonic() + settings.SUBMIT_LEASE_SECONDS - LEASE_MARGIN
+
+
+def _let_go_of_the_database() -> None:
+    """No session is held while the upstream is waited on (a worker may wait on many calls at once)."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _send_submission(order_pk: int, countdown: float | None = None) -> bool:
+    return services.enqueue(tasks.submit_order, order_pk, countdown=countdown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Submission.
+def order_submit(*, order_pk: int) -> Outcome:
+    """One attempt to bring a QUEUED order to the upstream (the submit task's whole work)."""
+    now = timezone.now()
+    order = Order.objects.filter(pk=order_pk).first()
+    if order is None or order.status != OrderStatus.QUEUED or order.upstream_order_id:
+        return Outcome(f"nothing to do ({order.status if order else 'no order'})")
+    if order.next_attempt_at and order.next_attempt_at > now + timedelta(seconds=1):
+        return Outcome("not yet")  # an early duplicate: the scheduled message (or the sweeper) follows
+    if order.lease_expires_at and order.lease_expires_at > now:
+        # Held by another attempt, perhaps one whose worker died: look again once the lease runs out.
+        wait = (order.lease_expires_at - now).total_seconds() + 1
+        _send_submission(order_pk, countdown=wait)
+        return Outcome("busy", wait)
+    owner = order_claim(
+        order_pk=order_pk,
+        statuses={OrderStatus.QUEUED},
+        submit_attempts=F("submit_attempts") + 1,
+        first_attempt_at=Coalesce(F("first_attempt_at"), now),
+        next_attempt_at=None,
+    )
+    if owner is None:
+        return Outcome("claimed by another worker")
+    try:
+        return _attempt(order_pk, owner)
+    except DatabaseError as exc:
+        # The database went away mid-attempt: the lease runs out and the sweeper sends the order again
+        # (an upstream call that may have gone out left `upstream_uncertain` set, so it is looked up).
+        logger.warning("order %s: database error during the attempt (%s); the sweeper retries", order_pk, exc)
+        connection.close()
+        return Outcome("database error")
+
+
+def _attempt(order_pk: int, owner: str) -> Outcome:
+    order = selectors.order_with_parts(order_pk)
+    attempt = order.submit_attempts
+    files = _files(order)
+    client = UpstreamClient(deadline=_deadline(), record_later=True)
+    read_version = order.version  # the body carries the order at this version; later changes are PATCHed
+    body = None
+    creating = False
+    # The common case (nothing to look up, no files) goes straight to the create: the flag is set
+    # before the one release of the connection.
+    direct = not order.upstream_uncertain and not files
+    if direct:
+        body = payloads.create_body(order, [], None)
+        if not Order.objects.filter(pk=order_pk, lease_owner=owner).update(upstream_uncertain=True):
+            return Outcome("lease lost")
+    _let_go_of_the_database()
+    try:
+        upstream_id = _look_up(client, order) if order.upstream_uncertain else None
+        if upstream_id:
+            read_version = 0  # created by an earlier attempt, perhaps from older data: send every change
+        else:
+            if not direct:
+                uploaded, po_attachment_id = _upload(client, order, files)
+                body = payloads.create_body(order, uploaded, po_attachment_id)
+                if not Order.objects.filter(pk=order_pk, lease_owner=owner).update(upstream_uncertain=True):
+                    return Outcome("lease lost")
+                _let_go_of_the_database()
+            creating = True
+            upstream_id = client.create_work_visit(body, order=order, correlation_id=str(order.submission_key))
+    except Inconclusive as exc:
+        client.save_calls()
+        return _needs_check(order, owner, str(exc))
+    except PermanentUpstreamError as exc:
+        client.save_calls()
+        return _rejected(order, owner, exc, body)
+    except TransientUpstreamError as exc:
+        client.save_calls()
+        return _retry(order, owner, attempt, exc, definite_create=creating and not exc.ambiguous)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # a bug or a broken file: counted and retried; a create in flight stays uncertain
+        logger.exception("order %s: submission attempt %d broke", order_pk, attempt)
+        client.save_calls()
+        return _retry(
+            order, owner, attempt, TransientUpstreamError(f"unexpected error: {exc!r}"), definite_create=False
+        )
+    client.save_calls()
+    return _submitted(order, upstream_id, body, read_version)
+
+
+def _files(order: Order) -> list[tuple]:
+    """(attachment, is the purchase order's) of every file the create body references, read now."""
+    files = [(a, a.pk == order.po_attachment_id) for a in order.attachments.all()]
+    if order.po_attachment_id and not any(is_po for _, is_po in files) and order.po_attachment:
+        files.append((order.po_attachment, True))
+    return files
+
+
+def _upload(client: UpstreamClient, order: Order, files) -> tuple[list[dict], str | None]:
+    """Upload the order's files (upstream attachment ids do not last, so at every attempt)."""
+    uploaded, po_attachment_id = [], None
+    for attachment, is_po in files:
+        with attachment.file.open("rb") as handle:
+            upstream_id = client.upload_attachment(attachment.name, handle.read(), order=order)
+        if attachment.order_id == order.pk:
+            uploaded.append({"id": upstream_id, "name": attachment.name})
+        if is_po:
+            po_attachment_id = upstream_id
+    return uploaded, po_attachment_id
+
+
+def _look_up(client: UpstreamClient, order: Order) -> str | None:
+    """The upstream id of the order an earlier attempt created, or None when it conclusively made none.
+    Raises Inconclusive when the upstream cannot say; transient errors propagate (retried later)."""
+    reference = payloads.sent_reference(order)
+    try:
+        data = client.search_orders(reference, ibx=order.ibx.code, order=order)
+    except PermanentUpstreamError as exc:
+        raise Inconclusive(f"the data centre's order search cannot answer ({exc})") from exc
+    content = data["content"]
+    page = data.get("page") if isinstance(data.get("page"), dict) else {}
+    total = page.get("totalElements")
+    if isinstance(total, int) and total > len(content):
+        raise Inconclusive(f"the order search found {total} orders for reference {reference!r}, more than one page")
+    since = order.first_attempt_at - timedelta(seconds=settings.UPSTREAM_CLOCK_SKEW_SECONDS)
+    candidates = []
+    for item in content:
+        if not isinstance(item, dict) or reference not in _as_list(item.get("customerReferenceNumbers")):
+            continue
+        created = _when(item.get("createdAt"))
+        if created is None:
+            raise Inconclusive(f"an order with reference {reference!r} has no readable createdAt")
+        if created >= since and order.ibx.code in _as_list(item.get("ibx")) and item.get("orderNumber"):
+            candidates.append(str(item["orderNumber"]))
+    taken = set(Order.objects.filter(upstream_order_id__in=candidates).values_list("upstream_order_id", flat=True))
+    _let_go_of_the_database()
+    candidates = [c for c in dict.fromkeys(candidates) if c not in taken]
+    if len(candidates) > 1:
+        raise Inconclusive(
+            f"{len(candidates)} orders with reference {reference!r} were created in {order.ibx.code} since the "
+            f"first attempt ({', '.join(candidates)})"
+        )
+    return candidates[0] if candidates else None
+
+
+def _as_list(value) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value if v is not None]
+    return [str(value)] if value not in (None, "") else []
+
+
+def _when(value) -> datetime | None:
+    """createdAt as an aware datetime: an ISO 8601 string, or milliseconds since the epoch."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if isinstance(value, str):
+        parsed = parse_datetime(value.replace("'T'", "T"))
+        if parsed is not None:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _submitted(order: Order, upstream_id: str, body: dict | None, read_version: int) -> Outcome:
+    """Record the upstream's id (whoever holds the lease now: the id is a fact), then tell people."""
+    fields = {
+        "upstream_order_id": upstream_id,
+        "upstream_uncertain": False,
+        "next_attempt_at": None,
+        "last_error": "",
+        **_released(),
+    }
+    if body is not None:
+        fields["upstream_payload"] = body
+    done = services.order_change_status(
+        order_pk=order.pk,
+        to_status=OrderStatus.SUBMITTED,
+        from_statuses={OrderStatus.QUEUED, OrderStatus.NEEDS_CHECK},
+        note=f"Accepted by the data centre as order {upstream_id}.",
+        data={"upstreamOrderId": upstream_id},
+        notify=False,
+        **fields,
+    )
+    if done is None:
+        return _submitted_meanwhile(order.pk, upstream_id, fields)
+    _changes_after(done, read_version)
+    _tell(_updated(order, done))
+    return Outcome(f"submitted as {upstream_id}")
+
+
+def _submitted_meanwhile(order_pk: int, upstream_id: str, fields: dict) -> Outcome:
+    """The order moved on while the create was on its way; the upstream's id must not be lost."""
+    current = Order.objects.get(pk=order_pk)
+    if current.upstream_order_id == upstream_id:
+        return Outcome("already recorded")
+    if current.upstream_order_id:
+        note = (
+            f"The data centre holds this order twice: as {current.upstream_order_id} and as {upstream_id}. "
+            f"Cancel {upstream_id} in the data centre's portal."
+        )
+        services.record_event(order=current, kind=EventKind.UPSTREAM, note=note, data={"upstreamOrderId": upstream_id})
+        notifications.alert_operators(current, f"Work visit {current.order_id} is held twice upstream", note)
+        return Outcome("held twice")
+    # Cancelled while the request was on its way: keep the id so that the cancellation (which waits
+    # for the lease) reaches the upstream order.
+    Order.objects.filter(pk=order_pk, upstream_order_id__isnull=True).update(**fields)
+    services.record_event(
+        order=current,
+        kind=EventKind.UPSTREAM,
+        note=f"The data centre accepted the order as {upstream_id} after it was {current.status} here.",
+        data={"upstreamOrderId": upstream_id},
+    )
+    return Outcome("accepted after a cancellation")
+
+
+def _changes_after(order: Order, read_version: int) -> None:
+    """Changes the create body carried are marked sent; later ones are PATCHed now."""
+    changes = OrderEvent.objects.filter(order_id=order.pk, kind=EventKind.MODIFIED, sent_upstream_at__isnull=True)
+    changes.filter(data__version__lte=read_version).update(sent_upstream_at=timezone.now())
+    if changes.exists():
+        services.enqueue(tasks.modify_order, order.pk, order.version)
+
+
+def _rejected(order: Order, owner: str, exc: PermanentUpstreamError, body: dict | None) -> Outcome:
+    reasons = exc.reasons()
+    done = _change_if_ours(
+        order,
+        owner,
+        to_status=OrderStatus.REJECTED,
+        kind=EventKind.REJECTED,
+        note=f"The data centre refused the order: {exc.message}",
+        data={"reasons": reasons, "status": exc.status},
+        rejection_reasons=reasons,
+        last_error=str(exc),
+        upstream_uncertain=False,
+        upstream_payload=body,
+        upstream_response={"status": exc.status, "errors": exc.errors},
+    )
+    if done is None:
+        return Outcome("lease lost")
+    _tell(_updated(order, done))
+    return Outcome("rejected")
+
+
+def _needs_check(order: Order, owner: str, why: str) -> Outcome:
+    done = _change_if_ours(
+        order,
+        owner,
+        to_status=OrderStatus.NEEDS_CHECK,
+        note=f"An earlier attempt may have reached the data centre and it cannot say whether it did: {why}. "
+        "An operator checks with the data centre.",
+        data={"reference": payloads.sent_reference(order), "why": why},
+        last_error=why,
+        next_attempt_at=None,
+    )
+    if done is None:
+        return Outcome("lease lost")
+    notifications.alert_operators(
+        done,
+        f"Work visit {done.order_id} needs a check with the data centre",
+        f"{why}. Find the order in the data centre's portal by the reference {payloads.sent_reference(done)!r}, "
+        "then link it, or confirm it is not there and resubmit.",
+        key=f"ops-needs-check:{done.submit_attempts}",
+    )
+    return Outcome("needs check")
+
+
+def _retry(order: Order, owner: str, attempt: int, exc: UpstreamError, *, definite_create: bool) -> Outcome:
+    extra = {"upstream_uncertain": False} if definite_create else {}
+    if attempt >= settings.UPSTREAM_MAX_ATTEMPTS:
+        done = _change_if_ours(
+            order,
+            owner,
+            to_status=OrderStatus.FAILED,
+            note=f"The data centre could not be reached after {attempt} attempts: {exc}",
+            last_error=str(exc),
+            next_attempt_at=None,
+            **extra,
+        )
+        if done is None:
+            return Outcome("lease lost")
+        _tell(_updated(order, done))
+        return Outcome("failed")
+    delay = backoff_delay(attempt, exc.retry_after)
+    if not order_release(
+        order_pk=order.pk,
+        owner=owner,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        last_error=str(exc)[:2000],
+        **extra,
+    ):
+        return Outcome("lease lost")
+    logger.info("order %s: attempt %d failed (%s); next in %.1f s", order.pk, attempt, exc, delay)
+    _send_submission(order.pk, countdown=delay)
+    if attempt == 1:
+        _tell(order)  # the "received" email waits for the data centre's answer no longer
+    return Outcome("retrying", delay)
+
+
+def _change_if_ours(order: Order, owner: str, **change) -> Order | None:
+    """A status change of a QUEUED order whose lease is still ours (releasing it), else None."""
+    with transaction.atomic():
+        if not Order.objects.select_for_update().filter(pk=order.pk, lease_owner=owner).exists():
+            return None
+        return services.order_change_status(
+            order_pk=order.pk, from_statuses={OrderStatus.QUEUED}, notify=False, **_released(), **change
+        )
+
+
+def _updated(order: Order, fresh: Order | None) -> Order | None:
+    """`order` (read with its parts) with the fields of `fresh` (the row as a status change left it)."""
+    if fresh is None:
+        return None
+    for field in Order._meta.concrete_fields:
+        setattr(order, field.attname, getattr(fresh, field.attname))
+    return order
+
+
+def _tell(order: Order | None) -> None:
+    """Send the order's pending emails now, with the order already read; when the mail server fails,
+    the notification task retries (and should this worker die first, the sweeper finds the events)."""
+    if order is None:
+        return
+    try:
+        notifications.notify_order(order.pk, order=order)
+    except Exception:  # mail down, or a bug: the emails are not lost, the task sends them
+        logger.warning("order %s: emails not sent with the submission; a task retries", order.pk, exc_info=True)
+        services.enqueue(tasks.notify_order, order.pk, countdown=backoff_delay(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# What an operator does with a NEEDS_CHECK order.
+def order_link_upstream(*, operator: User, order_pk: int, upstream_order_id: str) -> Order:
+    """The operator found the order in the data centre's portal: it is SUBMITTED as that order."""
+    upstream_order_id = upstream_order_id.strip()
+    if not upstream_order_id or any(c.isspace() or c in "/?#" for c in upstream_order_id):
+        raise services.OrderConflict("Type the data centre's order number, e.g. 1-23232322.")
+    if Order.objects.filter(upstream_order_id=upstream_order_id).exists():
+        raise services.OrderConflict(f"Data centre order {upstream_order_id} is already linked to another order.")
+    order = services.order_change_status(
+        order_pk=order_pk,
+        to_status=OrderStatus.SUBMITTED,
+        from_statuses={OrderStatus.NEEDS_CHECK},
+        actor=operator,
+        note=f"Linked by an operator to data centre order {upstream_order_id}.",
+        data={"upstreamOrderId": upstream_order_id, "linkedBy": operator.username},
+        upstream_order_id=upstream_order_id,
+        upstream_uncertain=False,
+        last_error="",
+    )
+    if order is None:
+        raise services.OrderConflict("Only orders being checked with the data centre can be linked.")
+    transaction.on_commit(lambda: _changes_after(order, 0))
+    services.enqueue_on_commit(
+        tasks.alert_operators,
+        order.pk,
+        f"Work visit {order.order_id} linked to data centre order {upstream_order_id}",
+        f"{operator.username} linked it after checking the data centre's portal.",
+    )
+    return order
+
+
+def order_confirm_not_upstream(*, operator: User, order_pk: int) -> Order:
+    """The operator checked the data centre's portal and the order is not there: send it again."""
+    order = services.order_change_status(
+        order_pk=order_pk,
+        to_status=OrderStatus.QUEUED,
+        from_statuses={OrderStatus.NEEDS_CHECK},
+        actor=operator,
+        note="An operator confirmed the data centre does not have the order; it is sent again.",
+        data={"confirmedBy": operator.username},
+        upstream_uncertain=False,
+        submit_attempts=0,
+        first_attempt_at=None,
+        next_attempt_at=None,
+        last_error="",
+    )
+    if order is None:
+        raise services.OrderConflict("Only orders being checked with the data centre can be resubmitted this way.")
+    services.send_for_submission_on_commit(order.pk)
+    services.enqueue_on_commit(
+        tasks.alert_operators,
+        order.pk,
+        f"Work visit {order.order_id} resubmitted after a check",
+        f"{operator.username} confirmed the data centre does not have it; it is sent again.",
+    )
+    return order
+
+
+# ---------------------------------------------------------------------------------------------
+# Changes and cancellations of orders the upstream holds.
+def order_send_change(*, order_pk: int, version: int) -> Outcome:
+    """PATCH the order's current visit window, open-cabinet flag and notification contacts."""
+    order = selectors.order_with_parts(order_pk)
+    if order.status not in OPEN_UPSTREAM_STATUSES or not order.upstream_order_id:
+        return Outcome(f"nothing to do ({order.status})")  # not upstream yet: the submission sends it all
+    pending = list(
+        order.events.filter(kind=EventKind.MODIFIED, sent_upstream_at__isnull=True).values_list("pk", flat=True)
+    )
+    if not pending:
+        return Outcome("already sent")
+    body = payloads.modify_body(order)
+    client = UpstreamClient(deadline=_deadline(), record_later=True)
+    _let_go_of_the_database()
+    try:
+        client.modify_work_visit(
+            order.upstream_order_id, body, order=order, correlation_id=f"{order.submission_key}-v{version}"
+        )
+    except PermanentUpstreamError as exc:
+        client.save_calls()
+        Order.objects.filter(pk=order_pk).update(last_error=str(exc))
+        services.record_event(
+            order=order,
+            kind=EventKind.UPSTREAM,
+            note=f"The data centre refused the change: {exc.message}",
+            data={"reasons": exc.reasons(), "version": version},
+        )
+        OrderEvent.objects.filter(pk__in=pending).update(sent_upstream_at=timezone.now())
+        notifications.alert_operators(order, f"The data centre refused a change of {order.order_id}", str(exc))
+        return Outcome("refused")
+    except TransientUpstreamError:
+        client.save_calls()
+        raise
+    client.save_calls()
+    OrderEvent.objects.filter(pk__in=pending).update(sent_upstream_at=timezone.now())
+    services.record_event(
+        order=order,
+        kind=EventKind.UPSTREAM,
+        note=f"Change sent to the data centre (version {order.version}).",
+        data={"version": order.version, "body": body},
+    )
+    return Outcome("sent")
+
+
+def order_cancel_upstream(*, order_pk: int) -> Outcome:
+    """Cancel a cancelled order upstream too, once no submission holds it."""
+    order = Order.objects.select_related("ibx").get(pk=order_pk)
+    if order.status != OrderStatus.CANCELLED:
+        return Outcome(f"nothing to do ({order.status})")
+    if order.upstream_cancelled_at:
+        return Outcome("already done")
+    owner = order_claim(order_pk=order_pk, statuses={OrderStatus.CANCELLED})
+    if owner is None:
+        wait = max(1.0, ((order.lease_expires_at or timezone.now()) - timezone.now()).total_seconds() + 1)
+        return Outcome("busy", wait)  # a submission still talks to the upstream about it
+    order.refresh_from_db()
+    client = UpstreamClient(deadline=_deadline(), record_later=True)
+    event = order.events.filter(kind=EventKind.CANCEL_REQUESTED).order_by("-id").first()
+    reason = event.note if event and len(event.note) >= 5 else "Cancelled by the customer."
+    _let_go_of_the_database()
+    try:
+        upstream_id = order.upstream_order_id
+        if not upstream_id and order.upstream_uncertain:
+            upstream_id = _look_up(client, order)
+            if upstream_id:
+                Order.objects.filter(pk=order_pk, upstream_order_id__isnull=True).update(upstream_order_id=upstream_id)
+        if not upstream_id:
+            client.save_calls()
+            order_release(
+                order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now(), upstream_uncertain=False
+            )
+            services.record_event(order=order, kind=EventKind.UPSTREAM, note="The order never reached the data centre.")
+            return Outcome("never upstream")
+        client.cancel_order(upstream_id, reason, order=order, correlation_id=f"{order.submission_key}-cancel")
+    except Inconclusive as exc:
+        client.save_calls()
+        order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now(), last_error=str(exc))
+        note = f"Cancelled here; the data centre may hold the order and cannot say: {exc}."
+        services.record_event(order=order, kind=EventKind.UPSTREAM, note=note)
+        notifications.alert_operators(order, f"Check that {order.order_id} is cancelled at the data centre", note)
+        return Outcome("needs check")
+    except PermanentUpstreamError as exc:
+        client.save_calls()
+        order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now(), last_error=str(exc))
+        services.record_event(
+            order=order, kind=EventKind.UPSTREAM, note=f"The data centre refused the cancellation: {exc.message}"
+        )
+        notifications.alert_operators(order, f"The data centre refused to cancel {order.order_id}", str(exc))
+        return Outcome("refused")
+    except TransientUpstreamError:
+        client.save_calls()
+        order_release(order_pk=order_pk, owner=owner)
+        raise
+    client.save_calls()
+    order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now())
+    services.record_event(
+        order=order, kind=EventKind.UPSTREAM, note=f"Order {upstream_id} cancelled at the data centre."
+    )
+    return Outcome("cancelled")
+
+
+def order_upstream_gave_up(*, order_pk: int, what: str, error: str) -> None:
+    """A change or cancellation that exhausted its retries: on the timeline, and the operators told."""
+    Order.objects.filter(pk=order_pk).update(last_error=error)
+    order = Order.objects.get(pk=order_pk)
+    note = f"The {what} could not reach the data centre: {error}"
+    services.record_event(order=order, kind=EventKind.UPSTREAM, note=note)
+    notifications.alert_operators(order, f"The {what} of order {order.order_id} could not reach the data centre", note)
+
+
+# ---------------------------------------------------------------------------------------------
+# Periodic work (beat).
+def orders_sync_statuses() -> int:
+    """Follow the upstream's status of open orders, the least recently checked first, a batch at a time."""
+    checked_before = timezone.now() - timedelta(seconds=settings.STATUS_SYNC_MIN_AGE)
+    pks = list(
+        Order.objects.filter(status__in=OPEN_UPSTREAM_STATUSES, upstream_order_id__isnull=False)
+        .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=checked_before))
+        .order_by(F("last_synced_at").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)[: settings.STATUS_SYNC_BATCH]
+    )
+    client = UpstreamClient()
+    changed = 0
+    for order_pk in pks:
+        order = Order.objects.get(pk=order_pk)
+        try:
+            data = client.get_order(order.upstream_order_id, order=order)
+        except TransientUpstreamError as exc:
+            logger.warning("status sync stopped: %s", exc)  # the upstream struggles: do not hammer it
+            break
+        except PermanentUpstreamError as exc:
+            Order.objects.filter(pk=order_pk).update(last_synced_at=timezone.now(), last_error=str(exc))
+            continue
+        status = data["status"]  # None: a status the portal does not know, left as it is
+        if status and status != order.status:
+            moved = services.order_change_status(
+                order_pk=order_pk,
+                to_status=status,
+                from_statuses=OPEN_UPSTREAM_STATUSES,
+                note=f"The data centre reports the order {status}.",
+                last_synced_at=timezone.now(),
+            )
+            changed += moved is not None
+        else:
+            Order.objects.filter(pk=order_pk).update(last_synced_at=timezone.now())
+    return changed
+
+
+def orders_sweep() -> dict[str, int]:
+    """Send again the work no message carries: orders never sent (the broker was down), whose worker
+    died mid-attempt (lease run out) or whose retry message was lost; lost emails, changes and
+    cancellations. NEEDS_CHECK orders are never swept: they wait for an operator."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.SWEEP_AFTER_SECONDS)
+    free = Q(lease_expires_at__isnull=True)
+    lost = Order.objects.filter(status=OrderStatus.QUEUED).filter(
+        Q(lease_expires_at__lt=now)
+        | (free & Q(sent_for_submission_at__isnull=True, updated_at__lt=grace))
+        | (free & Q(next_attempt_at__lt=grace))
+        | (free & Q(next_attempt_at__isnull=True, submit_attempts=0, sent_for_submission_at__lt=grace))
+    )
+    submits = list(lost.values_list("pk", flat=True)[:SWEEP_BATCH])
+    if submits:
+        # An expired lease is no one's: freed here so that the next attempt may claim at once.
+        Order.objects.filter(pk__in=submits, lease_expires_at__lt=now).update(lease_owner="", lease_expires_at=None)
+        # Sent now: should this message be lost too, the next round after the grace sends it again.
+        Order.objects.filter(pk__in=submits).update(sent_for_submission_at=now, next_attempt_at=now)
+    for pk in submits:
+        _send_submission(pk)
+
+    recent = {"created_at__lt": grace, "created_at__gt": now - timedelta(days=1)}
+    unnotified = OrderEvent.objects.filter(kind__in=services.NOTIFIED_EVENTS, notified_at__isnull=True, **recent)
+    notifies = list(unnotified.order_by().values_list("order_id", flat=True).distinct()[:SWEEP_BATCH])
+    for pk in notifies:
+        services.enqueue(tasks.notify_order, pk)
+
+    unsent = OrderEvent.objects.filter(
+        kind=EventKind.MODIFIED,
+        sent_upstream_at__isnull=True,
+        order__status__in=OPEN_UPSTREAM_STATUSES,
+        order__upstream_order_id__isnull=False,
+        **recent,
+    )
+    changes = list(unsent.order_by().values_list("order_id", "order__version").distinct()[:SWEEP_BATCH])
+    for pk, version in changes:
+        services.enqueue(tasks.modify_order, pk, version)
+
+    uncancelled = Order.objects.filter(
+        status=OrderStatus.CANCELLED,
+        upstream_cancelled_at__isnull=True,
+        updated_at__lt=grace,
+        updated_at__gt=now - timedelta(days=1),
+    ).filter(Q(upstream_order_id__isnull=False) | Q(upstream_uncertain=True))
+    cancels = list(
+        uncancelled.filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)).values_list("pk", flat=True)[
+            :SWEEP_BATCH
+        ]
+    )
+    for pk in cancels:
+        services.enqueue(tasks.cancel_order, pk)
+    counts = {
+        "submissions": len(submits),
+        "notifications": len(notifies),
+        "changes": len(changes),
+        "cancellations": len(cancels),
+    }
+    if any(counts.values()):
+        logger.info("sweeper sent again: %s", counts)
+    return counts
