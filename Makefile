@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
+	@# axe-core: the accessibility audit the browser tests run in every customer page
+	@test -f var/node/node_modules/axe-core/axe.min.js || npm install --prefix var/node --no-audit --no-fund axe-core@4
 	@touch $@
 
 install: $(VENV)/.installed

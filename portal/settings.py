@@ -102,26 +102,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Values travel as parameters (not spliced into the SQL text), and a statement a connection has
-    # run twice is prepared, so PostgreSQL parses and plans it once per connection.
-    options = DATABASES["default"].setdefault("OPTIONS", {})
-    options.setdefault("server_side_binding", True)
-    options.setdefault("prepare_threshold", 2)
+    # run twice is prepared, so PostgreSQL parses and plans it once per connection. Off behind a pooler
+    # in transaction mode (PgBouncer before 1.21): see docs/operations.md, "Database".
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options.setdefault("server_side_binding", True)
+        options.setdefault("prepare_threshold", 2)
+# An order, its parts and its first event stored by one statement on PostgreSQL (workvisits/graph_insert.py);
+# off: the ORM's bulk_create() per table in a transaction.
+GRAPH_INSERT_ONE_STATEMENT = env.bool("GRAPH_INSERT_ONE_STATEMENT", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "portal.cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            # A Redis that is down costs a request about a second, never a hang.
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {
+                # A Redis that is down costs a request about a second, never a hang, and never an error:
+                # the catalogue is read from the database instead.
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+                "IGNORE_EXCEPTIONS": True,
+            },
             # Lets several portals (or test runs) share one Redis database without sharing keys.
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
         }
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Each process also keeps the last catalogue of each organization, under its version (workvisits/catalogue.py).
+CATALOGUE_PROCESS_MEMORY = env.bool("CATALOGUE_PROCESS_MEMORY", default=True)
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -175,6 +188,8 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Work visits <workvisits@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 OPERATORS_EMAILS = env.list("OPERATORS_EMAILS", default=[])
+# Where people reach the portal: the links in emails and calendar entries start with it.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # The upstream Equinix-compatible API; the built-in sandbox by default.
 SANDBOX_PORT = env.int("SANDBOX_PORT", default=8001)

@@ -152,6 +152,7 @@ def _big_body(make_body, acme, n):
         cage = Cage.objects.create(cage_id=f"DC2:01:9{i:05d}", ibx=dc2, organization=acme)
         cage.accounts.add(account)
         cages.append(cage.cage_id)
+    catalogue_changed([acme.pk])  # as the locations import and the admin do after a catalogue change
     for i in range(n):
         members.append(User.objects.create(username=f"member{n}-{i}", organization=acme).username)
     body = make_body(start=start)

@@ -139,7 +139,7 @@ def test_orderer_schedules_a_visit_from_sign_in_to_confirmation(browser, live_se
     page.get_by_label("First name").fill("Jane")
     page.get_by_label("Last name").fill("Doe")
     page.get_by_label("Company").fill("Contoso")
-    page.get_by_label("Email").fill("jane@contoso.example")
+    page.get_by_label("Email", exact=True).fill("jane@contoso.example")
     page.get_by_role("button", name="+ Add a person").click()
     expect(page.get_by_role("heading", name="Person 2")).to_be_visible()
     page.get_by_role("button", name="Remove person 2").click()
@@ -155,9 +155,9 @@ def test_orderer_schedules_a_visit_from_sign_in_to_confirmation(browser, live_se
     # 4. Contacts: the defaults will do.
     expect(page.get_by_role("heading", name="Step 4 of 6: Contacts")).to_be_visible()
     page.get_by_label("Someone else (type in)").check()
-    expect(page.get_by_label("Email")).to_be_visible()
+    expect(page.get_by_label("Email", exact=True)).to_be_visible()
     page.get_by_label("Me (Olivia Orderer)").check()
-    expect(page.get_by_label("Email")).to_be_hidden()
+    expect(page.get_by_label("Email", exact=True)).to_be_hidden()
     shot(page, "wizard-4-contacts")
     page.get_by_role("button", name="Next").click()
 

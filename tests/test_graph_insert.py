@@ -1,11 +1,12 @@
 """One statement for an order and its parts (workvisits.graph_insert): the rows the ORM would store,
 in one round trip, all or nothing; and order_create on top of it, inside and outside a transaction."""
 
+import threading
 from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -93,15 +94,18 @@ def _comparable(order) -> list[dict]:
 
 
 @postgresql_only
-def test_one_statement_stores_what_the_orm_stores(orderer):
+def test_one_statement_stores_what_the_orm_stores(orderer, settings):
     by_statement, statement_children = _graph(orderer, visitors=3)
     with CaptureQueriesContext(connection) as queries:
         graph_insert.insert_graph(by_statement, statement_children)
     assert len(queries.captured_queries) == 1
     _assert_instances_are_the_rows(by_statement, statement_children)
 
+    settings.GRAPH_INSERT_ONE_STATEMENT = False  # the ORM's path (also SQLite's, under make run)
     by_orm, orm_children = _graph(orderer, visitors=3)
-    graph_insert._insert_with_orm("default", by_orm, orm_children)  # the path of SQLite (make run)
+    with CaptureQueriesContext(connection) as queries:
+        graph_insert.insert_graph(by_orm, orm_children)
+    assert len(queries.captured_queries) > 1
     _assert_instances_are_the_rows(by_orm, orm_children)
     assert _comparable(by_statement) == _comparable(by_orm)
     for generated in ("order_id", "submission_key", "created_at", "updated_at"):
@@ -111,17 +115,69 @@ def test_one_statement_stores_what_the_orm_stores(orderer):
 
 @postgresql_only
 def test_one_statement_serves_any_number_of_children(orderer):
-    graph_insert._statement.cache_clear()
-    for visitors in (1, 1, 2, 5):
+    statements = set()
+    for visitors in (1, 2, 5, 20):
         order, children = _graph(orderer, visitors=visitors)
-        graph_insert.insert_graph(order, children)
+        sent = []
+
+        def note(execute, sql, *args, sent=sent):
+            sent.append(sql)
+            return execute(sql, *args)
+
+        with connection.execute_wrapper(note):
+            graph_insert.insert_graph(order, children)
+        assert len(sent) == 1
+        statements.add(sent[0])
         # Each instance got the primary key of its own row.
         people = children[1][1]  # the visitors
         assert [(v.pk, v.first_name) for v in people] == list(
             Visitor.objects.filter(order=order).order_by("pk").values_list("pk", "first_name")
         )
-    assert graph_insert._statement.cache_info().misses == 1
-    assert Visitor.objects.count() == 2 + 2 + 3 + 6
+    assert len(statements) == 1  # the same text for any number of children: prepared once per connection
+    assert Visitor.objects.count() == 2 + 3 + 6 + 21
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_children_get_their_own_keys_under_concurrent_inserts(demo):
+    """Sequences are shared: keys drawn by concurrent statements interleave, and still every instance
+    gets the key of its own row, under its own order."""
+    orderer = User.objects.get(username="orderer")
+    stored: list[tuple[Order, list]] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def insert_many(worker: int):
+        try:
+            start.wait()
+            for round_ in range(8):
+                order, children = _graph(orderer, visitors=6)
+                order.customer_reference_id = f"W{worker}-{round_}"
+                for i, visitor in enumerate(children[1][1]):
+                    visitor.last_name = f"W{worker}-{round_}-{i}"
+                graph_insert.insert_graph(order, children)
+                stored.append((order, children))
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=insert_many, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(stored) == 32
+    rows = {pk: (order, name) for pk, order, name in Visitor.objects.values_list("pk", "order_id", "last_name")}
+    for order, children in stored:
+        assert Order.objects.get(pk=order.pk).customer_reference_id == order.customer_reference_id
+        for _, objs in children:
+            for obj in objs:
+                assert obj.order_id == order.pk
+        for visitor in children[1][1]:
+            assert rows[visitor.pk] == (order.pk, visitor.last_name)
+    assert len(rows) == 32 * 7
 
 
 def test_an_unsaved_related_object_is_refused_as_save_would(orderer):
@@ -129,6 +185,25 @@ def test_an_unsaved_related_object_is_refused_as_save_would(orderer):
     children[1][1].append(Visitor(user=User(username="unsaved")))
     with pytest.raises(ValueError, match="unsaved related object 'user'"):
         graph_insert.insert_graph(order, children)
+    assert order.pk is None
+
+
+def test_a_related_object_saved_after_it_was_assigned_is_stored_with_its_key(orderer):
+    order, children = _graph(orderer)
+    newcomer = User(username="newcomer", organization_id=orderer.organization_id)
+    visitor = Visitor(user=newcomer)
+    newcomer.save()
+    children[1][1].append(visitor)
+    graph_insert.insert_graph(order, children)
+    assert Visitor.objects.get(pk=visitor.pk).user_id == newcomer.pk
+
+
+def test_an_object_with_a_key_is_refused(orderer):
+    order, children = _graph(orderer)
+    order.pk = 10**9
+    with pytest.raises(ValueError, match="has a primary key already"):
+        graph_insert.insert_graph(order, children)
+    assert not Order.objects.filter(pk=10**9).exists()
 
 
 @postgresql_only
@@ -153,10 +228,12 @@ def test_a_create_outside_a_transaction_is_committed_when_it_returns(demo, make_
     seen = []
     monkeypatch.setattr(services, "enqueue", lambda *args, **kwargs: seen.append(args))
     assert not connection.in_atomic_block
-    services.order_create(user=orderer, data=make_body())  # the ordering facts are in process memory now
+    services.order_create(user=orderer, data=make_body())  # the catalogue is cached now
     with CaptureQueriesContext(connection) as queries:
         order = services.order_create(user=orderer, data=make_body())
-    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SELECT", "WITH"]  # the version, the rows
+    # The reads of the rules, then the rows in one statement, in autocommit: no transaction to commit.
+    assert [q["sql"].split()[0] for q in queries.captured_queries][-1] == "WITH"
+    assert {q["sql"].split()[0] for q in queries.captured_queries[:-1]} == {"SELECT"}
     # Read from another connection: only a committed order is visible there (the relay's view).
     with psycopg.connect(
         host=database["HOST"], port=database["PORT"] or 5432, user=database["USER"], dbname=database["NAME"]

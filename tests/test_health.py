@@ -19,7 +19,7 @@ def _point_at(settings, redis_server: RedisServer) -> None:
     settings.CACHES = {
         "default": {  # the key prefix of this test run, which the worker has too
             **settings.CACHES["default"],
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": cache_url,
         }
     }

@@ -65,7 +65,8 @@ def test_400_rejects_after_one_attempt_and_tells_everyone_why(pipeline, orderer,
              what="the rejection emails")
     rejected = [m for m in pipeline.worker.emails() if "rejected" in m["Subject"]]
     text = next(p for p in rejected[0].walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
-    assert reason in text.decode() and "details.visitors[0].registeredUsers[0]" in text.decode()
+    # The reason in words, naming the visitor instead of the upstream's JSON path.
+    assert f"The user of visitor Olivia Orderer: {reason}" in text.decode() and "details.visitors" not in text.decode()
 
 
 def test_retry_limit_fails_the_order_and_emails_the_operators(pipeline, orderer, make_body):

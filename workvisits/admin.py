@@ -22,8 +22,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import locations, rules, services
+from . import locations, notifications, rules, services
 from .api import credentials
+from .catalogue import catalogue_changed
 from .choices import CLOSED_STATUSES, OrderStatus
 from .models import (
     IBX,
@@ -44,6 +45,7 @@ from .models import (
     User,
     Visitor,
 )
+from .web.messages import Names, local_time, reason_words
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +136,26 @@ class OrganizationAdmin(admin.ModelAdmin):
         return ", ".join(str(Organization._meta.get_field(f).verbose_name) for f in fields if getattr(obj, f)) or "—"
 
 
+class CatalogueAdmin(admin.ModelAdmin):
+    """IBXs, cages, accounts and cabinets: each save or delete here gives the cached catalogues a new
+    version, in the admin's transaction (every organization's: such edits are rare, and a cage or an
+    account can move between organizations)."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # after save_model(), with the m2m and inlines
+        catalogue_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalogue_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalogue_changed()
+
+
 @admin.register(IBX)
-class IBXAdmin(admin.ModelAdmin):
+class IBXAdmin(CatalogueAdmin):
     list_display = ("code", "name", "timezone", "active", "cage_count")
     list_filter = ("active",)
     search_fields = ("code", "name")
@@ -159,7 +179,7 @@ class CabinetInline(admin.TabularInline):
 
 
 @admin.register(Cage)
-class CageAdmin(admin.ModelAdmin):
+class CageAdmin(CatalogueAdmin):
     list_display = ("cage_id", "ibx", "organization", "cage_type", "account_numbers", "active")
     list_filter = ("active", "ibx", "organization")
     list_select_related = ("ibx", "organization")
@@ -176,7 +196,7 @@ class CageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(CatalogueAdmin):
     list_display = ("number", "name", "organization", "is_credit_hold", "is_po_bearing")
     list_filter = ("is_credit_hold", "is_po_bearing", "organization")
     list_select_related = ("organization",)
@@ -184,7 +204,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Cabinet)
-class CabinetAdmin(admin.ModelAdmin):
+class CabinetAdmin(CatalogueAdmin):
     list_display = ("cabinet_id", "cage", "account", "cabinet_type", "active")
     list_filter = ("active", "cage__ibx")
     list_select_related = ("cage", "account")
@@ -280,11 +300,20 @@ class AttachmentInline(OrderPartInline):
 
 class OrderEventInline(OrderPartInline):
     model = OrderEvent
-    fields = readonly_fields = ("created_at", "kind", "actor", "from_status", "to_status", "note")
+    fields = readonly_fields = ("when", "what", "actor", "note")
+    verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
+        return super().get_queryset(request).select_related("actor", "order__ibx")
+
+    @admin.display(description="when (IBX time)")
+    def when(self, obj):
+        return local_time(obj.created_at, obj.order.ibx.timezone)
+
+    @admin.display(description="what happened")
+    def what(self, obj):
+        return str(obj)
 
 
 class UpstreamCallInline(OrderPartInline):
@@ -376,17 +405,8 @@ STATUS_ACTIONS = {
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = (
-        "order_id",
-        "organization",
-        "ibx",
-        "cage_list",
-        "visit_window",
-        "visitor_list",
-        "status",
-        "upstream_order_id",
-        "created_at",
-    )
+    # Five columns that fit a 1280 px screen with the status always in view; the rest is on the order page.
+    list_display = ("order_id", "status", "visit_window", "where", "visitor_list")
     list_filter = ("status", NeedsOperatorFilter, "ibx", "organization", VisitDateFilter)
     search_fields = (
         "order_id",
@@ -504,6 +524,10 @@ class OrderAdmin(admin.ModelAdmin):
     def cage_list(self, obj):
         return ", ".join(c.cage.cage_id for c in obj.cages.all())
 
+    @admin.display(description="organization · cages", ordering="organization__name")
+    def where(self, obj):
+        return f"{obj.organization} · {self.cage_list(obj)}"
+
     @admin.display(description="visit (IBX time)", ordering="visit_start")
     def visit_window(self, obj):
         return visit_window(obj)
@@ -519,10 +543,8 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="rejection reasons")
     def rejection_reasons_display(self, obj):
-        return bullet_list(
-            f"{r.get('property')}: {r.get('reason')}" if r.get("property") else r.get("reason", "")
-            for r in obj.rejection_reasons
-        )
+        names = Names.from_order(obj)
+        return bullet_list(reason_words(r, names) for r in obj.rejection_reasons)
 
     @admin.display(description="upstream payload")
     def upstream_payload_display(self, obj):
@@ -626,16 +648,7 @@ class OrderAdmin(admin.ModelAdmin):
 # What the portal did: upstream calls, emails, imports. Read-only.
 @admin.register(UpstreamCall)
 class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "method",
-        "url",
-        "status_code",
-        "duration_ms",
-        "order",
-        "correlation_id",
-        "short_error",
-    )
+    list_display = ("when", "method", "short_url", "status_code", "duration_ms", "order", "short_error")
     list_filter = ("method", "status_code")
     list_select_related = ("order",)
     search_fields = ("url", "correlation_id", "order__order_id", "error")
@@ -656,7 +669,16 @@ class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj):
-        return obj.error[:80]
+        return obj.error[:60]
+
+    @admin.display(description="when (UTC)", ordering="created_at")
+    def when(self, obj):
+        return f"{obj.created_at:%Y-%m-%d %H:%M:%S} UTC"
+
+    @admin.display(description="path")
+    def short_url(self, obj):
+        path = "/" + obj.url.split("://", 1)[-1].split("/", 1)[-1] if "://" in obj.url else obj.url
+        return path if len(path) <= 60 else path[:57] + "…"
 
     @admin.display(description="request body (redacted)")
     def request_body_display(self, obj):
@@ -665,8 +687,20 @@ class UpstreamCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SentNotification)
 class SentNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "order", "notice", "recipient", "sent_at")
+    list_display = ("when", "order", "subject", "recipient", "sent")
     list_filter = ("notice",)
+
+    @admin.display(description="when (UTC)", ordering="created_at")
+    def when(self, obj):
+        return f"{obj.created_at:%Y-%m-%d %H:%M} UTC"
+
+    @admin.display(description="subject")
+    def subject(self, obj):
+        return notifications.notice_subject(obj.order, obj.notice)
+
+    @admin.display(description="sent", boolean=True)
+    def sent(self, obj):
+        return obj.sent_at is not None
     list_select_related = ("order",)
     search_fields = ("order__order_id", "recipient", "notice")
     date_hierarchy = "created_at"

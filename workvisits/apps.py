@@ -7,6 +7,5 @@ class WorkVisitsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Celery tasks defined outside tasks.py register when their module is imported; so do the
-        # catalogue's signals, which invalidate the cached ordering facts.
-        from . import catalogue, health, locations  # noqa: F401
+        # Celery tasks defined outside tasks.py register when their module is imported.
+        from . import health, locations  # noqa: F401

@@ -1,19 +1,18 @@
 """A new object and the new objects pointing at it, stored by one INSERT statement.
 
-On PostgreSQL the rows are written by one statement of data-modifying CTEs (``WITH p AS (INSERT ...
-SELECT ... FROM jsonb_populate_record(...) RETURNING id), c0 AS (INSERT ... SELECT (SELECT id FROM p),
-... FROM jsonb_populate_recordset(...)) SELECT ...``): one round trip, and atomic by itself, so no
-transaction is needed around it. Each table's rows travel as one JSON parameter, so the statement is
-the same whatever the number of children (a connection prepares it once) and psycopg parses its
-placeholders once. The columns and values come from the models' metadata exactly as the ORM's insert
-takes them (defaults set by the constructor, then each field's ``pre_save(add=True)`` and
-``get_db_prep_save()``, written as the JSON that PostgreSQL reads back into the column type), so a model
-change flows through. Other databases (SQLite for `make run`) get the ORM's bulk_create() (save() where
-it returns no keys) in one transaction.
+On PostgreSQL the rows are written by one statement of data-modifying CTEs: the parent's row, then per
+child table a CTE that draws one key per row from the table's sequence (``nextval``) next to the row's
+position in its JSON array, and an INSERT of those rows with those keys. The statement returns each
+table's keys ordered by position, so every instance gets the key of its own row whatever order
+PostgreSQL writes or returns rows in. One round trip, atomic by itself (no transaction needed around
+it); each table's rows travel as one JSON parameter, so the statement is the same whatever the number
+of children and a connection prepares it once.
 
-Like bulk_create(), no model signals are sent. Child primary keys are matched to the instances in the
-order PostgreSQL returns the inserted rows, which is the order of the JSON array (inserted ORDER BY its
-ordinality; bulk_create() relies on the same property of VALUES).
+The columns and values come from the models' public metadata (``_meta.concrete_fields``, ``column``,
+``db_table``) and the fields' documented methods, as save() takes them: defaults set by the
+constructor, then ``pre_save(add=True)`` and ``get_db_prep_save()``, written as the JSON PostgreSQL
+reads back into the column type. Other databases (SQLite for `make run`), or GRAPH_INSERT_ONE_STATEMENT
+off, get the ORM's bulk_create() in one transaction. Like bulk_create(), no model signals are sent.
 """
 
 from __future__ import annotations
@@ -25,19 +24,22 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 
-from django.db import connections, router, transaction
+from django.conf import settings
+from django.db import connections, models, router, transaction
 from django.db.models import Model
 from psycopg.types.json import Json, Jsonb
 
 _PARENT = "p"
+# Columns of the key-drawing CTEs; a model column of one of these names would clash, hence the odd names.
+_KEY, _POSITION = "insert graph key", "insert graph position"
 
 
 def insert_graph(parent: Model, children: Iterable[tuple[str, Sequence[Model]]] = ()) -> None:
     """Insert `parent` and, for each (foreign key name, instances of one model) of `children`, those
     instances pointing at it. Sets the primary keys and the foreign keys on the instances.
 
-    The instances must be new (no primary key from the database yet); their field values are stored as
-    save() would store them. Raises the database's error with nothing stored.
+    The instances must be new (no primary key yet); their field values are stored as save() would store
+    them. Raises the database's error with nothing stored.
     """
     model = type(parent)
     alias = router.db_for_write(model, instance=parent)
@@ -46,16 +48,16 @@ def insert_graph(parent: Model, children: Iterable[tuple[str, Sequence[Model]]] 
     groups = [(fk_name, objs) for fk_name, objs in groups if objs]
     for fk_name, objs in groups:
         _check_group(model, fk_name, objs)
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not settings.GRAPH_INSERT_ONE_STATEMENT:
         _insert_with_orm(alias, parent, groups)
         return
 
-    # One JSON parameter per table (the parent's row, each group's rows): the statement is the same
-    # for any number of children, so a connection prepares it once.
+    # One JSON parameter per table: the statement is the same for any number of children.
     params = [json.dumps(_row(parent, connection, skip=None))]
     for fk_name, objs in groups:
         fk = objs[0]._meta.get_field(fk_name)
-        params.append(json.dumps([_row(obj, connection, skip=fk) for obj in objs]))
+        table = connection.ops.quote_name(objs[0]._meta.db_table)
+        params += [table, objs[0]._meta.pk.column, json.dumps([_row(obj, connection, skip=fk) for obj in objs])]
     shape = tuple((type(objs[0]), fk_name) for fk_name, objs in groups)
     with connection.cursor() as cursor:
         cursor.execute(_statement(alias, model, shape), params)
@@ -63,12 +65,10 @@ def insert_graph(parent: Model, children: Iterable[tuple[str, Sequence[Model]]] 
 
     parent.pk = row[0]
     _saved(parent, alias)
-    for (fk_name, objs), pks in zip(groups, row[1:], strict=True):
-        if len(pks) != len(objs):  # never expected: the statement inserts every row or fails
-            raise RuntimeError(f"{len(objs)} rows inserted into {type(objs[0]).__name__}, {len(pks)} returned")
-        for obj, pk in zip(objs, pks, strict=True):
+    for (fk_name, objs), keys in zip(groups, row[1:], strict=True):
+        for obj, key in zip(objs, keys, strict=True):
             setattr(obj, fk_name, parent)
-            obj.pk = pk
+            obj.pk = key
             _saved(obj, alias)
 
 
@@ -77,7 +77,7 @@ def _check_group(parent_model: type[Model], fk_name: str, objs: list[Model]) -> 
     if any(type(obj) is not child_model for obj in objs):
         raise TypeError(f"the children under {fk_name!r} are not all {child_model.__name__}s")
     fk = child_model._meta.get_field(fk_name)
-    if not fk.many_to_one or fk.remote_field.model._meta.concrete_model is not parent_model._meta.concrete_model:
+    if not fk.many_to_one or fk.related_model is not parent_model:
         raise ValueError(f"{child_model.__name__}.{fk_name} is not a foreign key to {parent_model.__name__}")
     if fk.target_field is not parent_model._meta.pk:
         raise ValueError(f"{child_model.__name__}.{fk_name} does not point at {parent_model.__name__}'s primary key")
@@ -93,7 +93,7 @@ def _insert_with_orm(alias: str, parent: Model, groups: list[tuple[str, list[Mod
 
 
 def _orm_insert(alias: str, objs: list[Model]) -> None:
-    # bulk_create() sends no signals (neither does the statement); save() only where it returns no pks.
+    # bulk_create() sends no signals (neither does the statement); save() only where it returns no keys.
     if connections[alias].features.can_return_rows_from_bulk_insert:
         type(objs[0])._base_manager.using(alias).bulk_create(objs)
     else:
@@ -102,23 +102,35 @@ def _orm_insert(alias: str, objs: list[Model]) -> None:
 
 
 def _row(obj: Model, connection, *, skip) -> dict:
-    """One row as JSON: {column: value} for `_fields()` without `skip` (the foreign key to the parent)."""
-    meta = obj._meta
-    if obj._is_pk_set(meta):
-        if meta.auto_field is not None:
-            raise ValueError(f"{obj!r} has a primary key already: insert_graph() stores new objects only")
-    else:
-        obj.pk = meta.pk.get_pk_value_on_save(obj)
-    fields, related = _plan(type(obj), skip)
-    if related is None or related:
-        obj._prepare_related_fields_for_save(operation_name="save", fields=related)
+    """One row as JSON: {column: value} for the fields an insert writes, without `skip` (the foreign key
+    to the parent, set once the parent has its key)."""
+    if obj.pk is not None:
+        raise ValueError(f"{obj!r} has a primary key already: insert_graph() stores new objects only")
+    fields = _fields(type(obj))
     row = {}
     for field in fields:
+        if field is skip:
+            continue
+        if field.many_to_one or field.one_to_one:
+            _take_related_key(obj, field)
         value = field.pre_save(obj, True)
-        if hasattr(value, "resolve_expression"):  # expressions and database defaults: not needed so far
+        if hasattr(value, "resolve_expression"):  # expressions: not needed so far
             raise NotImplementedError(f"insert_graph() stores plain values only, not {value!r} ({field})")
         row[field.column] = _json(field, field.get_db_prep_save(value, connection))
     return row
+
+
+def _take_related_key(obj: Model, field) -> None:
+    """As save() does: refuse a related object that is not saved, take the key of one saved since."""
+    if getattr(obj, field.attname) is not None:
+        return
+    related = getattr(obj, field.name)  # no query: with no key, only an assigned object is returned
+    if related is None:
+        return
+    key = getattr(related, field.target_field.attname)
+    if key is None:
+        raise ValueError(f"save() prohibited to prevent data loss due to unsaved related object '{field.name}'.")
+    setattr(obj, field.attname, key)
 
 
 def _json(field, value):
@@ -135,28 +147,17 @@ def _json(field, value):
 
 
 @functools.cache
-def _plan(model: type[Model], skip) -> tuple[tuple, frozenset | None]:
-    """The fields whose values a row takes (all but `skip`) and the relations whose related objects save()
-    would check (None: all of them; `skip`, the foreign key to the parent, is set after the insert)."""
-    fields = tuple(f for f in _fields(model) if f is not skip)
-    if skip is None:
-        return fields, None
-    return fields, frozenset(f for f in model._meta.concrete_fields if f.is_relation and f is not skip)
-
-
-@functools.cache
 def _fields(model: type[Model]) -> tuple:
-    """The columns an insert of a new `model` writes: those of save(force_insert=True) without a pk."""
+    """The columns an insert of a new `model` writes: its concrete fields but the primary key."""
     meta = model._meta
-    for parent in meta.all_parents:
-        if parent._meta.concrete_model is not meta.concrete_model:
-            raise NotImplementedError(f"{model.__name__}: multi-table inheritance is not supported")
-    if any(f is not meta.pk for f in meta.db_returning_fields):
-        raise NotImplementedError(f"{model.__name__}: fields with database defaults are not supported")
-    fields = tuple(f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field)
-    special = [f.name for f in fields if hasattr(f, "get_placeholder")]
-    if special:
-        raise NotImplementedError(f"{model.__name__}: fields with their own placeholders: {special}")
+    if meta.proxy or any(f.model is not model for f in meta.concrete_fields):
+        raise NotImplementedError(f"{model.__name__}: proxies and multi-table inheritance are not supported")
+    if not isinstance(meta.pk, models.AutoField):
+        raise NotImplementedError(f"{model.__name__}: only automatic primary keys are supported")
+    fields = tuple(f for f in meta.concrete_fields if f is not meta.pk and not f.generated)
+    unsupported = [f.name for f in fields if f.db_default is not models.NOT_PROVIDED or hasattr(f, "get_placeholder")]
+    if unsupported:
+        raise NotImplementedError(f"{model.__name__}: database defaults or own placeholders: {unsupported}")
     return fields
 
 
@@ -165,7 +166,7 @@ def _statement(alias: str, model: type[Model], shape: tuple[tuple[type[Model], s
     """The statement for a parent of `model` and, per (child model, foreign key name), its children."""
     # Only quoted identifiers from the models' metadata are formatted in; the values are parameters.
     q = connections[alias].ops.quote_name
-    parent, pk = q(_PARENT), q(model._meta.pk.column)
+    parent, pk, key, position = q(_PARENT), q(model._meta.pk.column), q(_KEY), q(_POSITION)
     columns = ", ".join(q(f.column) for f in _fields(model))
     table = q(model._meta.db_table)
     ctes = [
@@ -174,20 +175,26 @@ def _statement(alias: str, model: type[Model], shape: tuple[tuple[type[Model], s
     ]
     selected = [f"{parent}.{pk}"]
     for number, (child, fk_name) in enumerate(shape):
-        name, fk, child_pk = q(f"c{number}"), child._meta.get_field(fk_name), q(child._meta.pk.column)
+        keyed, inserted = q(f"k{number}"), q(f"c{number}")
+        fk, child_pk = child._meta.get_field(fk_name), q(child._meta.pk.column)
         fields = [f for f in _fields(child) if f is not fk]
         table, columns = q(child._meta.db_table), ", ".join(q(f.column) for f in fields)
         values = ", ".join(f"r.{q(f.column)}" for f in fields)
+        # MATERIALIZED: the keys are drawn once, and the INSERT and the returned array read the same ones.
         ctes.append(
-            f"{name} AS (INSERT INTO {table} ({q(fk.column)}, {columns}) "  # noqa: S608
-            f"SELECT (SELECT {pk} FROM {parent}), {values} "
-            f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) WITH ORDINALITY AS r "
-            f"ORDER BY r.ordinality RETURNING {child_pk})"
+            f"{keyed} AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS {key}, "  # noqa: S608
+            f"r.ordinality AS {position}, {values} "
+            f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) WITH ORDINALITY AS r)"
         )
-        selected.append(f"ARRAY(SELECT {name}.{child_pk} FROM {name})")  # noqa: S608
+        ctes.append(
+            f"{inserted} AS (INSERT INTO {table} ({child_pk}, {q(fk.column)}, {columns}) "  # noqa: S608
+            f"SELECT r.{key}, {parent}.{pk}, {values} FROM {keyed} AS r, {parent})"
+        )
+        selected.append(f"ARRAY(SELECT {key} FROM {keyed} ORDER BY {position})")  # noqa: S608
     return f"WITH {', '.join(ctes)} SELECT {', '.join(selected)} FROM {parent}"  # noqa: S608
 
 
 def _saved(obj: Model, alias: str) -> None:
+    # Model._state is documented (the instance reference, "Customizing model loading").
     obj._state.adding = False
     obj._state.db = alias

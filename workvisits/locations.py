@@ -411,7 +411,7 @@ def _apply(entries: list[Entry], report: _Report, *, retire_in: set[str] | None)
         report.add("cabinets", "retired", cabinet_id)
     cages.update(active=False)
     cabinets.update(active=False)
-    catalogue_changed()  # the bulk updates above send no signals
+    catalogue_changed()  # the cached catalogues of every organization are out of date now
 
 
 def _run(source: str, entries: list[Entry], errors: list[dict], *, started_by, retire_in) -> LocationSync:

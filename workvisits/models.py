@@ -30,8 +30,8 @@ class Organization(models.Model):
     review_non_registered_visitors = models.BooleanField("non-registered visitors", default=False)
     review_new_purchase_order = models.BooleanField("a NEW purchase order", default=False)
     review_night_or_weekend = models.BooleanField("visits at night or at weekends", default=False)
-    # Changed (to a new random value, in the same transaction) whenever the organization's ordering facts
-    # change: its catalogue, grants or users. The cached ordering facts are keyed by it (workvisits.catalogue).
+    # Replaced (by a new random value, in the change's transaction) whenever the organization's catalogue
+    # changes: the key of its cached catalogue (workvisits.catalogue.catalogue_changed).
     catalogue_version = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
@@ -39,6 +39,11 @@ class Organization(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        # A copy read before a catalogue change must never write the old version back.
+        self.catalogue_version = uuid.uuid4()
+        super().save(*args, **kwargs)
 
     def review_policy(self) -> rules.ReviewPolicy:
         return rules.ReviewPolicy(
@@ -50,12 +55,20 @@ class Organization(models.Model):
         )
 
 
+def validate_email_address(value: str) -> None:
+    """The rules' email check as a field validator: the admin refuses what the wizard and the API refuse."""
+    problem = rules.email_address_error(value) if value else None
+    if problem:
+        raise ValidationError(f"{value} {problem}", code="invalid")
+
+
 class User(AbstractUser):
     """A person: a customer's member (with an organization) or data-centre staff."""
 
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
     )
+    email = models.EmailField("email address", blank=True, validators=[validate_email_address])
     phone = models.CharField(max_length=40, blank=True)
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Amsterdam")
 
@@ -303,6 +316,8 @@ class Person(models.Model):
 
 class Visitor(Person):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="visitors")
+    # The visitor gets the order's emails and calendar invites (the wizard can leave a person out).
+    notify = models.BooleanField("emailed about the visit", default=True)
 
     class Meta:
         constraints = [
@@ -378,7 +393,11 @@ class OrderEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self):
-        return f"{self.order_id} {self.kind} {self.from_status}→{self.to_status}"
+        text = self.get_kind_display()
+        if self.to_status:
+            before = f"{self.get_from_status_display()} → " if self.from_status else ""
+            text += f": {before}{self.get_to_status_display()}"
+        return text
 
 
 class SentNotification(models.Model):
@@ -397,6 +416,18 @@ class SentNotification(models.Model):
 
     def __str__(self):
         return f"{self.notice} to {self.recipient}"
+
+
+class CalendarFeed(models.Model):
+    """A user's private calendar feed of the organization's upcoming visits; the URL's token is stored hashed."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"calendar feed of {self.user}"
 
 
 class ApiClient(models.Model):

@@ -8,7 +8,7 @@ marked sent and an EMAIL event lands on the order's timeline.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.mime.text import MIMEText
 from email.utils import parseaddr
 from functools import lru_cache
@@ -19,6 +19,7 @@ from django.contrib.auth.models import Group
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event, Timezone, vCalAddress
 
@@ -26,6 +27,7 @@ from . import selectors, services
 from .choices import ContactType, EventKind, OrderStatus
 from .models import Order, OrderEvent, SentNotification
 from .rules import format_datetime
+from .web import messages
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,10 @@ NOTICES = {
         "Work visit {id} accepted by the data centre ({upstream})",
         "The data centre has accepted your work visit as order {upstream}.",
     ),
+    "received_accepted": (
+        "Work visit {id} received and accepted by the data centre ({upstream})",
+        "We have received your work visit request and the data centre has accepted it as order {upstream}.",
+    ),
     "rejected": ("Work visit {id} rejected", "Your work visit request was rejected."),
     "modified": ("Work visit {id} changed", "Your work visit has been changed."),
     "cancelled": ("Work visit {id} cancelled", "Your work visit has been cancelled."),
@@ -51,24 +57,79 @@ NOTICES = {
 }
 
 
+PHOTO_ID_REMINDER = (
+    "Every visitor brings a government-issued photo ID and must be 18 or over; names must be as on the ID."
+)
+
+
+def notice_subject(order: Order, notice: str) -> str:
+    """The subject the emails of a notice key ("modified:v3", "ops-failed:12") carried."""
+    base = notice.split(":")[0]
+    if base.startswith("ops"):
+        return f"Operators alert about work visit {order.order_id}"
+    pattern = NOTICES.get(base, (f"Work visit {{id}}: {base}", ""))[0]
+    return pattern.format(id=order.order_id, upstream=order.upstream_order_id or "")
+
+
 class DeliveryError(Exception):
     """The mail backend did not take an email; the notification task retries."""
 
 
-# ---------------------------------------------------------------------------------------------
-def recipients(order: Order) -> list[tuple[str, str]]:
-    """(email, name) of the ordering user, the technical contact and the notification contacts, once each."""
-    people = [(order.ordered_by.email, order.ordered_by.display_name())]
+# Roles a person can have in an order, in the order the greeting names them.
+ORDERER, TECHNICAL, NOTIFICATION, VISITOR = "orderer", "technical", "notification", "visitor"
+ROLE_WORDS = {
+    ORDERER: "you placed",
+    TECHNICAL: "you are the technical contact for",
+    NOTIFICATION: "you are a notification contact for",
+    VISITOR: "you are on the list of visitors of",
+}
+# How long the data centre may take to accept an order for "received" and "accepted" to be one email.
+FOLD_WINDOW = timedelta(minutes=1)
+
+
+class Recipient(NamedTuple):
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    registered: bool  # a user of the portal: the email links to the order page
+
+
+def recipients(order: Order) -> list[Recipient]:
+    """Everyone told about the order, once each: the ordering user, the technical and notification
+    contacts, and every visitor with an email address who has not been left out."""
+    people = [(order.ordered_by.email, order.ordered_by.display_name(), ORDERER, True)]
     contacts = sorted(order.contacts.all(), key=lambda c: (c.contact_type != ContactType.TECHNICAL, c.pk))
-    people += [(c.email, c.name) for c in contacts]
-    seen: set[str] = set()
-    unique = []
-    for email, name in people:
+    people += [
+        (c.email, c.name, TECHNICAL if c.contact_type == ContactType.TECHNICAL else NOTIFICATION, bool(c.user_id))
+        for c in contacts
+    ]
+    people += [(v.email, v.name, VISITOR, bool(v.user_id)) for v in order.visitors.all() if v.notify]
+    merged: dict[str, Recipient] = {}
+    for email, name, role, registered in people:
         key = (email or "").strip().lower()
-        if key and key not in seen:
-            seen.add(key)
-            unique.append((email.strip(), name))
-    return unique
+        if not key:
+            continue
+        if key in merged:
+            known = merged[key]
+            roles = known.roles if role in known.roles else (*known.roles, role)
+            merged[key] = known._replace(roles=roles, registered=known.registered or registered)
+        else:
+            merged[key] = Recipient(email.strip(), name, (role,), registered)
+    return list(merged.values())
+
+
+def role_sentence(order: Order, roles) -> str:
+    """``You placed and are the technical contact for work visit WV-… at DC2.``"""
+    words = [ROLE_WORDS[r] for r in roles]
+    if len(words) > 1:
+        words = [words[0]] + [w.removeprefix("you ") for w in words[1:]]
+    joined = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    text = f"{joined} work visit {order.order_id} at {order.ibx.name} ({order.ibx.code})."
+    return text[0].upper() + text[1:]
+
+
+def order_url(order: Order) -> str:
+    return settings.PORTAL_BASE_URL.rstrip("/") + reverse("order_detail", kwargs={"order_id": order.order_id})
 
 
 def operator_emails() -> list[str]:
@@ -82,16 +143,24 @@ def operator_emails() -> list[str]:
 
 def local_time(order: Order, value: datetime) -> str:
     """A time as people at the IBX read it, with the zone named: ``Tue 01 Dec 2026 09:00 EST (America/New_York)``."""
-    local = value.astimezone(order.ibx.zone)
-    return f"{local:%a %d %b %Y %H:%M} {local.tzname()} ({order.ibx.timezone})"
+    return messages.local_time(value, order.ibx.timezone)
 
 
-def calendar_invite(order: Order, *, method: str, sequence: int, attendees: list[tuple[str, str]]) -> str:
-    """An iCalendar invite for the visit, in the IBX's zone; one UID per order, SEQUENCE rising with changes."""
-    calendar = Calendar()
-    calendar.add("prodid", "-//Work visits portal//EN")
-    calendar.add("version", "2.0")
-    calendar.add("method", method)
+# What the calendar entry says about the visit: waiting (for a reviewer or the data centre) is TENTATIVE.
+CONFIRMED_STATUSES = frozenset(
+    {OrderStatus.SUBMITTED, OrderStatus.RECEIVED, OrderStatus.IN_PROGRESS, OrderStatus.ON_HOLD}
+)
+WITHDRAWN_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.FAILED})
+
+
+def invite_status(order_status: str) -> str:
+    if order_status in WITHDRAWN_STATUSES:
+        return "CANCELLED"
+    return "CONFIRMED" if order_status in CONFIRMED_STATUSES else "TENTATIVE"
+
+
+def visit_event(order: Order, *, sequence: int, status: str, attendees=()) -> Event:
+    """The visit as a VEVENT in the IBX's zone; one UID per order, SEQUENCE rising with each invite."""
     event = Event()
     event.add("uid", f"{order.submission_key}@workvisits")
     event.add("sequence", sequence)
@@ -101,8 +170,12 @@ def calendar_invite(order: Order, *, method: str, sequence: int, attendees: list
     event.add("dtend", order.visit_end.astimezone(zone))
     event.add("summary", f"Work visit {order.order_id} at {order.ibx.code}")
     event.add("location", f"{order.ibx.name} ({order.ibx.code})")
-    event.add("description", order.description)
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    event.add(
+        "description",
+        f"{order.description}\n\n{PHOTO_ID_REMINDER}\nOrder: {order_url(order)}",
+    )
+    event.add("url", order_url(order))
+    event.add("status", status)
     organizer = vCalAddress(f"mailto:{parseaddr(settings.DEFAULT_FROM_EMAIL)[1]}")
     organizer.params["cn"] = "Work visits"
     event.add("organizer", organizer)
@@ -111,10 +184,34 @@ def calendar_invite(order: Order, *, method: str, sequence: int, attendees: list
         attendee.params["cn"] = name
         attendee.params["role"] = "REQ-PARTICIPANT"
         event.add("attendee", attendee, encode=0)
-    calendar.add_component(event)
-    # The zone's VTIMEZONE goes before the event; its text is made once per zone and year.
+    return event
+
+
+def calendar_text(orders_and_events: list[tuple[Order, Event]], *, method: str | None, name: str = "") -> str:
+    """A calendar of the events, each zone's VTIMEZONE (made once per zone and year) before them."""
+    calendar = Calendar()
+    calendar.add("prodid", "-//Work visits portal//EN")
+    calendar.add("version", "2.0")
+    if method:
+        calendar.add("method", method)
+    if name:
+        calendar.add("x-wr-calname", name)
+    zones = sorted({(o.ibx.timezone, o.visit_start.year) for o, _ in orders_and_events})
+    for _, event in orders_and_events:
+        calendar.add_component(event)
     head, begin, rest = calendar.to_ical().decode().partition("BEGIN:VEVENT\r\n")
-    return head + _vtimezone(order.ibx.timezone, order.visit_start.year) + begin + rest
+    if not begin:
+        return head
+    return head + "".join(_vtimezone(tzid, year) for tzid, year in zones) + begin + rest
+
+
+def calendar_invite(
+    order: Order, *, method: str, sequence: int, attendees: list[tuple[str, str]], status: str | None = None
+) -> str:
+    """An iCalendar invite (REQUEST) or its withdrawal (CANCEL) for the visit, in the IBX's zone."""
+    status = "CANCELLED" if method == "CANCEL" else (status or invite_status(order.status))
+    event = visit_event(order, sequence=sequence, status=status, attendees=attendees)
+    return calendar_text([(order, event)], method=method)
 
 
 @lru_cache(maxsize=64)
@@ -188,9 +285,11 @@ def _deliver(order: Order, emails: list[Email], *, record: bool = True, done=Non
 
 
 def _email_event(email: Email) -> tuple[str, dict]:
-    with_invite = " with a calendar invite." if email.invite else "."
-    note = f"Email “{email.subject}” sent to {email.recipient}{with_invite}"
-    return note, {"notice": email.notice, "recipient": email.recipient, "invite": email.invite and email.invite[0]}
+    with_invite = {"REQUEST": " with a calendar invite.", "CANCEL": " withdrawing the calendar invite."}
+    note = f"Email “{email.subject}” sent to {email.recipient}{with_invite.get(email.invite and email.invite[0], '.')}"
+    data = {"notice": email.notice, "subject": email.subject, "recipient": email.recipient}
+    data["invite"] = email.invite and email.invite[0]
+    return note, data
 
 
 def _message(email: Email, mail) -> EmailMultiAlternatives:
@@ -225,51 +324,61 @@ def _claim(order: Order, keys: list[tuple[str, str]]) -> dict[tuple[str, str], i
         return {(notice, recipient): row_id for row_id, notice, recipient in cursor.fetchall()}
 
 
-def _emails(
-    order: Order, notice: str, key: str, people: list[tuple[str, str]], extra: dict, invite=None
-) -> list[Email]:
+def _emails(order: Order, notice: str, key: str, people: list[Recipient], extra: dict, invite=None) -> list[Email]:
+    """One email per person, greeting them by their part in the order; `invite` is (METHOD, text) or
+    a callable giving it (or None) per person."""
     subject_pattern, headline_pattern = NOTICES[notice]
     names = {"id": order.order_id, "upstream": order.upstream_order_id or ""}
     subject, headline = subject_pattern.format(**names), headline_pattern.format(**names)
     emails = []
-    for email, name in people:
+    url = order_url(order)
+    shared = {
+        "order": order,
+        "notice": notice,
+        "headline": headline,
+        "start": local_time(order, order.visit_start),
+        "end": local_time(order, order.visit_end),
+        "start_utc": format_datetime(order.visit_start),
+        "zone": order.ibx.timezone,
+        "visit_ahead": notice not in ("rejected", "cancelled", "failed"),
+        "photo_id": PHOTO_ID_REMINDER,
+        **extra,
+    }
+    for person in people:
         context = {
-            "order": order,
-            "notice": notice,
-            "headline": headline,
-            "name": name,
-            "start": local_time(order, order.visit_start),
-            "end": local_time(order, order.visit_end),
-            "start_utc": format_datetime(order.visit_start),
-            "zone": order.ibx.timezone,
-            **extra,
+            **shared,
+            "name": person.name,
+            "roles": role_sentence(order, person.roles) if person.roles else "",
+            "visitor_only": person.roles == (VISITOR,),
+            "url": url if person.registered else "",
         }
         text = render_to_string("emails/order_notice.txt", context)
         html = render_to_string("emails/order_notice.html", context)
-        emails.append(Email(key[:64], email, subject, text, html, invite))
+        attached = invite(person) if callable(invite) else invite
+        emails.append(Email(key[:64], person.email, subject, text, html, attached))
     return emails
 
 
-def _notice_of(event: OrderEvent, order: Order) -> tuple[str | None, str, int | None, str | None]:
-    """(notice, dedup key, invite sequence, invite method) for an event; notice None: nobody is told."""
+def _notice_of(event: OrderEvent, order: Order) -> tuple[str | None, str, str | None]:
+    """(notice, dedup key, invite method) for an event; notice None: nobody is told."""
     if event.kind == EventKind.CREATED:
         if event.to_status == OrderStatus.PENDING_REVIEW:
-            return "pending", "submitted", 0, "REQUEST"
-        return "submitted", "submitted", 0, "REQUEST"
+            return "pending", "submitted", "REQUEST"
+        return "submitted", "submitted", "REQUEST"
     if event.kind == EventKind.MODIFIED:
         version = int(event.data.get("version") or order.version)
-        return "modified", f"modified:v{version}", version, "REQUEST"
+        return "modified", f"modified:v{version}", "REQUEST"
     if event.kind == EventKind.REJECTED:
-        return "rejected", f"rejected:{event.pk}", None, None
+        return "rejected", f"rejected:{event.pk}", "CANCEL"
     if event.kind == EventKind.CANCEL_REQUESTED or (
         event.kind == EventKind.STATUS and event.to_status == OrderStatus.CANCELLED
     ):
-        return "cancelled", "cancelled", max(order.version, 1), "CANCEL"
+        return "cancelled", "cancelled", "CANCEL"
     if event.kind == EventKind.STATUS and event.to_status == OrderStatus.SUBMITTED:
-        return "accepted", "accepted", None, None
+        return "accepted", "accepted", "REQUEST"
     if event.kind == EventKind.STATUS and event.to_status == OrderStatus.FAILED:
-        return "failed", f"failed:{event.pk}", None, None
-    return None, "", None, None
+        return "failed", f"failed:{event.pk}", "CANCEL"
+    return None, "", None
 
 
 def notify_order(order_pk: int, order: Order | None = None) -> int:
@@ -299,18 +408,100 @@ def notify_event(event_pk: int) -> int:
     return _notify(event.order, [event])
 
 
+def _sequences(order: Order, upto: int) -> dict[int, int]:
+    """The SEQUENCE of each invite-bearing event of the order: how many such events came before it."""
+    sequence, numbers = 0, {}
+    for event in OrderEvent.objects.filter(order=order, kind__in=services.NOTIFIED_EVENTS, pk__lte=upto).order_by("id"):
+        if _notice_of(event, order)[2] is not None:
+            numbers[event.pk] = sequence
+            sequence += 1
+    return numbers
+
+
+def _holding_invites(order: Order) -> dict[str, str]:
+    """The people whose calendars hold the visit now (lower-case email -> email), from the emails sent."""
+    holding: dict[str, str] = {}
+    sent = OrderEvent.objects.filter(order=order, kind=EventKind.EMAIL, data__has_key="invite").order_by("id")
+    for data in sent.values_list("data", flat=True):
+        email = str(data.get("recipient") or "")
+        if data.get("invite") == "REQUEST":
+            holding[email.lower()] = email
+        elif data.get("invite") == "CANCEL":
+            holding.pop(email.lower(), None)
+    return holding
+
+
+def _plan(events: list[OrderEvent], order: Order) -> list[tuple[OrderEvent, str, str, str | None]]:
+    """What each event's emails are, after folding: a queued order's "received" goes with the data
+    centre's answer when that came within FOLD_WINDOW (one "received and accepted" email), and not at
+    all when the answer is a refusal (the rejection says it all)."""
+    plan = [(event, *_notice_of(event, order)) for event in events]
+    plan = [item for item in plan if item[1] is not None]
+    created = next((item for item in plan if item[1] == "submitted"), None)
+    if created is None:
+        return plan
+    answer = next((item for item in plan if item[0].pk > created[0].pk and item[1] in ("accepted", "rejected")), None)
+    if answer is None:
+        return plan
+    if answer[1] == "accepted" and answer[0].created_at - created[0].created_at > FOLD_WINDOW:
+        return plan
+    plan.remove(created)
+    if answer[1] == "accepted":
+        plan[plan.index(answer)] = (answer[0], "received_accepted", answer[2], answer[3])
+    return plan
+
+
 def _notify(order: Order, events: list[OrderEvent]) -> int:
     people = recipients(order)
+    plan = _plan(events, order)
+    sequences = _sequences(order, max(event.pk for event in events)) if plan else {}
+    holding = _holding_invites(order)
+    names = messages.Names.from_order(order)
     emails, failed = [], []
-    for event in events:
-        notice, key, sequence, method = _notice_of(event, order)
-        if notice is None:
-            continue
-        invite = None
-        if method is not None:
-            invite = (method, calendar_invite(order, method=method, sequence=sequence, attendees=people))
-        extra = {"reasons": order.rejection_reasons if notice == "rejected" else [], "note": event.note}
-        emails += _emails(order, notice, key, people, extra, invite)
+    for event, notice, key, method in plan:
+        extra = {
+            "reasons": [messages.reason_words(r, names) for r in order.rejection_reasons]
+            if notice == "rejected"
+            else [],
+            "note": ""
+            if notice in ("rejected", "submitted", "pending", "received_accepted", "accepted")
+            else event.note,
+        }
+        sequence = sequences.get(event.pk, 0)
+        if method == "REQUEST":
+            invite = (
+                "REQUEST",
+                calendar_invite(
+                    order,
+                    method="REQUEST",
+                    sequence=sequence,
+                    attendees=[(p.email, p.name) for p in people],
+                    # What the entry was when the event happened: "received" is tentative even if the
+                    # data centre has accepted meanwhile (its own email confirms it, one SEQUENCE up).
+                    status="TENTATIVE" if notice in ("submitted", "pending") else None,
+                ),
+            )
+            emails += _emails(order, notice, key, people, extra, invite)
+            holding.update({p.email.lower(): p.email for p in people})
+        else:
+            # Withdraw the entry from every calendar that holds it, including people no longer on the order.
+            current = {p.email.lower() for p in people}
+            audience = people + [
+                Recipient(email, "", (), False) for key_, email in holding.items() if key_ not in current
+            ]
+            held = [(holding[p.email.lower()], p.name) for p in audience if p.email.lower() in holding]
+            cancel = calendar_invite(order, method="CANCEL", sequence=sequence, attendees=held) if held else None
+            emails += _emails(
+                order,
+                notice,
+                key,
+                audience,
+                extra,
+                lambda person, cancel=cancel, holding=holding: (
+                    ("CANCEL", cancel) if cancel and person.email.lower() in holding else None
+                ),
+            )
+            holding = {}
         if notice == "failed":
             failed.append(key)
     sent = _deliver(order, emails, done=lambda: services.mark_events([event.pk for event in events], NOTIFIED))
@@ -323,7 +514,7 @@ def send_reminder(order_pk: int) -> int:
     """The day-before reminder, once per visit start (a rescheduled visit is reminded again)."""
     order = selectors.order_for_notice(order_pk)
     key = f"reminder:{format_datetime(order.visit_start)}"
-    return _deliver(order, _emails(order, "reminder", key, recipients(order), {}))
+    return _deliver(order, _emails(order, "reminder", key, recipients(order), {"reasons": [], "note": ""}))
 
 
 def alert_operators(order: Order, subject: str, detail: str, *, key: str | None = None) -> int:

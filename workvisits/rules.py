@@ -353,7 +353,12 @@ def schedule_errors(
 
 # ---------------------------------------------------------------------------------------------
 # People: visitors and contacts.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# An address as a mail server reads it: a dot-atom local part (no commas, quotes, angle brackets or
+# spaces, which would turn one address into several or into a display name) and a host name.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL = re.compile(
+    rf"^(?=.{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?=.{{1,253}}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$"
+)
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{6,30}$")
 
 
@@ -364,6 +369,11 @@ def detail_value_error(kind: str, value: str) -> str | None:
     if kind in (DetailType.PHONE, DetailType.MOBILE) and not _PHONE.match(value):
         return "is not a phone number; use digits with an optional leading + and country code."
     return None
+
+
+def email_address_error(value: str) -> str | None:
+    """Why `value` is not one email address a mail server would deliver to, or None."""
+    return detail_value_error(DetailType.EMAIL, value)
 
 
 def _details(errors: _Errors, obj: Mapping, prefix: str, *, required: bool = True) -> list[CleanDetail]:

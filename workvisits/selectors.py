@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
+from django.db import connection, connections
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from . import catalogue, rules
 from .choices import ContactType
-from .models import IBX, Account, Attachment, Cabinet, Cage, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import (
+    IBX,
+    Account,
+    Attachment,
+    Cabinet,
+    Cage,
+    CalendarFeed,
+    Contact,
+    Order,
+    OrderCage,
+    OrderEvent,
+    OrderingGrant,
+    Organization,
+    User,
+    Visitor,
+)
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
 
@@ -38,10 +57,28 @@ def user_may_order(user: User) -> bool:
     return orderable_cages(user).exists()
 
 
+class Ordering(NamedTuple):
+    """What an order is stored with once the rules pass, read with the ordering context."""
+
+    catalogue: catalogue.Catalogue
+    user_ids: dict[str, int]  # the active users of the organization the context names, by username
+    review_policy: rules.ReviewPolicy  # as it is now, never cached
+
+
+_STATE_FIELDS = (
+    "catalogue_version",
+    "review_mode",
+    "review_within_24_hours",
+    "review_non_registered_visitors",
+    "review_new_purchase_order",
+    "review_night_or_weekend",
+)
+
+
 def ordering_context(
     user: User, now: datetime | None = None, attachment_ids: Iterable | None = None
 ) -> rules.OrderingContext:
-    """The facts the rules need about `user`'s organization (cached, see workvisits.catalogue).
+    """The facts the rules need about `user`'s organization (the catalogue cached, see workvisits.catalogue).
 
     With `attachment_ids`, only those of the organization's attachments are looked up (none: no query).
     """
@@ -49,23 +86,50 @@ def ordering_context(
 
 
 def ordering_context_and_ids(
-    user: User, now: datetime | None = None, attachment_ids: Iterable | None = None
-) -> tuple[rules.OrderingContext, catalogue.Ordering | None]:
-    """The ordering context, and (None without an organization) the organization's facts with the primary
-    keys of its cages, accounts, cabinets and users, and its review policy as it is now: what an order is
-    stored with once the rules pass.
+    user: User,
+    now: datetime | None = None,
+    attachment_ids: Iterable | None = None,
+    usernames: Iterable[str] | None = None,
+) -> tuple[rules.OrderingContext, Ordering | None]:
+    """The ordering context and (None without an organization) what the order is stored with.
 
-    A fixed number of queries: one for the catalogue version (none when the API's token check read it)
-    and, on a cache miss, up to five more; the attachments (never cached) one when `attachment_ids` names any.
+    Read on every call, with indexed queries: the user's grants (none for a deactivated user) with the
+    organization's catalogue version and review policy, and the active users; with `usernames`, only
+    those (no query when none is named but the caller). The catalogue comes from the cache under its
+    version (built on a miss, three queries more). The attachments (never cached) cost one query when
+    `attachment_ids` names any.
     """
     now = now or timezone.now()
     if not user.organization_id:
         return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset()), None
-    ordering = catalogue.ordering_facts(user)
+    organization_id = user.organization_id
+    state, grants = _state_and_grants(organization_id, user.pk)
+    version = Organization._meta.get_field("catalogue_version").to_python(state[0])  # (SQLite: hex)
+    policy = Organization(**dict(zip(_STATE_FIELDS[1:], state[1:], strict=True))).review_policy()
+    structure = catalogue.organization_catalogue(organization_id, version)
+    granted_cages = {grant[0] for grant in grants}
+    granted_ibxs = {grant[1] for grant in grants}
+    orderable = frozenset(
+        cage_id
+        for cage_id, ids in structure.cage_ids.items()
+        if ids.ibx_active and (ids.pk in granted_cages or ids.ibx_pk in granted_ibxs)
+    )
+
+    names = None if usernames is None else {name for name in usernames if isinstance(name, str)}
+    user_ids = {}
+    if grants and names is not None and user.username in names:  # the caller is active: just read
+        user_ids[user.username] = user.pk
+        names.discard(user.username)
+    if names is None or names:
+        members = User.objects.filter(organization_id=organization_id, is_active=True)
+        if names is not None:
+            members = members.filter(username__in=names)
+        user_ids.update(members.values_list("username", "pk"))
+
     keys = None if attachment_ids is None else _uuids(attachment_ids)
     attachments = {}
     if keys is None or keys:  # (none named: not even a query to build)
-        found = Attachment.objects.filter(organization_id=user.organization_id)
+        found = Attachment.objects.filter(organization_id=organization_id)
         if keys is not None:
             found = found.filter(id__in=keys)
         attachments = {
@@ -74,12 +138,44 @@ def ordering_context_and_ids(
         }
     ctx = rules.OrderingContext(
         now=now,
-        cages=ordering.facts.cages,
-        orderable=ordering.orderable,
-        usernames=ordering.facts.usernames,
+        cages=structure.cages,
+        orderable=orderable,
+        usernames=frozenset(user_ids),
         attachments=attachments,
     )
-    return ctx, ordering
+    return ctx, Ordering(catalogue=structure, user_ids=user_ids, review_policy=policy)
+
+
+def _state_and_grants(organization_id: int, user_id: int) -> tuple[tuple, list[tuple[int | None, int | None]]]:
+    """The organization's version and policy (`_STATE_FIELDS`), and the user's grants as (cage, IBX) keys
+    (none when the user is deactivated or left the organization): one indexed query, every key a primary
+    or foreign key."""
+    # A plain SELECT: it runs on every create, and the ORM's query building cost more than the query.
+    with connection.cursor() as cursor:
+        cursor.execute(_state_and_grants_statement(connection.alias), [user_id, organization_id])
+        rows = cursor.fetchall()
+    width = len(_STATE_FIELDS)
+    return rows[0][:width], [row[width:] for row in rows if row[width] is not None or row[width + 1] is not None]
+
+
+@functools.cache
+def _state_and_grants_statement(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    organization, grant, user = Organization._meta, OrderingGrant._meta, User._meta
+
+    def column(meta, name):
+        return q(meta.get_field(name).column)
+
+    state = ", ".join(f"o.{column(organization, name)}" for name in _STATE_FIELDS)
+    # Only quoted identifiers from the models' metadata are formatted in; the values are parameters.
+    return (
+        f"SELECT {state}, g.{column(grant, 'cage')}, g.{column(grant, 'ibx')} "  # noqa: S608
+        f"FROM {q(organization.db_table)} o "
+        f"LEFT JOIN ({q(grant.db_table)} g JOIN {q(user.db_table)} u "
+        f"ON u.{q(user.pk.column)} = g.{column(grant, 'user')} AND u.{column(user, 'is_active')}) "
+        f"ON g.{column(grant, 'user')} = %s AND u.{column(user, 'organization')} = o.{q(organization.pk.column)} "
+        f"WHERE o.{q(organization.pk.column)} = %s"
+    )
 
 
 def _uuids(values: Iterable) -> list[uuid.UUID]:
@@ -200,6 +296,22 @@ def organization_users(user: User) -> QuerySet[User]:
     return User.objects.filter(organization_id=user.organization_id, is_active=True).order_by("last_name", "username")
 
 
+def calendar_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def calendar_feed_user(token: str) -> User | None:
+    """The active user whose live calendar feed `token` opens, or None."""
+    feed = (
+        CalendarFeed.objects.select_related("user")
+        .filter(token_hash=calendar_token_hash(token), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    return feed.user if feed else None
+
+
+def calendar_feed_active(user: User) -> bool:
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).exists()
 def order_lines(order: Order) -> list[tuple[str, OrderCage]]:
     """The order's lines as the Orders API lists them: one per cage, `{orderId}-{n}` in the order they were given."""
     cages = sorted(order.cages.all(), key=lambda c: c.pk)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -19,7 +20,8 @@ from .choices import (
     EventKind,
     OrderStatus,
 )
-from .models import Attachment, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .models import Attachment, CalendarFeed, Contact, Order, OrderCage, OrderEvent, User, Visitor
+from .web.messages import local_span
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +132,19 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
             rules.NO_CREATE_PERMISSION,
             "Your user belongs to no customer organization, so it cannot order work visits.",
         )
-    ctx, ordering = selectors.ordering_context_and_ids(user, now, attachment_ids=_referenced_attachments(data))
+    ctx, ordering = selectors.ordering_context_and_ids(
+        user,
+        now,
+        attachment_ids=_referenced_attachments(data),
+        # The caller too: the default technical and notification contact.
+        usernames=[user.username, *_referenced_usernames(data)],
+    )
     errors, clean = rules.validate_create(data, ctx, user.username)
     if errors:
         raise rules.RuleViolation(errors)
 
     # The rows are stored with the primary keys of the facts the rules were checked against.
-    ids = ordering.facts
+    ids = ordering.catalogue
     first_cage = ids.cage_ids[clean.cages[0].cage_id]
     po = clean.purchase_order
     reasons = rules.review_reasons(
@@ -176,13 +184,13 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
         )
         for c in clean.cages
     ]
-    visitors = [Visitor(**_person_fields(p, ids.user_ids)) for p in clean.visitors]
+    visitors = [Visitor(**_person_fields(p, ordering.user_ids)) for p in clean.visitors]
     contacts = [
         Contact(
             contact_type=p.type,
             availability=p.availability,
             timezone=p.timezone,
-            **_person_fields(p, ids.user_ids),
+            **_person_fields(p, ordering.user_ids),
         )
         for p in clean.contacts
     ]
@@ -231,6 +239,20 @@ def _referenced_attachments(data) -> list[str]:
     if isinstance(po, dict) and isinstance(po.get("attachmentId"), str):
         ids.append(po["attachmentId"])
     return ids
+
+
+def _referenced_usernames(data) -> list[str]:
+    """The registered usernames a create body names (whatever its shape): only those need looking up."""
+    details = data.get("details") if isinstance(data, dict) else None
+    entries = []
+    for parent, key in ((details, "visitors"), (data, "contacts")):
+        found = parent.get(key) if isinstance(parent, dict) else None
+        entries += found if isinstance(found, list) else []
+    names = []
+    for entry in entries:
+        given = entry.get("registeredUsers") if isinstance(entry, dict) else None
+        names += [name for name in given if isinstance(name, str)] if isinstance(given, list) else []
+    return names
 
 
 def _person_fields(person: rules.CleanPerson, user_ids: dict[str, int]) -> dict:
@@ -348,10 +370,8 @@ def _jsonable(value):
 def _describe_change(order: Order, before: dict, added: list[str]) -> str:
     parts = []
     if "visit_start" in before or "visit_end" in before:
-        parts.append(
-            f"Visit rescheduled to {rules.format_datetime(order.visit_start)} – "
-            f"{rules.format_datetime(order.visit_end)} (UTC)."
-        )
+        # In the IBX's own time, as the customer typed it; the event's data keeps the UTC instants.
+        parts.append(f"Visit rescheduled to {local_span(order.visit_start, order.visit_end, order.ibx.timezone)}.")
     if "open_cabinet" in before:
         parts.append("Cabinet to be opened." if order.open_cabinet else "Cabinet not to be opened.")
     if added:
@@ -556,6 +576,28 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     attachment.save()
     logger.info("attachment %s (%s, %d bytes) stored", attachment.id, content_type, attachment.size)
     return attachment
+
+
+# ---------------------------------------------------------------------------------------------
+def calendar_feed_create(*, user: User) -> str:
+    """A new private calendar feed for `user`; earlier feeds stop working. Returns the URL's token."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        CalendarFeed.objects.create(user=user, token_hash=selectors.calendar_token_hash(token))
+    return token
+
+
+def calendar_feed_revoke(*, user: User) -> int:
+    """Switch off the user's calendar feeds."""
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def order_visitors_leave_out(*, order: Order, indexes: list[int]) -> int:
+    """Leave the visitors at these positions (in the order they were given) out of the order's emails."""
+    ids = list(Visitor.objects.filter(order=order).order_by("id").values_list("id", flat=True))
+    chosen = [ids[i] for i in indexes if 0 <= i < len(ids)]
+    return Visitor.objects.filter(pk__in=chosen).update(notify=False)
 
 
 def attachment_delete(*, user: User, attachment_id) -> None:

@@ -33,7 +33,7 @@
   document.addEventListener("change", applyToggles);
 
   // Visitor rows: add from the empty template, remove a row.
-  on("[data-add-row]", "click", function (e, button) {
+  function addRow(button) {
     var total = document.getElementById(button.dataset.total);
     var template = document.getElementById(button.dataset.template);
     var index = +total.value;
@@ -42,8 +42,69 @@
     var row = wrapper.firstElementChild;
     document.getElementById(button.dataset.rows).appendChild(row);
     total.value = index + 1;
-    var first = row.querySelector("input");
+    return row;
+  }
+  on("[data-add-row]", "click", function (e, button) {
+    var first = addRow(button).querySelector("input");
     if (first) first.focus();
+  });
+
+  // Several visitors at once: rows pasted from a spreadsheet (tabs) or CSV (commas or semicolons).
+  var PERSON_FIELDS = ["first_name", "last_name", "company_name", "email", "phone"];
+  function splitLine(line, separator) {
+    var cells = [], cell = "", quoted = false;
+    for (var i = 0; i < line.length; i++) {
+      var c = line[i];
+      if (quoted) {
+        if (c === '"' && line[i + 1] === '"') { cell += '"'; i++; }
+        else if (c === '"') quoted = false;
+        else cell += c;
+      } else if (c === '"' && cell === "") quoted = true;
+      else if (c === separator) { cells.push(cell.trim()); cell = ""; }
+      else cell += c;
+    }
+    cells.push(cell.trim());
+    return cells;
+  }
+  function parseRows(text) {
+    var lines = text.split(/\r?\n/).filter(function (l) { return l.trim(); });
+    if (!lines.length) return [];
+    var sample = lines[0];
+    var separator = sample.indexOf("\t") >= 0 ? "\t" : (sample.indexOf(";") >= 0 ? ";" : ",");
+    var rows = lines.map(function (l) { return splitLine(l, separator); });
+    if (/first|name|vorname|pr[eé]nom/i.test(rows[0][0]) && !/@/.test(rows[0].join(" "))) rows.shift();
+    return rows;
+  }
+  function isBlank(row) {
+    return Array.prototype.every.call(row.querySelectorAll("input[type=text], input[type=email], input[type=tel], input:not([type])"), function (i) { return !i.value.trim(); });
+  }
+  function addPeople(text, status) {
+    var button = document.getElementById("add-row-button");
+    var rowsBox = document.getElementById(button.dataset.rows);
+    var people = parseRows(text);
+    people.forEach(function (cells) {
+      var blank = Array.prototype.filter.call(rowsBox.querySelectorAll("[data-row]"), isBlank)[0];
+      var row = blank || addRow(button);
+      PERSON_FIELDS.forEach(function (name, i) {
+        var input = row.querySelector("[name$='-" + name + "']");
+        if (input) input.value = cells[i] || "";
+      });
+    });
+    status.textContent = people.length
+      ? "Added " + people.length + (people.length === 1 ? " person" : " people") + ". Each row is checked when you press Next."
+      : "No rows found: write one person per line.";
+    return people.length;
+  }
+  on("[data-paste-rows]", "click", function (e, button) {
+    var area = document.getElementById(button.dataset.pasteRows);
+    if (addPeople(area.value, document.getElementById("paste-status"))) area.value = "";
+  });
+  on("[data-paste-file]", "change", function (e, input) {
+    var file = input.files[0];
+    if (!file) return;
+    var reader = new FileReader();
+    reader.onload = function () { addPeople(String(reader.result), document.getElementById("paste-status")); input.value = ""; };
+    reader.readAsText(file);
   });
   on("[data-remove-row]", "click", function (e, button) {
     var row = button.closest("[data-row]");
@@ -139,4 +200,23 @@
     applyToggles();
   });
   document.addEventListener("htmx:afterSwap", applyToggles);
+
+  // The live schedule check passed for a field: its error from the last Next no longer applies.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.target.id !== "schedule-check") return;
+    var live = e.target.querySelector("[data-error-fields]");
+    var failing = live ? live.dataset.errorFields.split(" ") : [];
+    document.querySelectorAll("#schedule-fields input").forEach(function (input) {
+      var name = input.name.split("-").pop();
+      if (failing.indexOf(name) >= 0) return;
+      var error = document.getElementById(input.id + "_error");
+      if (error) error.remove();
+      input.classList.remove("is-invalid");
+      input.removeAttribute("aria-invalid");
+      var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (id) { return id && id !== input.id + "_error"; });
+      if (described.length) input.setAttribute("aria-describedby", described.join(" ")); else input.removeAttribute("aria-describedby");
+    });
+    var summary = document.getElementById("error-summary");
+    if (summary && !failing.length) summary.remove();
+  });
 })();

@@ -17,7 +17,6 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import catalogue
 from ..models import ApiClient, ApiToken, Organization, User
 
 # Failed token requests: after this many for one client id from one address, or this many from one
@@ -174,8 +173,6 @@ def api_token_verify(token: str) -> ApiToken | None:
     record, client, user, organization = instances
     if organization is not None:
         user.organization = organization
-        # Read just now, for this request: its create needs no second SELECT of the version and policy.
-        catalogue.remember_organization_state(user, organization)
     client.user = user
     record.client = client
     return record

@@ -7,6 +7,7 @@ from django import forms, template
 from django.utils.html import format_html
 
 from workvisits.choices import OrderStatus
+from workvisits.web import messages
 
 register = template.Library()
 
@@ -21,6 +22,7 @@ STATUS_STYLES = {
     OrderStatus.CANCELLED: "text-bg-secondary",
     OrderStatus.REJECTED: "text-bg-danger",
     OrderStatus.FAILED: "text-bg-danger",
+    OrderStatus.NEEDS_CHECK: "text-bg-warning",
 }
 
 
@@ -49,12 +51,32 @@ def in_zone(value: datetime | None, where) -> str:
 
 
 @register.filter
-def zone_label(where) -> str:
-    """`America/New_York (EST, UTC−05:00)` for an IBX or a zone name, as of now."""
-    zone = _zone(where)
-    now = datetime.now(UTC).astimezone(zone)
-    offset = now.strftime("%z")
-    return f"{zone.key} ({now.tzname()}, UTC{offset[0]}{offset[1:3]}:{offset[3:]})"
+def zone_label(where, on: datetime | None = None) -> str:
+    """`America/New_York (EDT, UTC−04:00)` for an IBX or a zone name, on the date `on` (default now)."""
+    return messages.zone_label(_zone(where), on if isinstance(on, datetime) else None)
+
+
+@register.filter
+def rejection_words(order) -> list[str]:
+    """The order's rejection reasons, each a sentence that names the field in words."""
+    names = messages.Names.from_order(order)
+    return [messages.reason_words(r, names) for r in order.rejection_reasons or []]
+
+
+@register.filter
+def note_words(note: str, order) -> str:
+    """A timeline note with any JSON path in it said in words."""
+    if not note or not messages.PATH_PATTERN.search(note):
+        return note
+    return messages.humanize("", note, messages.Names.from_order(order))
+
+
+@register.filter
+def purchase_order_words(order) -> str:
+    """``Existing PO PO-778812, 1,250.00 USD, valid 1 Jan–31 Dec 2027``."""
+    return messages.purchase_order_words(
+        order.po_type, order.po_number, order.po_amount, order.po_start_date, order.po_end_date
+    )
 
 
 @register.filter
@@ -125,3 +147,11 @@ def field_row(field, extra: str = "", hint: str = ""):
     elif isinstance(widget, forms.MultipleHiddenInput | forms.HiddenInput):
         kind = "hidden"
     return {"field": field, "kind": kind, "extra": extra, "hint": hint}
+
+
+@register.simple_tag
+def user_may_order(user) -> bool:
+    """Whether the menu offers "Schedule a visit": only to users who hold an ordering grant."""
+    from workvisits import selectors
+
+    return bool(user.is_authenticated and selectors.user_may_order(user))

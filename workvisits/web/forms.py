@@ -8,24 +8,26 @@ field that caused it.
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.utils import timezone
 
 from .. import rules
 from ..choices import Availability, ContactType, DetailType, PurchaseOrderType
+from .messages import Names, humanize
 
 _INDEX = re.compile(r"^\[(\d+)\]")
 
 
-def apply_rule_errors(form, errors, field_for) -> None:
-    """Show each RuleError at the field its path names (or on the form as a whole)."""
+def apply_rule_errors(form, errors, field_for, names: Names | None = None) -> None:
+    """Show each RuleError at the field its path names (or on the form as a whole), in words."""
     for error in errors:
         field = field_for(error.path)
         if field is not None and field not in form.fields:
             field = None
-        form.add_error(field, error.message)
+        form.add_error(field, humanize(error.path, error.message, names))
 
 
 def split_path(path: str, prefix: str) -> tuple[int | None, str]:
@@ -180,7 +182,7 @@ class LocationForm(StepForm):
             raw.append(item)
         self.raw_cages = raw
         errors, self.clean_cages = rules.cages_errors_and_clean(raw, self.ctx)
-        apply_rule_errors(self, errors, self.field_for)
+        apply_rule_errors(self, errors, self.field_for, Names(cages=[c["id"] for c in raw]))
         return cleaned
 
     def field_for(self, path):
@@ -248,6 +250,15 @@ class ScheduleForm(ZonedForm):
         help_text="Tick if the data centre staff should unlock the cabinet when the visitors arrive.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The prefilled defaults are shown in UTC too, before anything is typed.
+        zone = ZoneInfo(self.zone_name)
+        self.start_utc, self.end_utc = (
+            value.replace(tzinfo=zone).astimezone(UTC) if isinstance(value, datetime) and not self.is_bound else None
+            for value in (self.initial.get("start"), self.initial.get("end"))
+        )
+
     def clean(self):
         cleaned = super().clean()
         # Kept apart from cleaned_data, which loses a value once an error is added to its field.
@@ -285,9 +296,14 @@ class PersonForm(forms.Form):
     phone = forms.CharField(
         label="Phone", required=False, max_length=rules.DETAIL_VALUE_MAX, widget=forms.TextInput(attrs={"type": "tel"})
     )
+    leave_out = forms.BooleanField(
+        label="Do not email this person",
+        required=False,
+        help_text="Otherwise a visitor with an email address gets the emails and calendar invites of the visit.",
+    )
 
     def is_blank(self) -> bool:
-        return not any((self.cleaned_data.get(f) or "").strip() for f in self.fields)
+        return not any((self.cleaned_data.get(f) or "").strip() for f in self.fields if f != "leave_out")
 
     def value(self, name) -> str:
         return (self.cleaned_data.get(name) or "").strip()
@@ -319,7 +335,9 @@ class VisitorPickerForm(forms.Form):
 
     def __init__(self, *args, users=(), recent=(), **kwargs):
         super().__init__(*args, **kwargs)
+        users = list(users)
         self.fields["registered"].choices = user_choices(users)
+        self.user_names = {u.username: u.display_name() for u in users}
         self.recent_visitors = {str(v.pk): v for v in recent}
         self.fields["recent"].choices = [
             (str(v.pk), f"{v.first_name} {v.last_name} · {v.company_name} · {v.email or v.phone}") for v in recent
@@ -363,17 +381,19 @@ class BaseVisitorFormSet(forms.BaseFormSet):
             self.targets.append(("row", form))
         self.raw_visitors = raw
         errors, _ = rules.visitors_errors_and_clean(raw, self.ctx)
+        names = self.names()
         problems = []
         for error in errors:
+            message = humanize(error.path, error.message, names)
             index, sub = split_path(error.path, "details.visitors")
             if index is None or index >= len(self.targets):
-                problems.append(error.message)
+                problems.append(message)
                 continue
             kind, form = self.targets[index]
             if kind == "row":
-                form.add_error(form.field_for_sub(sub) if sub else None, error.message)
+                form.add_error(form.field_for_sub(sub) if sub else None, message)
             else:
-                self.picker.add_error(kind, error.message)
+                self.picker.add_error(kind, message)
         if problems:
             raise forms.ValidationError(problems)
 
@@ -381,8 +401,39 @@ class BaseVisitorFormSet(forms.BaseFormSet):
         valid = super().is_valid()
         return valid and not self.picker.errors
 
+    def names(self) -> Names:
+        """Each visitor as the page shows it: "Person 2 (Jane Doe)" is the second row of people typed in."""
+        labels = []
+        for (kind, form), raw in zip(self.targets, self.raw_visitors, strict=True):
+            if kind == "row":
+                number = self.forms.index(form) + 1
+                name = f"{raw['firstName']} {raw['lastName']}".strip()
+                labels.append(f"Person {number}" + (f" ({name})" if name else ""))
+            elif kind == "registered":
+                username = raw["registeredUsers"][0]
+                labels.append(f"Visitor {self.picker.user_names.get(username, username)}")
+            else:
+                labels.append(f"Visitor {raw['firstName']} {raw['lastName']}")
+        return Names.from_body({"details": {"visitors": self.raw_visitors}}, visitors=labels)
+
+    def target_field(self, path: str) -> str | None:
+        """Where a visitor's error is shown when the service finds it: "registered", "recent" or "<row>-<field>"."""
+        index, sub = split_path(path, "details.visitors")
+        if index is None or index >= len(self.targets):
+            return None
+        kind, form = self.targets[index]
+        if kind != "row":
+            return kind
+        return f"{self.forms.index(form)}-{form.field_for_sub(sub) if sub else 'first_name'}"
+
     def body(self):
         return {"details": {"visitors": self.raw_visitors}}
+
+    def left_out_indexes(self) -> list[int]:
+        """Positions in the body's visitors of the people typed in who are not to be emailed."""
+        return [
+            i for i, (kind, form) in enumerate(self.targets) if kind == "row" and form.cleaned_data.get("leave_out")
+        ]
 
     def field_for(self, path):
         return None
@@ -466,7 +517,7 @@ class ContactsForm(StepForm):
             {"registeredUsers": [name], "type": ContactType.NOTIFICATION} for name in cleaned.get("notification", [])
         ]
         errors, _ = rules.contacts_errors_and_clean(self.raw_contacts, self.ctx, me)
-        apply_rule_errors(self, errors, self.field_for)
+        apply_rule_errors(self, errors, self.field_for, Names.from_body({"contacts": self.raw_contacts}))
         return cleaned
 
     def field_for(self, path):
@@ -544,10 +595,15 @@ class DetailsForm(StepForm):
         super().__init__(*args, **kwargs)
         self.po_bearing = list(po_bearing)
         if self.po_bearing:
-            self.fields["po_type"].choices = [("", "Choose…"), *PurchaseOrderType.choices]
-            self.fields[
-                "po_type"
-            ].help_text = f"Account {', '.join(self.po_bearing)} needs a purchase order: choose New or Existing."
+            # The account refuses an exemption, so it is not offered.
+            needs = f"Account {', '.join(self.po_bearing)} needs a purchase order: choose New or Existing."
+            field = self.fields["po_type"]
+            field.choices = [
+                ("", "Choose…"),
+                *[c for c in PurchaseOrderType.choices if c[0] != PurchaseOrderType.EXEMPTED],
+            ]
+            field.help_text = needs
+            field.error_messages["invalid_choice"] = needs
 
     def clean(self):
         cleaned = super().clean()
@@ -564,8 +620,12 @@ class DetailsForm(StepForm):
         errors += rules.purchase_order_errors_and_clean(po, self.po_bearing, self.ctx)[0]
         self.raw_attachments = [{"id": a} for a in cleaned.get("attachments") or []]
         errors += rules.attachments_errors_and_clean(self.raw_attachments, self.ctx)[0]
-        apply_rule_errors(self, errors, self.field_for)
+        apply_rule_errors(self, errors, self.field_for, Names(attachments=self.attachment_names()))
         return cleaned
+
+    def attachment_names(self) -> list[str]:
+        known = self.ctx.attachments if self.ctx else {}
+        return [known[a["id"]].name if a["id"] in known else "" for a in self.raw_attachments]
 
     def field_for(self, path):
         if path == "description":

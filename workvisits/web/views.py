@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.forms.utils import ErrorDict
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -18,7 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import downloads, rules, selectors, services
 from ..models import Order, OrderEvent, Visitor
-from . import forms
+from . import calendar, forms
+from .messages import Names
 from .wizard import require_ordering_permission
 
 PAGE_SIZE = 20
@@ -95,6 +96,59 @@ def _local(value, zone):
     return value.astimezone(zone).replace(tzinfo=None)
 
 
+# What each notice's emails were about, for the timeline's one entry per notice.
+NOTICE_TITLES = {
+    "submitted": "Received",
+    "accepted": "Accepted",
+    "modified": "Changed",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+    "failed": "Could not be sent",
+    "reminder": "Reminder",
+}
+# Statuses an order leaves by itself soon (a reviewer, the workers or the data centre move it): the
+# order page and the "placed" page look again every few seconds while it is in one of them.
+MOVING_STATUSES = frozenset({"PENDING_REVIEW", "QUEUED", "NEEDS_CHECK"})
+POLL_SECONDS = 3
+
+
+def is_moving(order) -> bool:
+    return order.status in MOVING_STATUSES or order.submitting_since is not None
+
+
+def timeline(order) -> list[dict]:
+    """The order's story, newest first; the emails of one notice are one entry ("Received: emailed to 3 people")."""
+    entries: list[dict] = []
+    by_notice: dict[str, dict] = {}
+    for event in OrderEvent.objects.filter(order=order).select_related("actor").order_by("created_at", "id"):
+        notice = str(event.data.get("notice") or "") if event.kind == "EMAIL" else ""
+        recipient = event.data.get("recipient") if notice else None
+        if recipient:
+            entry = by_notice.get(notice)
+            if entry is None:
+                base = notice.split(":")[0]
+                entry = {
+                    "kind": "EMAIL",
+                    "created_at": event.created_at,
+                    "notice": notice,
+                    "title": NOTICE_TITLES.get(base, "Email"),
+                    "subject": event.data.get("subject") or "",
+                    "recipients": [],
+                }
+                by_notice[notice] = entry
+                entries.append(entry)
+            entry["recipients"].append(
+                {"email": recipient, "invite": event.data.get("invite") or "", "at": event.created_at}
+            )
+            continue
+        entries.append({"kind": event.kind, "created_at": event.created_at, "event": event})
+    for entry in entries:
+        if entry["kind"] == "EMAIL":
+            count = len(entry["recipients"])
+            entry["summary"] = f"{entry['title']}: emailed to {count} {'person' if count == 1 else 'people'}"
+    return list(reversed(entries))
+
+
 def _order_context(request, order, *, reschedule=None, notify=None, cancel=None) -> dict:
     user = request.user
     may_change = order.is_open and selectors.user_may_change_order(user, order)
@@ -102,8 +156,11 @@ def _order_context(request, order, *, reschedule=None, notify=None, cancel=None)
     known = {c.user_id for c in order.contacts.all() if c.user_id and c.contact_type == "NOTIFICATION"}
     return {
         "order": order,
-        "events": OrderEvent.objects.filter(order=order).select_related("actor").order_by("created_at", "id"),
+        "timeline": timeline(order),
+        "moving": is_moving(order),
+        "poll_seconds": POLL_SECONDS,
         "may_change": may_change,
+        "may_order": selectors.user_may_order(user),
         "reschedule_form": reschedule
         or forms.RescheduleForm(
             zone_name=order.ibx.timezone,
@@ -130,9 +187,65 @@ def order_detail(request, order_id):
 
 
 @login_required
+def order_live(request, order_id):
+    """The parts of the order page that move by themselves (htmx polls them while the order is moving)."""
+    order = _order_or_404(request.user, order_id)
+    if request.GET.get("placed"):
+        context = {"order": order, "moving": is_moving(order), "poll_seconds": POLL_SECONDS}
+        return render(request, "workvisits/_placed_live.html", context)
+    shown = request.GET.get("shown")
+    if shown and shown != order.status and request.htmx:
+        # The status moved: the whole page changes (its actions, the reasons of a rejection).
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    context = {"order": order, "timeline": timeline(order), "moving": is_moving(order), "poll_seconds": POLL_SECONDS}
+    return render(request, "workvisits/_order_live.html", context)
+
+
+@login_required
 def order_confirmation(request, order_id):
     order = _order_or_404(request.user, order_id)
-    return render(request, "workvisits/order_confirmation.html", {"order": order})
+    context = {"order": order, "moving": is_moving(order), "poll_seconds": POLL_SECONDS}
+    response = render(request, "workvisits/order_confirmation.html", context)
+    # Back from here must not show the wizard's last step from the browser's cache.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def order_calendar(request, order_id):
+    """The visit as an .ics file for "Add to calendar"."""
+    order = _order_or_404(request.user, order_id)
+    response = HttpResponse(calendar.order_ics(order), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{order.order_id}.ics"'
+    return response
+
+
+@login_required
+def calendar_settings(request):
+    """The user's private calendar feed: make a new link (the old one stops working) or switch it off."""
+    feed_url = None
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            services.calendar_feed_revoke(user=request.user)
+            messages.success(request, "Your calendar feed is switched off; its link no longer works.")
+            return redirect("calendar_settings")
+        token = services.calendar_feed_create(user=request.user)
+        feed_url = calendar.feed_url(request, token)
+    context = {"feed_url": feed_url, "has_feed": selectors.calendar_feed_active(request.user)}
+    return render(request, "workvisits/calendar.html", context)
+
+
+@require_GET
+def calendar_feed(request, token):
+    """The feed a calendar application subscribes to: no session, the token in the URL is the key."""
+    user = selectors.calendar_feed_user(token)
+    if user is None:
+        raise Http404("No such calendar feed.")
+    response = HttpResponse(calendar.feed_ics(user), content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 def _change_view(request, order_id, *, make_form, change, panel: str, success_message: str):
@@ -150,7 +263,7 @@ def _change_view(request, order_id, *, make_form, change, panel: str, success_me
             messages.error(request, exc.message)
             return redirect("order_detail", order_id=order.order_id)
         except rules.RuleViolation as exc:
-            forms.apply_rule_errors(form, exc.errors, form.field_for)
+            forms.apply_rule_errors(form, exc.errors, form.field_for, Names.from_order(order))
         else:
             messages.success(request, success_message.format(order_id=order.order_id))
             return redirect("order_detail", order_id=order.order_id)

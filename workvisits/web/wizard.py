@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Max
+from django.http import Http404
 from django.shortcuts import redirect
+from django.utils.datastructures import MultiValueDict
 from django.utils.functional import cached_property
 from formtools.wizard.views import NamedUrlSessionWizardView
 
 from .. import rules, selectors, services
 from ..choices import Availability, ContactType
-from ..models import Attachment, Visitor
-from . import forms
+from ..models import Attachment, Order, Visitor
+from . import forms, prefill
+from .messages import Names, humanize, purchase_order_words
 
 STEPS = [
     ("location", forms.LocationForm),
@@ -47,6 +52,7 @@ PATH_STEPS = [
     ("purchaseOrder", "details"),
     ("attachments", "details"),
 ]
+PLACED_KEY = "workvisits:placed"  # session: the order the wizard placed last, for Back after placing
 NO_ORDERING_PERMISSION = (
     "You may look at your organization's work visits, but you do not hold the work-visit ordering "
     "permission on any cage, so you cannot schedule a visit."
@@ -130,16 +136,58 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 "end": datetime.combine(tomorrow, time(17, 0)),
             }
         if step == "contacts" and self.ibx():
-            initial = {**initial, "timezone": self.request.user.timezone or self.ibx().timezone}
+            initial = {**initial, "timezone": self.ibx().timezone}
         return initial
+
+    def get(self, request, *args, **kwargs):
+        if "again" in request.GET:
+            return self.schedule_again(request.GET["again"])
+        if "reset" in request.GET:
+            request.session.pop(PLACED_KEY, None)
+        step = kwargs.get("step")
+        placed = request.session.get(PLACED_KEY)
+        if placed and step and step != self.steps.first and not self.storage.data.get("step_data"):
+            # Back after placing an order: the wizard is empty now, so show what was placed.
+            return redirect("order_confirmation", order_id=placed)
+        draft = self.drafts().get(step)
+        if draft is not None and step == self.steps.current:
+            # A reload after an error shows what was typed, with its errors, not the last valid data.
+            return self.render(self.get_form(data=MultiValueDict(draft)), **kwargs)
+        return super().get(request, *args, **kwargs)
 
     def post(self, *args, **kwargs):
         # Back keeps what was typed on this step (formtools would drop it); it is validated on the way forward.
+        self.request.session.pop(PLACED_KEY, None)
         goto = self.request.POST.get("wizard_goto_step")
         if goto and goto in self.get_form_list():
             form = self.get_form(data=self.request.POST, files=self.request.FILES)
             self.storage.set_step_data(self.steps.current, self.process_step(form))
-        return super().post(*args, **kwargs)
+            self.set_draft(self.steps.current, None)
+        step = self.steps.current
+        response = super().post(*args, **kwargs)
+        if response.status_code == 200 and not goto and self.steps.current == step:
+            self.set_draft(step, dict(self.request.POST.lists()))  # refused: kept for a reload
+        return response
+
+    def process_step(self, form):
+        self.set_draft(self.steps.current, None)
+        return super().process_step(form)
+
+    def drafts(self) -> dict:
+        return self.storage.extra_data.get("drafts", {})
+
+    def set_draft(self, step: str, data: dict | None) -> None:
+        drafts = dict(self.drafts())
+        if data is None:
+            drafts.pop(step, None)
+        else:
+            drafts[step] = {k: v for k, v in data.items() if k != "csrfmiddlewaretoken"}
+        self.storage.extra_data = {**self.storage.extra_data, "drafts": drafts}
+
+    def render(self, form=None, **kwargs):
+        response = super().render(form, **kwargs)
+        response["Cache-Control"] = "no-store"  # Back and Forward ask the server, which knows what was placed
+        return response
 
     def render_next_step(self, form, **kwargs):
         # "Save and back to review" after a change made from the review page.
@@ -147,6 +195,23 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             self.storage.current_step = "review"
             return redirect(self.get_step_url("review"))
         return super().render_next_step(form, **kwargs)
+
+    def schedule_again(self, order_id: str):
+        """Start a new order from an earlier one: same cages, people, contacts and details; new dates."""
+        try:
+            order = selectors.order_for_user(self.request.user, order_id)
+        except Order.DoesNotExist:
+            raise Http404("No such work visit.") from None
+        self.storage.reset()
+        self.request.session.pop(PLACED_KEY, None)
+        for step, data in prefill.steps_from_order(order, self.request.user).items():
+            self.storage.set_step_data(step, data)
+        self.storage.current_step = "schedule"
+        messages.info(
+            self.request,
+            f"A new work visit like {order.order_id}: choose the new dates, then check the other steps.",
+        )
+        return redirect(self.get_step_url("schedule"))
 
     def reached_review(self) -> bool:
         stored = self.storage.data.get("step_data", {})
@@ -185,16 +250,22 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             ibx=self.ibx(),
             rules=rules,
             offer_review=current != "review" and self.reached_review(),
+            returning=current != "review"
+            and self.reached_review()
+            and (self.request.GET.get("from") == "review" or bool(self.request.POST.get("to_review"))),
         )
         pending = self.storage.extra_data.get("errors")
         if pending:
             for field, message in pending.get(current, []):
                 target = form.picker if hasattr(form, "picker") and field in ("registered", "recent") else form
-                if field in getattr(target, "fields", {}):
+                row, _, row_field = (field or "").partition("-")
+                if hasattr(form, "forms") and row.isdigit() and int(row) < len(form.forms):
+                    form.forms[int(row)].add_error(row_field, message)
+                elif field in getattr(target, "fields", {}):
                     target.add_error(field, message)
                 else:
                     context.setdefault("service_errors", []).append(message)
-            self.storage.extra_data = {}
+            self.storage.extra_data = {k: v for k, v in self.storage.extra_data.items() if k != "errors"}
         if current == "details":
             ids = form["attachments"].value() or []
             context["attachment_rows"] = list(
@@ -235,6 +306,11 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 for c in contacts.raw_contacts
             ],
             "details": details,
+            "purchase_order": _po_words(details.raw_po),
+            "left_out": [
+                f"{visitors.raw_visitors[i]['firstName']} {visitors.raw_visitors[i]['lastName']}"
+                for i in visitors.left_out_indexes()
+            ],
             "attachments": list(Attachment.objects.filter(id__in=ids)),
         }
 
@@ -260,25 +336,35 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             if not step_form.is_valid():
                 return self.render_revalidation_failure(step, step_form, **kwargs)
             forms_by_step[step] = step_form
+        body = self.build_body(forms_by_step)
+        left_out = forms_by_step["visitors"].left_out_indexes()
         try:
-            order = services.order_create(user=self.request.user, data=self.build_body(forms_by_step))
+            with transaction.atomic():  # the emails (sent on commit) already know who is left out
+                order = services.order_create(user=self.request.user, data=body)
+                if left_out:
+                    services.order_visitors_leave_out(order=order, indexes=left_out)
         except rules.RuleViolation as exc:
-            return self.show_violation(exc, forms_by_step)
+            return self.show_violation(exc, forms_by_step, body)
         self.storage.reset()
+        self.request.session[PLACED_KEY] = order.order_id
         return redirect("order_confirmation", order_id=order.order_id)
 
-    def show_violation(self, exc: rules.RuleViolation, forms_by_step):
-        """Send the user back to the first step a rule names, with each message at its field."""
+    def show_violation(self, exc: rules.RuleViolation, forms_by_step, body: dict):
+        """Send the user back to the first step a rule names, with each message at its field, in words."""
+        visitors = forms_by_step["visitors"]
+        names = Names.from_body(body, attachments=forms_by_step["details"].attachment_names())
+        names.visitors = visitors.names().visitors
         errors: dict[str, list] = {}
         for error in exc.errors:
             step = step_for_path(error.path)
             form = forms_by_step.get(step)
-            field = form.field_for(error.path) if form is not None else None
             if step == "visitors":
-                field = "registered"
-            errors.setdefault(step, []).append((field, error.message))
+                field = visitors.target_field(error.path)
+            else:
+                field = form.field_for(error.path) if form is not None else None
+            errors.setdefault(step, []).append((field, humanize(error.path, error.message, names)))
         first = next(s for s in self.get_form_list() if s in errors)
-        self.storage.extra_data = {"errors": errors}
+        self.storage.extra_data = {**self.storage.extra_data, "errors": errors}
         self.storage.current_step = first
         return redirect(self.get_step_url(first))
 
@@ -288,6 +374,20 @@ def _describe_person(person: dict, names: dict) -> str:
         return ", ".join(f"{names.get(u, u)} ({u})" for u in person["registeredUsers"])
     details = ", ".join(d["value"] for d in person.get("details", []))
     return f"{person['firstName']} {person['lastName']} · {person['companyName']} · {details}"
+
+
+def _po_words(po: dict | None) -> str:
+    if not po:
+        return "—"
+    start, end = (_date_or_none(po.get(k)) for k in ("startDate", "endDate"))
+    return purchase_order_words(po["type"], po.get("number", ""), po.get("amount", ""), start, end)
+
+
+def _date_or_none(value):
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def _is_uuid(value: str) -> bool:
