@@ -306,6 +306,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        # The API's enumerations by name (several share a field name such as "type" or "status").
+        "DetailTypeEnum": "workvisits.api.schemas.DETAIL_TYPES",
+        "PurchaseOrderTypeEnum": "workvisits.api.schemas.PURCHASE_ORDER_TYPES",
+        "PortalStatusEnum": "workvisits.api.schemas.PORTAL_STATUSES",
+        "OrderContactTypeEnum": "workvisits.api.schemas.ORDER_CONTACT_TYPES",
+        "ModifyContactTypeEnum": "workvisits.api.schemas.MODIFY_CONTACT_TYPES",
+        "ProductTypeEnum": "workvisits.api.schemas.PRODUCT_TYPES",
+        "OrderStatusEnum": "workvisits.api.schemas.UPSTREAM_ORDER_STATUSES",
+        "OrderHistoryStatusEnum": "workvisits.api.schemas.HISTORY_ORDER_STATUSES",
+        "OrderHistoryStatusFilterEnum": "workvisits.api.schemas.HISTORY_FILTER_STATUSES",
+    },
 }
 
 API_TOKEN_SECONDS = env.int("API_TOKEN_SECONDS", default=3600)

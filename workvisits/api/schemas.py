@@ -12,6 +12,13 @@ from . import errors
 
 ORDER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
+PRODUCT_TYPES = ["WORK_VISIT"]
+# The enumerations under the names settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] gives them.
+DETAIL_TYPES = DetailType.values
+PURCHASE_ORDER_TYPES = PurchaseOrderType.values
+PORTAL_STATUSES = OrderStatus.values
+ORDER_CONTACT_TYPES = ["ORDERING", *ContactType.values]
+MODIFY_CONTACT_TYPES = [ContactType.NOTIFICATION.value]
 DATETIME_HELP = "ISO 8601 in UTC, e.g. 2026-12-01T09:00:00Z (the upstream's 2026-12-01'T'09:00:00Z is accepted too)."
 
 
@@ -148,7 +155,7 @@ class CreatedSerializer(serializers.Serializer):
 
 class ModifyContactSerializer(serializers.Serializer):
     registeredUsers = serializers.ListField(child=serializers.CharField(), max_length=rules.MAX_USERNAMES_PER_ENTRY)
-    type = serializers.ChoiceField(choices=[ContactType.NOTIFICATION])
+    type = serializers.ChoiceField(choices=MODIFY_CONTACT_TYPES)
     availability = serializers.ChoiceField(choices=Availability.values, required=False)
     timezone = serializers.CharField(required=False)
 
@@ -205,7 +212,7 @@ class ContactDetailOutSerializer(serializers.Serializer):
 class OrderContactSerializer(serializers.Serializer):
     """A registered user (`registeredUser`) or a person typed in (names and details)."""
 
-    type = serializers.ChoiceField(choices=["ORDERING", *ContactType.values])
+    type = serializers.ChoiceField(choices=ORDER_CONTACT_TYPES)
     registeredUser = serializers.CharField(required=False)
     firstName = serializers.CharField(required=False)
     lastName = serializers.CharField(required=False)
@@ -231,7 +238,7 @@ class OrderPurchaseOrderSerializer(serializers.Serializer):
 class OrderLineSerializer(serializers.Serializer):
     lineId = serializers.CharField(help_text="`{orderId}-{n}`, one line per cage.")
     status = serializers.ChoiceField(choices=UPSTREAM_ORDER_STATUSES)
-    productType = serializers.ChoiceField(choices=["WORK_VISIT"])
+    productType = serializers.ChoiceField(choices=PRODUCT_TYPES)
     ibx = serializers.CharField()
     cage = serializers.CharField()
     accountNumber = serializers.CharField()
@@ -328,6 +335,8 @@ HISTORY_STATUSES = {
     "CANCELLED": (OrderStatus.CANCELLED, OrderStatus.REJECTED),
     "CLOSED": (OrderStatus.CLOSED,),
 }
+HISTORY_ORDER_STATUSES = list(HISTORY_STATUSES)
+HISTORY_FILTER_STATUSES = [*HISTORY_STATUSES, *OrderStatus.values]
 _TO_HISTORY_STATUS = {status: name for name, statuses in HISTORY_STATUSES.items() for status in statuses}
 
 
@@ -339,7 +348,7 @@ class HistoryFiltersSerializer(serializers.Serializer):
     ibxs = serializers.ListField(child=serializers.CharField(), required=False)
     productTypes = serializers.ListField(child=serializers.CharField(), required=False, help_text="WORK_VISIT.")
     orderStatus = serializers.ListField(
-        child=serializers.ChoiceField(choices=[*HISTORY_STATUSES, *OrderStatus.values]),
+        child=serializers.ChoiceField(choices=HISTORY_FILTER_STATUSES),
         required=False,
         help_text="Order History statuses, or the portal's own.",
     )
@@ -384,8 +393,8 @@ class HistoryContactSerializer(serializers.Serializer):
 
 class HistoryOrderSerializer(serializers.Serializer):
     orderNumber = serializers.CharField()
-    type = serializers.ListField(child=serializers.ChoiceField(choices=["WORK_VISIT"]))
-    orderStatus = serializers.ChoiceField(choices=list(HISTORY_STATUSES))
+    type = serializers.ListField(child=serializers.ChoiceField(choices=PRODUCT_TYPES))
+    orderStatus = serializers.ChoiceField(choices=HISTORY_ORDER_STATUSES)
     createdAt = serializers.DateTimeField()
     account = HistoryAccountSerializer()
     orderingContact = HistoryContactSerializer()
