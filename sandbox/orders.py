@@ -27,7 +27,7 @@ def token(request):
             "client_secret", "Unknown client_id or wrong client_secret.")])
     access_token, client, timeout = issued
     return JsonResponse({"access_token": access_token, "token_timeout": str(timeout),
-                         "user_name": client.user_name, "token_type": "Bearer"})
+                         "user_name": client.user_name, "token_type": "Bearer"})  # nosec B105 - a token type
 
 
 def _location(order_id: str, status: int) -> JsonResponse:

@@ -120,6 +120,17 @@ class SandboxProcess:
     def set_status(self, order_id: str, status: str) -> dict:
         return self._post(f"/_sandbox/orders/{order_id}/status", {"status": status}).json()
 
+    def wait_for(self, condition, seconds: float = 60.0, what: str = "the condition"):
+        """Poll ``condition()`` until it returns something truthy (returned) or the deadline passes."""
+        deadline = time.monotonic() + seconds
+        while True:
+            found = condition()
+            if found:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{what} did not happen within {seconds} s")
+            time.sleep(0.05)  # polling a condition, bounded by the deadline
+
     # -- calling it as the upstream ------------------------------------------------------------
     def token(self, client_id: str | None = None, client_secret: str | None = None) -> str:
         response = self.control.post("/oauth2/v1/token", json={

@@ -353,6 +353,10 @@ def test_slow_acts_then_answers_late(api, sandbox_process):
     with pytest.raises(httpx.ReadTimeout):
         api.post(WORK_VISITS, json=visit_body(), timeout=httpx.Timeout(5, read=0.1))
     assert len(sandbox_process.orders()) == 1
+    [seen] = sandbox_process.creates()
+    assert seen["fault"] == "slow"
+    sandbox_process.wait_for(lambda: sandbox_process.creates()[0]["status"] == 201, seconds=10,
+                             what="the slow answer")
 
 
 def test_latency_delays_every_upstream_call_but_not_the_control_api(api, sandbox_process):
