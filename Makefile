@@ -51,7 +51,7 @@ test: install-dev
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/bandit -q -c security/bandit.yaml -b security/bandit-baseline.json -r portal workvisits
 	$(PY) security/pip_audit.py
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=20
 
 bench: install-dev
 	$(PY) bench/api.py

@@ -8,8 +8,8 @@ when a request failed.
 
 Needs PostgreSQL (DATABASE_URL; the bench uses its own database `<name>_apibench`, dropped and made
 again, and dropped at the end). With REDIS_URL set, Redis is the cache and the Celery broker (a create
-sends no message: the workers' relay sends queued orders for submission, and no worker runs here);
-without it, a local-memory cache and an in-memory broker.
+publishes its submission task on commit; no worker runs here, so the messages wait in Redis); without
+it, a local-memory cache and an in-memory broker.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal REDIS_URL=redis://127.0.0.1:6379/3 \\
         .venv/bin/python bench/api.py

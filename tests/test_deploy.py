@@ -103,12 +103,14 @@ def test_compose_runs_the_full_stack_from_one_image(tmp_path):
     result = _compose(tmp_path, COMPOSE_ENV, "config")
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker", "beat", "flower", "mailpit"}
-    django = ["web", "worker", "beat", "flower"]
+    assert set(services) == {"postgres", "redis", "web", "worker", "worker-upstream", "beat", "flower", "mailpit"}
+    django = ["web", "worker", "worker-upstream", "beat", "flower"]
     assert {services[s]["image"] for s in django} == {"workvisit-portal:latest"}
     assert "gunicorn" in " ".join(services["web"]["command"])
     assert services["worker"]["command"][:4] == ["celery", "-A", "portal", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]
+    upstream = " ".join(services["worker-upstream"]["command"])
+    assert "--pool threads" in upstream and "--queues upstream" in upstream
     for name in django:
         env = services[name]["environment"]
         assert (env["DEBUG"], env["HTTPS"], env["SECRET_KEY"]) == ("false", "true", "compose-test-key")

@@ -60,7 +60,9 @@ def test_429_retry_after_pauses_every_worker(pipeline, orderer, make_body):
         started_at__gt=answered + timedelta(seconds=0.1), started_at__lt=answered + timedelta(seconds=2.9)
     )
     assert [(c.url, (c.started_at - answered).total_seconds()) for c in during] == []
-    assert all("succeeded" in w.log() for w in pipeline.workers)
+    # Both workers were consuming the upstream queue throughout (which of them took which order is the
+    # broker's choice, so it is not asserted).
+    assert all(" ready." in w.log() and w.process.poll() is None for w in pipeline.workers)
     assert pipeline.sandbox.calls(SEARCH) == []
 
 

@@ -13,7 +13,7 @@ from .scale_support import copies
 
 # Committed rows, so that VACUUM can set the visibility map as autovacuum does in production: without it
 # the planner prices every index-only read as a heap fetch and the plans are not the production ones.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 ORDERS = 20_000
 

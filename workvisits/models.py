@@ -251,7 +251,7 @@ class Order(models.Model):
     open_cabinet = models.BooleanField(default=False)
     visit_start = models.DateTimeField(db_index=True)
     visit_end = models.DateTimeField()
-    # Not indexed alone: (status, next_attempt_at) serves lookups by status across organizations.
+    # Not indexed alone: the lists' (organization, status, visit_start) index serves status filters.
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED)
     upstream_order_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     # The calendar invite's UID; the X-Correlation-Id of every attempt to create the order upstream.
@@ -294,7 +294,6 @@ class Order(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"]),  # the sweeper, across organizations
             # The lists (selectors): the dashboard's upcoming and past parts in visit order, the API's
             # newest first, status filters, and which IBXs have orders. The included columns let a
             # page's ids be read from the index alone.

@@ -121,7 +121,7 @@ def timeline(order) -> list[dict]:
             continue
         entries.append({"kind": event.kind, "created_at": event.created_at, "event": event})
     for entry in entries:
-        if entry["kind"] == "EMAIL":
+        if "recipients" in entry:  # an email event that names no notice or recipient stays a plain entry
             count = len(entry["recipients"])
             entry["summary"] = f"{entry['title']}: emailed to {count} {'person' if count == 1 else 'people'}"
     return list(reversed(entries))
