@@ -62,7 +62,7 @@ def test_429_retry_after_pauses_every_worker(pipeline, orderer, make_body):
     assert [(c.url, (c.started_at - answered).total_seconds()) for c in during] == []
     # Both workers were consuming the upstream queue throughout (which of them took which order is the
     # broker's choice, so it is not asserted).
-    assert all(" ready." in w.log() and w.process.poll() is None for w in pipeline.workers)
+    assert all(w.process.poll() is None for w in pipeline.workers)
     assert pipeline.sandbox.calls(SEARCH) == []
 
 
