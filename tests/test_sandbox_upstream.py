@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -232,7 +233,9 @@ def test_control_sets_a_status_which_then_holds(api, sandbox_process):
 
 
 def test_modify_answers_202_and_refuses_what_the_wire_does_not_allow(api, sandbox_process):
-    body = visit_body()
+    # Tomorrow at 09:00 UTC, so that the new end (23:00 the same day) follows the start at any time of day.
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    body = visit_body(start=tomorrow.replace(hour=9, minute=0, second=0, microsecond=0))
     order_id = created_id(create(api, body))
     start = body["details"]["visitStartDateTime"]
     changed = api.patch(f"{WORK_VISITS}/{order_id}", json={
