@@ -35,15 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _bench_database(url: str) -> tuple[str, dict, str]:
-    """Make an empty `<name>_apibench` database next to the one in `url`; returns its URL, DSN and name."""
+def bench_database(url: str, suffix: str = "apibench") -> tuple[str, dict, str]:
+    """Make an empty `<name>_<suffix>` database next to the one in `url`; returns its URL, DSN and name."""
     import environ
     import psycopg
 
     config = environ.Env.db_url_config(url or "postgres://postgres@127.0.0.1:5432/portal")
     if config["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("bench/api.py needs PostgreSQL: set DATABASE_URL=postgres://...")
-    name = f"{config['NAME']}_apibench"
+        sys.exit("the benchmarks need PostgreSQL: set DATABASE_URL=postgres://...")
+    name = f"{config['NAME']}_{suffix}"
     dsn = {
         "host": config.get("HOST") or "127.0.0.1",
         "port": config.get("PORT") or 5432,
@@ -57,7 +57,7 @@ def _bench_database(url: str) -> tuple[str, dict, str]:
     return f"{base}/{name}", dsn, name
 
 
-def _drop_database(dsn: dict, name: str) -> None:
+def drop_database(dsn: dict, name: str) -> None:
     import psycopg
 
     with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
@@ -181,7 +181,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
 
-    database_url, dsn, db_name = _bench_database(os.environ.get("DATABASE_URL", ""))
+    database_url, dsn, db_name = bench_database(os.environ.get("DATABASE_URL", ""))
     redis_url = os.environ.get("REDIS_URL", "")
     env = {
         **os.environ,
@@ -336,7 +336,7 @@ def main() -> int:
 
             redis.Redis.from_url(redis_url).delete("celery")
         if not args.keep:
-            _drop_database(dsn, db_name)
+            drop_database(dsn, db_name)
     return 1 if failed else 0
 
 

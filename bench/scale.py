@@ -34,40 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from api import KeepAlive, _free_port  # noqa: E402 (the API bench's client, reused)
+from api import KeepAlive, _free_port, bench_database, drop_database  # noqa: E402 (the API bench's, reused)
 
 # Orders of the big organization and of each small one; small organizations besides Globex.
 BIG, SMALL, OTHERS = 200_000, 2_000, 49
 HEALTHZ_FACTOR, SMALL_FACTOR, DASHBOARD_MAX_BYTES = 20, 2, 100 * 1024
-
-
-def _scale_database(url: str) -> tuple[str, dict, str]:
-    """Make an empty `<name>_scale` database next to the one in `url`; returns its URL, DSN and name."""
-    import environ
-    import psycopg
-
-    config = environ.Env.db_url_config(url or "postgres://postgres@127.0.0.1:5432/portal")
-    if config["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("bench/scale.py needs PostgreSQL: set DATABASE_URL=postgres://...")
-    name = f"{config['NAME']}_scale"
-    dsn = {
-        "host": config.get("HOST") or "127.0.0.1",
-        "port": config.get("PORT") or 5432,
-        "user": config.get("USER") or "postgres",
-        "password": config.get("PASSWORD") or None,
-    }
-    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = (url or "postgres://postgres@127.0.0.1:5432/portal").rsplit("/", 1)[0]
-    return f"{base}/{name}", dsn, name
-
-
-def _drop_database(dsn: dict, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # Orders are generated in time order (as they would have been placed), the organizations interleaved:
@@ -217,7 +188,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database (dropped by default)")
     args = parser.parse_args()
 
-    database_url, dsn, db_name = _scale_database(os.environ.get("DATABASE_URL", ""))
+    database_url, dsn, db_name = bench_database(os.environ.get("DATABASE_URL", ""), "scale")
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -434,7 +405,7 @@ def main() -> int:
 
         connections.close_all()
         if not args.keep:
-            _drop_database(dsn, db_name)
+            drop_database(dsn, db_name)
     return 1 if failed else 0
 
 
