@@ -1,4 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _update_staff_roles(sender, **kwargs):
+    from .roles import ensure_staff_roles
+
+    ensure_staff_roles()
 
 
 class WorkVisitsConfig(AppConfig):
@@ -12,3 +19,5 @@ class WorkVisitsConfig(AppConfig):
         from .audit import connect_audit_signals
 
         connect_audit_signals()
+        # Permissions added by later migrations reach the staff groups after every migrate.
+        post_migrate.connect(_update_staff_roles, sender=self)

@@ -1,9 +1,11 @@
 """Staff roles: reviewers review orders; operators watch tasks and the upstream and resubmit.
 
-Created by a data migration and ensured again by seed_demo (a flushed test database loses them).
+The groups are brought up to date after every migrate (apps.py) and by seed_demo.
 """
 
 from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
 
 ROLES = {
     # Reviewers: orders (view, approve, reject) and what they need to judge them.
@@ -48,21 +50,15 @@ ROLES = {
 }
 
 
-def ensure_staff_roles(apps) -> None:
+def ensure_staff_roles() -> None:
     """Create the staff groups with their permissions; running it again changes nothing."""
+    from django.apps import apps
+
     for app_config in apps.get_app_configs():
-        # A migration's app registry has no models modules; create_permissions skips such apps.
-        original = getattr(app_config, "models_module", None)
-        app_config.models_module = original or True
-        try:
-            create_permissions(app_config, verbosity=0, apps=apps)
-        finally:
-            app_config.models_module = original
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
+        create_permissions(app_config, verbosity=0)
     for name, codes in ROLES.items():
         group, _ = Group.objects.get_or_create(name=name)
+        wanted = Q()
         for app_label, codename in codes:
-            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
-            if permission is not None:
-                group.permissions.add(permission)
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.add(*Permission.objects.filter(wanted))

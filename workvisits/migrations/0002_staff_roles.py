@@ -1,12 +1,72 @@
-"""Staff roles: reviewers review orders; operators watch tasks and the upstream and resubmit."""
+"""Staff roles: reviewers review orders; operators watch tasks and the upstream and resubmit.
 
+The roles are written out as they were when this migration was made: a migration must not import live
+code. Later permissions reach the groups through workvisits.roles, run after every migrate.
+"""
+
+from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from workvisits.roles import ROLES, ensure_staff_roles
+ROLES = {
+    # Reviewers: orders (view, approve, reject) and what they need to judge them.
+    "Reviewers": [
+        ("workvisits", "view_order"),
+        ("workvisits", "review_order"),
+        ("workvisits", "view_orderevent"),
+        ("workvisits", "view_attachment"),
+        ("workvisits", "view_sentnotification"),
+        ("workvisits", "view_organization"),
+        ("workvisits", "view_cage"),
+        ("workvisits", "view_ibx"),
+        ("workvisits", "view_account"),
+        ("workvisits", "view_cabinet"),
+    ],
+    # Operators: the tasks, the upstream log, resubmitting failed orders, the locations catalogue and grants.
+    "Operators": [
+        ("workvisits", "view_order"),
+        ("workvisits", "resubmit_order"),
+        ("workvisits", "view_orderevent"),
+        ("workvisits", "view_upstreamcall"),
+        ("workvisits", "view_sentnotification"),
+        ("workvisits", "view_locationsync"),
+        ("workvisits", "add_locationsync"),
+        ("workvisits", "view_organization"),
+        ("workvisits", "view_ibx"),
+        ("workvisits", "view_cage"),
+        ("workvisits", "view_account"),
+        ("workvisits", "view_cabinet"),
+        ("workvisits", "view_user"),
+        ("workvisits", "view_orderinggrant"),
+        ("workvisits", "add_orderinggrant"),
+        ("workvisits", "change_orderinggrant"),
+        ("workvisits", "delete_orderinggrant"),
+        ("django_celery_results", "view_taskresult"),
+        ("django_celery_results", "view_groupresult"),
+        ("django_celery_beat", "view_periodictask"),
+        ("django_celery_beat", "change_periodictask"),
+        ("django_celery_beat", "view_intervalschedule"),
+        ("django_celery_beat", "view_crontabschedule"),
+    ],
+}
 
 
 def create_roles(apps, schema_editor):
-    ensure_staff_roles(apps)
+    for app_config in apps.get_app_configs():
+        # A migration's app registry has no models modules; create_permissions skips such apps.
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_permissions(app_config, verbosity=0, apps=apps)
+        finally:
+            app_config.models_module = original
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codes in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for app_label, codename in codes:
+            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is not None:
+                group.permissions.add(permission)
 
 
 def remove_roles(apps, schema_editor):

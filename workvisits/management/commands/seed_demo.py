@@ -1,6 +1,5 @@
 """Idempotent demo data: two customer organizations, two IBXs, and a user for every role."""
 
-from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -57,7 +56,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        ensure_staff_roles(apps)
+        ensure_staff_roles()
         ibxs = {}
         for code, name, zone in IBXS:
             ibxs[code], _ = IBX.objects.get_or_create(code=code, defaults={"name": name, "timezone": zone})
