@@ -213,3 +213,27 @@ def template_errors(body) -> list[rules.RuleError]:
             )
         )
     return found
+
+
+# The wizard's "Repeat" choices, each an RRULE built from the first visit's local date.
+REPEAT_CHOICES = [
+    ("", "Does not repeat"),
+    ("DAILY", "Every day"),
+    ("WEEKLY", "Every week, on the same weekday"),
+    ("MONTHLY_DATE", "Every month, on the same date"),
+    ("MONTHLY_WEEKDAY", "Every month, on the same weekday (e.g. the first Tuesday)"),
+]
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def rule_for_repeat(kind: str, count: int, local_start: datetime) -> str:
+    """The RRULE of a "Repeat" choice for `count` visits from the first visit's local date."""
+    if kind == "DAILY":
+        return f"FREQ=DAILY;COUNT={count}"
+    if kind == "WEEKLY":
+        return f"FREQ=WEEKLY;BYDAY={_WEEKDAYS[local_start.weekday()]};COUNT={count}"
+    if kind == "MONTHLY_DATE":
+        return f"FREQ=MONTHLY;BYMONTHDAY={local_start.day};COUNT={count}"
+    # The nth weekday of the month; the fifth is "the last" (not every month has five).
+    nth = (local_start.day - 1) // 7 + 1
+    return f"FREQ=MONTHLY;BYDAY={nth if nth < 5 else -1}{_WEEKDAYS[local_start.weekday()]};COUNT={count}"
