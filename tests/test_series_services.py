@@ -87,11 +87,22 @@ def test_the_first_visit_breaks_a_rule_same_errors_as_a_single_visit(clock, orde
         ("FREQ=WEEKLY;COUNT=3;BYHOUR=9", "BYHOUR is not accepted"),
     ],
 )
-def test_a_recurrence_that_does_not_end_or_is_not_an_rrule_is_refused(clock, orderer, make_body, rule, words):
+def test_a_recurrence_that_does_not_end_or_is_not_an_rrule_is_refused(rule, words):
+    start = FIRST.astimezone(UTC)
+    errors, clean = recurrence.validate_recurrence(
+        rule, first_start=start, first_end=start + timedelta(hours=3), zone=NEW_YORK
+    )
+    assert clean is None and [e.path for e in errors] == ["recurrence"]
+    assert words in errors[0].message
+
+
+def test_series_create_refuses_a_bad_recurrence_with_the_other_errors(clock, orderer, make_body):
+    body = series_body(make_body, rule="FREQ=WEEKLY;BYDAY=TU")
+    body["description"] = "short"
     with pytest.raises(rules.RuleViolation) as error:
-        series.series_create(user=orderer, data=series_body(make_body, rule=rule))
-    assert [e.path for e in error.value.errors] == ["recurrence"]
-    assert words in error.value.errors[0].message
+        series.series_create(user=orderer, data=body)
+    assert sorted(e.path for e in error.value.errors) == ["description", "recurrence"]
+    assert not VisitSeries.objects.exists()
 
 
 def test_visits_that_would_overlap_are_refused():
