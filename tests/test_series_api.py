@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from tests.api_support import Api, error_props
+from tests.api_support import Api, error_props, token_for
+from tests.test_api_schema import CHECKS, api_schema, call  # noqa: F401 (fixture)
 from workvisits import rules
 from workvisits.choices import OrderStatus
 from workvisits.models import Order, VisitSeries
@@ -180,3 +181,51 @@ def test_the_openapi_document_describes_the_series_endpoints(api):
     assert "post" in paths["/colocations/v2/orders/workVisits/series/{seriesId}/cancel"]
     create = paths["/colocations/v2/orders/workVisits/series"]["post"]
     assert "201" in create["responses"] and "400" in create["responses"]
+
+
+def test_real_answers_keep_to_the_openapi_document(api_schema, orderer, make_body):  # noqa: F811
+    """The series' successful answers, validated by Schemathesis against the served document."""
+    token = token_for(orderer)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def answered(method, path, expected, **kwargs):
+        case = api_schema[path][method].Case(headers=auth, **kwargs)
+        response = call(case)
+        assert response.status_code == expected, response.text
+        case.validate_response(response, checks=CHECKS)
+        return response.json()
+
+    item = "/colocations/v2/orders/workVisits/series/{seriesId}"
+    shown = answered(
+        "POST", SERIES, 201, body=series_body(make_body, rule="FREQ=WEEKLY;COUNT=3"), media_type="application/json"
+    )
+    where = {"seriesId": shown["seriesId"]}
+    visits = answered("GET", item, 200, path_parameters=where)["occurrences"]
+    answered(
+        "PATCH",
+        item,
+        200,
+        path_parameters=where,
+        body={
+            "fromOccurrence": visits[2]["visitStartDateTime"],
+            "contacts": [{"type": "NOTIFICATION", "registeredUsers": ["viewer"]}],
+        },
+        media_type="application/json",
+    )
+    answered(
+        "POST",
+        item + "/skip",
+        200,
+        path_parameters=where,
+        body={"visitStartDateTime": visits[0]["visitStartDateTime"], "reason": "Public holiday."},
+        media_type="application/json",
+    )
+    done = answered(
+        "POST",
+        item + "/cancel",
+        202,
+        path_parameters=where,
+        body={"reason": "Plans changed."},
+        media_type="application/json",
+    )
+    assert done["status"] == "CANCELLED"

@@ -651,7 +651,9 @@ def series_notify(*, series_pk: int) -> int:
     if series.invite_sent_sequence is None or series.invite_sent_sequence < sequence:
         method = "CANCEL" if series.status == SeriesStatus.CANCELLED else "REQUEST"
         ics = series_invite(series, method=method)
-        subject = f"Work visit series {series.series_id} " + ("cancelled" if method == "CANCEL" else "in your calendar")
+        subject = f"Work visit series {series.series_id} " + (
+            "cancelled" if method == "CANCEL" else "changed" if sequence else "in your calendar"
+        )
         for email, name in _recipients(series):
             ctx = {
                 **context,
