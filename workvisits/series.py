@@ -14,7 +14,6 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from email.mime.text import MIMEText
-from email.utils import parseaddr
 from typing import NamedTuple
 
 from django.conf import settings
@@ -24,7 +23,7 @@ from django.db.models import Prefetch, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from icalendar import Event, vCalAddress, vRecur
+from icalendar import Event, vRecur
 
 from . import recurrence, rules, selectors, services, tasks
 from .choices import ContactType, OccurrenceStatus, OrderStatus, SeriesStatus
@@ -548,7 +547,7 @@ def _invite_facts(series: VisitSeries, occurrences: list[SeriesOccurrence]) -> d
 
 
 def _event(series: VisitSeries, start: datetime, end: datetime, *, attendees, status: str) -> Event:
-    from .notifications import PHOTO_ID_REMINDER
+    from .notifications import PHOTO_ID_REMINDER, add_people
 
     zone = series.ibx.zone
     event = Event()
@@ -564,14 +563,7 @@ def _event(series: VisitSeries, start: datetime, end: datetime, *, attendees, st
     )
     event.add("url", series_url(series))
     event.add("status", status)
-    organizer = vCalAddress(f"mailto:{parseaddr(settings.DEFAULT_FROM_EMAIL)[1]}")
-    organizer.params["cn"] = "Work visits"
-    event.add("organizer", organizer)
-    for email, name in attendees:
-        attendee = vCalAddress(f"mailto:{email}")
-        attendee.params["cn"] = name
-        attendee.params["role"] = "REQ-PARTICIPANT"
-        event.add("attendee", attendee, encode=0)
+    add_people(event, attendees)
     return event
 
 
