@@ -386,3 +386,12 @@ LOGGING = {
         "celery.apps.worker": {"level": "INFO"},
     },
 }
+
+# Visit series (workvisits/series.py): each occurrence's order is created this many days before it; the
+# beat looks for due occurrences every SERIES_MATERIALIZE_SECONDS.
+SERIES_LEAD_DAYS = env.int("SERIES_LEAD_DAYS", default=14)
+SERIES_MATERIALIZE_SECONDS = env.int("SERIES_MATERIALIZE_SECONDS", default=900)
+CELERY_BEAT_SCHEDULE["materialize visit series"] = {
+    "task": "workvisits.materialize_series",
+    "schedule": float(SERIES_MATERIALIZE_SECONDS),
+}

@@ -67,3 +67,23 @@ class EventKind(models.TextChoices):
     EMAIL = "EMAIL", "Email sent"
     NOTE = "NOTE", "Note"
     ANONYMIZED = "ANONYMIZED", "Personal data removed"
+
+
+# ---------------------------------------------------------------------------------------------
+# Visit series (workvisits/series.py).
+class SeriesStatus(models.TextChoices):
+    ACTIVE = "ACTIVE", "Active"
+    PAUSED = "PAUSED", "Paused"
+    CANCELLED = "CANCELLED", "Cancelled"
+    ENDED = "ENDED", "Ended"
+
+
+class OccurrenceStatus(models.TextChoices):
+    """An occurrence without its order yet; once created, the occurrence shows its order's status."""
+
+    PLANNED = "PLANNED", "Planned"
+    CREATED = "CREATED", "Order placed"
+    SKIPPED = "SKIPPED", "Skipped"
+    CANCELLED = "CANCELLED", "Cancelled"
+    NOT_CREATED = "NOT_CREATED", "Not created (a rule was broken)"
+    MISSED = "MISSED", "Not created (the series was paused)"

@@ -16,9 +16,11 @@ from .choices import (
     Availability,
     ContactType,
     EventKind,
+    OccurrenceStatus,
     OrderStatus,
     PurchaseOrderType,
     ReviewMode,
+    SeriesStatus,
 )
 
 
@@ -552,3 +554,102 @@ class LocationSync(models.Model):
 
     def __str__(self):
         return f"{self.source} import {self.created_at:%Y-%m-%d %H:%M}Z"
+
+
+# ---------------------------------------------------------------------------------------------
+# Visit series: a recurrence of work visits, each occurrence an ordinary order created a lead time
+# before it (workvisits/series.py).
+def _new_series_id() -> str:
+    return "WS-" + _new_order_id().removeprefix("WV-")
+
+
+class VisitSeries(models.Model):
+    """A recurring work visit: an RFC 5545 RRULE in the IBX's local time and the order's template."""
+
+    series_id = models.CharField(max_length=32, unique=True, default=_new_series_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="visit_series")
+    ibx = models.ForeignKey(IBX, on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="visit_series")
+    recurrence = models.CharField(max_length=300)  # normalized (UNTIL in UTC), without DTSTART
+    # The create body without the visit times, as the latest change left it (each occurrence keeps its own).
+    template = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=SeriesStatus.choices, default=SeriesStatus.ACTIVE)
+    status_reason = models.TextField(blank=True)
+    # The recurring calendar invite: its UID, its SEQUENCE, and the SEQUENCE last emailed.
+    invite_uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    invite_sequence = models.PositiveIntegerField(default=0)
+    invite_sent_sequence = models.IntegerField(null=True, blank=True)
+    invite_digest = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "visit series"
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=SeriesStatus.values), name="series_status_valid"),
+        ]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="series_org_newest")]
+
+    def __str__(self):
+        return self.series_id
+
+
+class SeriesOccurrence(models.Model):
+    """One visit of a series: where the rule put it, when it is now, and its order once created."""
+
+    series = models.ForeignKey(VisitSeries, on_delete=models.CASCADE, related_name="occurrences")
+    # Where the rule put it: the invite's RECURRENCE-ID and EXDATE; the visit times may have moved since.
+    recurrence_start = models.DateTimeField()
+    recurrence_end = models.DateTimeField()
+    visit_start = models.DateTimeField()
+    visit_end = models.DateTimeField()
+    template = models.JSONField(default=dict)  # the body its order is created with (without the times)
+    status = models.CharField(max_length=16, choices=OccurrenceStatus.choices, default=OccurrenceStatus.PLANNED)
+    # At most one order per occurrence, whatever runs at once (the unique key is the last word).
+    order = models.OneToOneField(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="series_occurrence"
+    )
+    reason = models.TextField(blank=True)  # why it was not created, in words
+    owner_told_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["recurrence_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "recurrence_start"], name="occurrence_once"),
+            models.CheckConstraint(condition=Q(status__in=OccurrenceStatus.values), name="occurrence_status_valid"),
+            models.CheckConstraint(
+                condition=Q(visit_end__gt=models.F("visit_start")), name="occurrence_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="CREATED") | Q(order__isnull=False), name="created_occurrence_has_order"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "visit_start"], name="occurrence_due")]
+
+    def __str__(self):
+        return f"{self.series.series_id} at {self.visit_start:%Y-%m-%d %H:%M}Z"
+
+    @property
+    def shown_status(self) -> str:
+        """The order's status once it exists, else the occurrence's own."""
+        return self.order.status if self.order_id else self.status
+
+
+class SeriesEmail(models.Model):
+    """An email of a series (its invite, a pause): at most one per series, notice and recipient."""
+
+    series = models.ForeignKey(VisitSeries, on_delete=models.CASCADE, related_name="emails")
+    notice = models.CharField(max_length=64)  # e.g. "invite:3", "paused:17"
+    recipient = models.EmailField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "notice", "recipient"], name="series_email_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.notice} to {self.recipient}"

@@ -175,6 +175,12 @@ def visit_event(order: Order, *, sequence: int, status: str, attendees=()) -> Ev
     )
     event.add("url", order_url(order))
     event.add("status", status)
+    add_people(event, attendees)
+    return event
+
+
+def add_people(event: Event, attendees) -> None:
+    """The portal as the organizer of an invite, and (email, name) pairs as its attendees."""
     organizer = vCalAddress(f"mailto:{parseaddr(settings.DEFAULT_FROM_EMAIL)[1]}")
     organizer.params["cn"] = "Work visits"
     event.add("organizer", organizer)
@@ -183,7 +189,6 @@ def visit_event(order: Order, *, sequence: int, status: str, attendees=()) -> Ev
         attendee.params["cn"] = name
         attendee.params["role"] = "REQ-PARTICIPANT"
         event.add("attendee", attendee, encode=0)
-    return event
 
 
 def calendar_text(orders_and_events: list[tuple[Order, Event]], *, method: str | None, name: str = "") -> str:

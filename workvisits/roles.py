@@ -20,6 +20,7 @@ ROLES = {
         ("workvisits", "view_ibx"),
         ("workvisits", "view_account"),
         ("workvisits", "view_cabinet"),
+        ("workvisits", "view_visitseries"),
     ],
     # Operators: the tasks, the upstream log, resubmitting failed orders, the locations catalogue and grants.
     "Operators": [
@@ -37,6 +38,7 @@ ROLES = {
         ("workvisits", "view_cabinet"),
         ("workvisits", "view_user"),
         ("workvisits", "view_orderinggrant"),
+        ("workvisits", "view_visitseries"),
         ("workvisits", "add_orderinggrant"),
         ("workvisits", "change_orderinggrant"),
         ("workvisits", "delete_orderinggrant"),

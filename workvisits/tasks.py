@@ -130,3 +130,28 @@ def anonymize_orders() -> str:
     from . import services
 
     return f"{services.orders_anonymize()} orders anonymized"
+
+
+# ---------------------------------------------------------------------------------------------
+# Visit series (workvisits/series.py).
+@shared_task(name="workvisits.materialize_series")
+def materialize_series() -> str:
+    """Run by the beat: create the orders of the occurrences that are now within the lead time."""
+    from . import series
+
+    return f"{series.series_materialize()} orders created"
+
+
+@shared_task(bind=True, name="workvisits.notify_series", max_retries=None, ignore_result=True)
+def notify_series(self, series_pk: int) -> str:
+    """Email the series' recurring invite (when it changed) and tell its owner why it paused."""
+    from . import notifications, series
+
+    try:
+        sent = series.series_notify(series_pk=series_pk)
+    except notifications.DeliveryError as exc:
+        if self.request.retries + 1 >= settings.UPSTREAM_MAX_ATTEMPTS:
+            logger.error("giving up on the emails of series %s: %s", series_pk, exc)
+            return "gave up"
+        raise self.retry(countdown=_retry_delay(self)) from exc
+    return f"{sent} sent"

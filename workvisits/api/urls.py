@@ -3,12 +3,14 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from . import views
+from . import series, views
 from .schemas import ORDER_ID_PATTERN
 
 order_id = f"(?P<orderId>{ORDER_ID_PATTERN})"
 
 urlpatterns = [
+    # Visit series (the portal's extension, workvisits/api/series.py): before the order paths they resemble.
+    *series.urlpatterns,
     path("oauth2/v1/token", views.TokenView.as_view(), name="api-token"),
     path("colocations/v2/openapi.json", SpectacularJSONAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file: the Content-Security-Policy allows no inline script.

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.utils import timezone
 
-from .. import rules
+from .. import recurrence, rules
 from ..choices import Availability, ContactType, DetailType, PurchaseOrderType
 from .messages import Names, humanize
 
@@ -265,29 +265,58 @@ class ScheduleForm(ZonedForm):
             for value in (self.initial.get("start"), self.initial.get("end"))
         )
 
+    # A series of visits (workvisits/series.py): the same visit repeated, each ordered ahead as its own.
+    repeat = forms.ChoiceField(
+        label="Repeat",
+        choices=recurrence.REPEAT_CHOICES,
+        required=False,
+        help_text="Each visit becomes its own work visit, ordered a few days ahead, at the same local time.",
+    )
+    repeat_count = forms.IntegerField(
+        label="Number of visits", min_value=2, max_value=recurrence.MAX_OCCURRENCES, required=False
+    )
+
     def clean(self):
         cleaned = super().clean()
         # Kept apart from cleaned_data, which loses a value once an error is added to its field.
         self.start_utc, self.end_utc = self.utc("start"), self.utc("end")
         errors = rules.schedule_errors(self.start_utc, self.end_utc, self.ctx.now if self.ctx else timezone.now())
         apply_rule_errors(self, errors, self.field_for)
+        if cleaned.get("repeat") and not cleaned.get("repeat_count"):
+            self.add_error("repeat_count", "Say how many visits the series has.")
+        elif self.recurrence() and self.start_utc and self.end_utc:
+            problems, _ = recurrence.validate_recurrence(
+                self.recurrence(), first_start=self.start_utc, first_end=self.end_utc, zone=ZoneInfo(self.zone_name)
+            )
+            apply_rule_errors(self, problems, self.field_for)
         return cleaned
+
+    def recurrence(self) -> str:
+        """The RRULE of the repeat chosen ("" when the visit does not repeat)."""
+        kind, count, start = (self.cleaned_data.get(k) for k in ("repeat", "repeat_count", "start"))
+        if not (kind and count and start):
+            return ""
+        return recurrence.rule_for_repeat(kind, count, start.astimezone(ZoneInfo(self.zone_name)))
 
     def field_for(self, path):
         return {
             "details.visitStartDateTime": "start",
             "details.visitEndDateTime": "end",
             "details.openCabinet": "open_cabinet",
+            "recurrence": "repeat",
         }.get(path)
 
     def body(self):
-        return {
+        body = {
             "details": {
                 "visitStartDateTime": rules.format_datetime(self.utc("start")),
                 "visitEndDateTime": rules.format_datetime(self.utc("end")),
                 "openCabinet": bool(self.cleaned_data.get("open_cabinet")),
             }
         }
+        if self.recurrence():
+            body["recurrence"] = self.recurrence()
+        return body
 
 
 # ---------------------------------------------------------------------------------------------

@@ -127,6 +127,11 @@ _FIELDS = {
     "purchaseOrder.attachmentId": "The purchase order's attachment",
     "reason": "The reason",
     "file": "The file",
+    # Visit series (workvisits/series.py).
+    "recurrence": "The repetition",
+    "fromOccurrence": "The visit to change from",
+    "visitStartDateTime": "The visit",
+    "seriesId": "The series",
 }
 _PERSON_PARTS = {
     "firstName": "first name",

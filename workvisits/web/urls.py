@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import account, views
+from . import account, series, views
 from .wizard import WorkVisitWizard
 
 wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish")
@@ -47,4 +47,14 @@ urlpatterns = [
         views.attachment_download,
         name="order_attachment",
     ),
+]
+
+# Visit series (workvisits/web/series.py).
+urlpatterns += [
+    path("series/", series.series_list, name="series_list"),
+    path("series/<str:series_id>/", series.series_detail, name="series_detail"),
+    path("series/<str:series_id>/skip/", series.series_skip, name="series_skip"),
+    path("series/<str:series_id>/change/", series.series_change, name="series_change"),
+    path("series/<str:series_id>/cancel/", series.series_cancel, name="series_cancel"),
+    path("series/<str:series_id>/resume/", series.series_resume, name="series_resume"),
 ]

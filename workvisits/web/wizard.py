@@ -17,7 +17,7 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.functional import cached_property
 from formtools.wizard.views import NamedUrlSessionWizardView
 
-from .. import rules, selectors, services
+from .. import rules, selectors, series, services
 from ..choices import Availability, ContactType
 from ..models import Attachment, Order, Visitor
 from . import forms, prefill
@@ -45,6 +45,7 @@ PATH_STEPS = [
     ("details.visitStartDateTime", "schedule"),
     ("details.visitEndDateTime", "schedule"),
     ("details.openCabinet", "schedule"),
+    ("recurrence", "schedule"),
     ("details.visitors", "visitors"),
     ("contacts", "contacts"),
     ("description", "details"),
@@ -337,6 +338,8 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 return self.render_revalidation_failure(step, step_form, **kwargs)
             forms_by_step[step] = step_form
         body = self.build_body(forms_by_step)
+        if "recurrence" in body:
+            return self.done_series(body, forms_by_step)
         left_out = forms_by_step["visitors"].left_out_indexes()
         try:
             with transaction.atomic():  # the emails (sent on commit) already know who is left out
@@ -348,6 +351,16 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         self.storage.reset()
         self.request.session[PLACED_KEY] = order.order_id
         return redirect("order_confirmation", order_id=order.order_id)
+
+    def done_series(self, body: dict, forms_by_step):
+        """A repeated visit: a series through the same service as the API, its occurrences ordinary orders."""
+        try:
+            created = series.series_create(user=self.request.user, data=body)
+        except rules.RuleViolation as exc:
+            return self.show_violation(exc, forms_by_step, body)
+        self.storage.reset()
+        messages.success(self.request, f"Visit series {created.series_id} is scheduled.")
+        return redirect("series_detail", series_id=created.series_id)
 
     def show_violation(self, exc: rules.RuleViolation, forms_by_step, body: dict):
         """Send the user back to the first step a rule names, with each message at its field, in words."""
