@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import account, views, visits_calendar
+from . import account, visitor_check, views, visits_calendar
 from .wizard import WorkVisitWizard
 
 wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish")
@@ -33,6 +33,7 @@ urlpatterns = [
     path("wizard/cabinets/", views.wizard_cabinets, name="wizard_cabinets"),
     path("wizard/schedule-check/", views.wizard_schedule_check, name="wizard_schedule_check"),
     path("wizard/attachments/", views.wizard_upload, name="wizard_upload"),
+    path("wizard/visitors-check/", visitor_check.wizard_visitors_check, name="wizard_visitors_check"),
     path("orders/<str:order_id>/", views.order_detail, name="order_detail"),
     path("orders/<str:order_id>/placed/", views.order_confirmation, name="order_confirmation"),
     path("orders/<str:order_id>/live/", views.order_live, name="order_live"),
