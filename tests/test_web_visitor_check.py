@@ -5,29 +5,21 @@ import pytest
 from django.urls import reverse
 
 from tests.test_web_messages import JSON_PATH
+from tests.test_web_wizard import visitors
 
 URL = reverse("wizard_visitors_check")
 
 
+KEYS = ("first_name", "last_name", "company_name", "email", "phone")
+ANN = ("Ann", "Alpha", "Contoso", "ann@contoso.example", "")
+BEN = ("Ben", "Beta", "Contoso", "x,victim@corp.example", "")  # two addresses in one
+CAT = ("Cat", "Gamma", "", "", "+31 20 555 0100")  # no company
+DAN = ("Dan", "Delta", "Contoso", "dan@contoso.example", "")
+EVE = ("Eve", "Epsilon", "Contoso", "", "+31 20 555 0101")
+
+
 def rows_data(*people, registered=()):
-    data = {
-        "visitors-TOTAL_FORMS": str(len(people)),
-        "visitors-INITIAL_FORMS": "0",
-        "visitors-MIN_NUM_FORMS": "0",
-        "visitors-MAX_NUM_FORMS": "50",
-        "visitors-registered": list(registered),
-    }
-    for i, (first, last, company, email, phone) in enumerate(people):
-        data.update(
-            {
-                f"visitors-{i}-first_name": first,
-                f"visitors-{i}-last_name": last,
-                f"visitors-{i}-company_name": company,
-                f"visitors-{i}-email": email,
-                f"visitors-{i}-phone": phone,
-            }
-        )
-    return data
+    return visitors(registered=registered, people=[dict(zip(KEYS, p, strict=True)) for p in people])
 
 
 @pytest.fixture
@@ -39,12 +31,7 @@ def orderer_client(client, orderer):
 def test_each_pasted_row_is_checked_with_its_own_error_in_words(orderer_client):
     response = orderer_client.post(
         URL,
-        rows_data(
-            ("Ann", "Alpha", "Contoso", "ann@contoso.example", ""),
-            ("Ben", "Beta", "Contoso", "x,victim@corp.example", ""),
-            ("Cat", "Gamma", "", "", "+31 20 555 0100"),
-            ("Dan", "Delta", "Contoso", "dan@contoso.example", ""),
-        ),
+        rows_data(ANN, BEN, CAT, DAN),
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 200
@@ -63,11 +50,7 @@ def test_each_pasted_row_is_checked_with_its_own_error_in_words(orderer_client):
 def test_rows_that_pass_say_so(orderer_client):
     response = orderer_client.post(
         URL,
-        rows_data(
-            ("Ann", "Alpha", "Contoso", "ann@contoso.example", ""),
-            ("Eve", "Epsilon", "Contoso", "", "+31 20 555 0101"),
-            registered=["orderer"],
-        ),
+        rows_data(ANN, EVE, registered=["orderer"]),
     )
     assert "All 2 people are fine." in response.content.decode()
     assert "invalid-feedback" not in response.content.decode()
@@ -75,4 +58,4 @@ def test_rows_that_pass_say_so(orderer_client):
 
 def test_only_someone_who_may_order_can_ask(client, viewer):
     client.force_login(viewer)
-    assert client.post(URL, rows_data(("Ann", "Alpha", "Contoso", "ann@contoso.example", ""))).status_code == 403
+    assert client.post(URL, rows_data(ANN)).status_code == 403

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import account, visitor_check, views, visits_calendar
+from . import account, views, visitor_check, visits_calendar
 from .wizard import WorkVisitWizard
 
 wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish")
