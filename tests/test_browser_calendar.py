@@ -1,5 +1,6 @@
 """The visits calendar in a real headless Chromium: month and week with visits in two IBX zones, the
-arrows, a phone's width (390 px), the axe-core audit; and the staff's printable door list in the admin."""
+arrows, a phone's width (390 px), the axe-core audit; and the staff's printable door list and calendar of
+every organization in the admin."""
 
 import re
 from datetime import datetime, time, timedelta
@@ -127,7 +128,12 @@ def test_the_month_and_the_week_show_each_visit_in_its_ibx_time_also_on_a_phone(
     page.context.close()
 
 
-def test_the_door_list_for_staff_is_printable(browser, live_server, live_demo, make_body):  # noqa: F811
+def test_the_door_list_is_printable_and_the_admin_calendar_shows_every_organization(
+    browser,  # noqa: F811
+    live_server,
+    live_demo,  # noqa: F811
+    make_body,
+):
     # A visit in Ashburn tomorrow (its local tomorrow) for the people at the door.
     tomorrow = timezone.now().astimezone(NEW_YORK).date() + timedelta(days=1)
     start = datetime.combine(tomorrow, time(10), NEW_YORK)
@@ -145,4 +151,15 @@ def test_the_door_list_for_staff_is_printable(browser, live_server, live_demo, m
     expect(page.locator("#header")).to_be_hidden()
     expect(row).to_be_visible()
     shot(page, "admin-door-list")
+
+    # The calendar of every organization, from the same list: the visit on its local day, with its organization.
+    page.emulate_media(media="screen")
+    page.goto(f"{live_server.url}/admin/workvisits/order/")
+    page.get_by_role("link", name="Visits calendar").click()
+    entry = page.locator(f"#calendar li[data-date='{tomorrow.isoformat()}'] a[data-order='{order.order_id}']")
+    expect(entry).to_contain_text(re.compile(r"DC2 · 10:00–12:00 E[SD]T"))
+    expect(entry).to_contain_text("Acme Corp")
+    shot(page, "admin-visits-calendar")
+    entry.click()
+    expect(page).to_have_url(re.compile(f"/admin/workvisits/order/{order.pk}/change/$"))
     page.context.close()

@@ -295,3 +295,34 @@ def test_the_door_list_costs_the_same_queries_for_any_number_of_visits(client, u
         visit(orderer, make_body, utc(2027, 3, 11, hour), utc(2027, 3, 11, hour + 1), am1=hour % 2 == 0)
     assert queries() == one
     assert Order.objects.count() == 11
+
+
+def test_staff_see_every_organizations_calendar_in_the_admin(client, users, orderer, globex, make_body):
+    acme = visit(orderer, make_body, utc(2027, 3, 16, 3, 30), utc(2027, 3, 16, 7, 30))  # Monday night in Ashburn
+    globex_body = make_body(start=utc(2027, 3, 17, 14))
+    globex_body["details"]["cages"] = [
+        {"id": "DC2:02:300300", "accountNumber": "3000000001", "cabinetId": "DC2:02:300300:0101"}
+    ]
+    globex_body["details"]["visitors"] = [{"registeredUsers": ["globex"]}]
+    other = services.order_create(user=globex, data=globex_body)
+    url = reverse("admin_visits_calendar")
+
+    client.force_login(users["operator"])
+    cal = CalendarPage(client.get(url, {"date": "2027-03-10"}).content.decode())
+    assert cal.days["2027-03-15"][acme.order_id].startswith("DC2 · from 23:30 EDT")
+    assert "Acme Corp" in cal.days["2027-03-15"][acme.order_id]
+    assert "Globex Inc" in cal.days["2027-03-17"][other.order_id]
+    assert cal.links[other.order_id] == reverse("admin:workvisits_order_change", args=[other.pk])
+    only_globex = CalendarPage(
+        client.get(url, {"date": "2027-03-10", "organization": globex.organization_id}).content.decode()
+    )
+    assert {o for v in only_globex.days.values() for o in v} == {other.order_id}
+    week = CalendarPage(client.get(url, {"view": "week", "date": "2027-03-17"}).content.decode())
+    assert list(week.days)[0] == "2027-03-15" and other.order_id in week.days["2027-03-17"]
+
+    client.force_login(orderer)  # a customer: the admin's sign-in
+    assert client.get(url).status_code == 302
+    users["technician"].is_staff = True
+    users["technician"].save()
+    client.force_login(users["technician"])  # staff without a role
+    assert client.get(url).status_code == 403

@@ -191,31 +191,22 @@ def _week_of(span: Span, today: date) -> date:
     return span.anchor
 
 
-@login_required
-@require_GET
-def visits_calendar(request):
-    """The month or week of visits the user may see, narrowed by the dashboard's filters."""
-    from .views import order_filters  # the dashboard's reading of its filter form
-
-    user = request.user
+def requested_span(request, today: date) -> Span:
+    """The span the page's ``view`` and ``date`` parameters name (this month by default)."""
     view = WEEK if request.GET.get("view") == WEEK else MONTH
-    today = user_today(user)
-    span = span_of(view, _anchor(request.GET.get("date"), today))
-    ibx_codes = [ibx.code for ibx in selectors.locations_for_user(user)]
-    choices = sorted(set(ibx_codes) | set(selectors.ibx_codes_with_orders(user=user)))
-    params = forms.OrderFilterForm(request.GET or None, ibxs=choices)
-    orders = selectors.calendar_orders(
-        user=user, filters=order_filters(params), first_day=span.first_day, last_day=span.last_day
-    )
+    return span_of(view, _anchor(request.GET.get("date"), today))
+
+
+def page_context(orders: list, span: Span, today: date, kept: dict) -> dict:
+    """What a calendar page shows of `orders` (at most CALENDAR_MAX_VISITS + 1, as the selectors read
+    them); `kept` are the filters its links keep."""
     more = len(orders) > selectors.CALENDAR_MAX_VISITS
     orders = orders[: selectors.CALENDAR_MAX_VISITS]
-    kept = {k: v for k, v in request.GET.items() if k in params.fields and v}
 
-    def link(**changes) -> str:
-        return "?" + urlencode({**kept, "view": view, **changes})
+    def link(view: str, day: date) -> str:
+        return "?" + urlencode({**kept, "view": view, "date": day.isoformat()})
 
-    context = {
-        "filters": params,
+    return {
         "span": span,
         "days": lay_out(orders, span, today),
         "weekdays": [stdlib_calendar.day_name[i] for i in range(7)],
@@ -225,11 +216,30 @@ def visits_calendar(request):
         "max_visits": selectors.CALENDAR_MAX_VISITS,
         "filter_query": kept,
         "links": {
-            "previous": link(date=span.previous.isoformat()),
-            "next": link(date=span.next.isoformat()),
-            "today": link(date=today.isoformat()),
-            "month": "?" + urlencode({**kept, "view": MONTH, "date": span.anchor.isoformat()}),
-            "week": "?" + urlencode({**kept, "view": WEEK, "date": _week_of(span, today).isoformat()}),
+            "previous": link(span.view, span.previous),
+            "next": link(span.view, span.next),
+            "today": link(span.view, today),
+            "month": link(MONTH, span.anchor),
+            "week": link(WEEK, _week_of(span, today)),
         },
     }
+
+
+@login_required
+@require_GET
+def visits_calendar(request):
+    """The month or week of visits the user may see, narrowed by the dashboard's filters."""
+    from .views import order_filters  # the dashboard's reading of its filter form
+
+    user = request.user
+    today = user_today(user)
+    span = requested_span(request, today)
+    ibx_codes = [ibx.code for ibx in selectors.locations_for_user(user)]
+    choices = sorted(set(ibx_codes) | set(selectors.ibx_codes_with_orders(user=user)))
+    params = forms.OrderFilterForm(request.GET or None, ibxs=choices)
+    orders = selectors.calendar_orders(
+        user=user, filters=order_filters(params), first_day=span.first_day, last_day=span.last_day
+    )
+    kept = {k: v for k, v in request.GET.items() if k in params.fields and v}
+    context = {"filters": params, **page_context(orders, span, today, kept)}
     return render(request, "workvisits/visits_calendar.html", context)
