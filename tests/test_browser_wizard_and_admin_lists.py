@@ -1,5 +1,6 @@
 """In a real headless Chromium: the technical contact's time zone found by typing a city, with the
-keyboard, its choice reaching the order; the admin's upstream call list fits a 1280 px laptop screen."""
+keyboard, its choice reaching the order (and Back after placing showing the placed order); the admin's
+upstream call list fits a 1280 px laptop screen."""
 
 import re
 
@@ -59,6 +60,9 @@ def test_the_time_zone_is_found_by_typing_and_reaches_the_order(
     expect(page.get_by_role("heading", name=re.compile("Step 6 of 6"))).to_be_visible()
     page.get_by_role("button", name="Place the order").click()
     expect(page).to_have_url(re.compile(r"/orders/WV-[0-9A-Z]+/placed/$"))
+    placed = page.url
+    page.go_back()  # Back after placing shows what was placed, not an emptied wizard
+    expect(page).to_have_url(placed)
     order = Order.objects.get()
     assert Contact.objects.get(order=order, contact_type="TECHNICAL").timezone == "Asia/Kolkata"
     page.context.close()
