@@ -176,8 +176,14 @@ def test_wizard_errors_are_words_five_pasted_visitors_are_checked_row_by_row_and
     )
     page.get_by_label("Rows to add").fill(rows)
     page.get_by_role("button", name="Add these people").click()
-    expect(page.locator("#paste-status")).to_have_text("Added 5 people. Each row is checked when you press Next.")
+    # Checked at once, before Next: the bad row says what is wrong, the others are fine.
+    expect(page.locator("#paste-status")).to_have_text("1 of 5 people needs a correction: Person 2 (Ben Beta).")
     expect(page.locator("[data-row]")).to_have_count(5)
+    expect(page.locator("#id_visitors-1-email_error")).to_contain_text(
+        "The email of Person 2 (Ben Beta) is not an email address"
+    )
+    expect(page.locator(".invalid-feedback")).to_have_count(1)
+    no_json_path(page)
     page.get_by_role("button", name="Next").click()
     expect(page.locator("#id_visitors-1-email_error")).to_contain_text(
         "The email of Person 2 (Ben Beta) is not an email address"

@@ -584,3 +584,70 @@ def orders_to_remind(now=None) -> list[int]:
             visit_start__lte=now + timedelta(hours=24),
         ).values_list("pk", flat=True)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The visits calendar (the customers' month and week pages, the staff's door list): the visits that
+# overlap a span of local days, read in one query (two more for the door list's people and cages).
+# A day is a local day of each visit's IBX: the UTC span is widened by the largest offsets a zone has.
+CALENDAR_ZONE_SLACK_BEFORE = timedelta(hours=14)  # UTC+14: a local day starts up to 14 hours before UTC's
+CALENDAR_ZONE_SLACK_AFTER = timedelta(hours=12)  # UTC-12: and ends up to 12 hours after it
+_CALENDAR_UTC = timezone.get_fixed_timezone(0)
+CALENDAR_MAX_VISITS = 1000  # one page holds at most this many visits; the page says when there are more
+
+
+def _overlapping(orders: QuerySet[Order], first_day, last_day) -> QuerySet[Order]:
+    """`orders` whose visit overlaps the local days first_day..last_day of some zone, soonest first.
+
+    The bound on the start (no visit is longer than MAX_VISIT_LENGTH) makes it a range of the
+    (organization, visit_start) index, whose included visit_end decides the rest."""
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=_CALENDAR_UTC) - CALENDAR_ZONE_SLACK_BEFORE
+    end = (
+        datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=_CALENDAR_UTC)
+        + CALENDAR_ZONE_SLACK_AFTER
+    )
+    return orders.filter(
+        visit_start__lt=end, visit_start__gte=start - rules.MAX_VISIT_LENGTH, visit_end__gt=start
+    ).order_by("visit_start", "id")
+
+
+def calendar_visits(*, user: User, filters: OrderFilters, first_day, last_day) -> QuerySet[Order]:
+    """The visits `user` may see (narrowed as on the dashboard) that overlap the local days
+    first_day..last_day, soonest first, each with its IBX: one query, at most CALENDAR_MAX_VISITS + 1 rows."""
+    orders = orders_for_user(user=user, filters=filters).select_related("ibx")
+    return _overlapping(orders, first_day, last_day)[: CALENDAR_MAX_VISITS + 1]
+
+
+def calendar_orders(*, user: User, filters: OrderFilters, first_day, last_day) -> list[Order]:
+    """calendar_visits, read."""
+    return list(calendar_visits(user=user, filters=filters, first_day=first_day, last_day=last_day))
+
+
+def staff_calendar_orders(
+    *, first_day, last_day, ibx: str = "", organization_id: int | None = None, statuses: tuple[str, ...] = ()
+) -> list[Order]:
+    """Every organization's visits over the local days first_day..last_day, for staff, with the IBX and
+    the organization: one query, at most CALENDAR_MAX_VISITS + 1 rows."""
+    orders = Order.objects.select_related("ibx", "organization")
+    if ibx:
+        orders = orders.filter(ibx__code=ibx)
+    if organization_id:
+        orders = orders.filter(organization_id=organization_id)
+    if statuses:
+        orders = orders.filter(status__in=statuses)
+    return list(_overlapping(orders, first_day, last_day)[: CALENDAR_MAX_VISITS + 1])
+
+
+def door_orders(*, first_day, last_day, ibx: str = "") -> list[Order]:
+    """Every organization's visits over the local days first_day..last_day, for the staff at the door:
+    withdrawn ones (cancelled, rejected, failed) left out; with the organization, the IBX, the cages
+    and the visitors, in three queries."""
+    withdrawn = (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.FAILED)
+    orders = Order.objects.exclude(status__in=withdrawn)
+    if ibx:
+        orders = orders.filter(ibx__code=ibx)
+    orders = orders.select_related("ibx", "organization").prefetch_related(
+        Prefetch("cages", queryset=OrderCage.objects.select_related("cage").order_by("id")),
+        Prefetch("visitors", queryset=Visitor.objects.select_related("user").order_by("id")),
+    )
+    return list(_overlapping(orders, first_day, last_day)[: CALENDAR_MAX_VISITS + 1])

@@ -91,8 +91,10 @@
       });
     });
     status.textContent = people.length
-      ? "Added " + people.length + (people.length === 1 ? " person" : " people") + ". Each row is checked when you press Next."
+      ? "Added " + people.length + (people.length === 1 ? " person" : " people") + "; checking each row…"
       : "No rows found: write one person per line.";
+    // The rows are checked at once (htmx): the answer puts each row's errors at it and says which need a correction.
+    if (people.length && window.htmx) window.htmx.trigger(rowsBox, "visitors-added");
     return people.length;
   }
   on("[data-paste-rows]", "click", function (e, button) {
@@ -193,6 +195,32 @@
 
   on("[data-filter-options]", "keydown", function (e) {
     if (e.key === "Enter") e.preventDefault();  // finding a name must not submit the step
+  });
+
+  // A long select (the time zones): show only the options whose name holds every word typed, say how
+  // many match, and choose the first match when the chosen one is filtered away.
+  on("[data-filter-select]", "input", function (e, input) {
+    var select = document.getElementById(input.dataset.filterSelect);
+    var words = input.value.toLowerCase().replace(/_/g, " ").split(/\s+/).filter(Boolean);
+    var shown = [];
+    Array.prototype.forEach.call(select.options, function (option) {
+      var text = (option.textContent + " " + option.value).toLowerCase().replace(/_/g, " ");
+      var match = !option.value || words.every(function (w) { return text.indexOf(w) >= 0; });
+      option.hidden = !match;
+      if (match && option.value) shown.push(option);
+    });
+    Array.prototype.forEach.call(select.querySelectorAll("optgroup"), function (group) {
+      group.hidden = !group.querySelector("option:not([hidden])");
+    });
+    if (words.length && shown.length && shown.indexOf(select.selectedOptions[0]) < 0) select.value = shown[0].value;
+    var status = document.getElementById(input.getAttribute("aria-describedby"));
+    if (status) {
+      status.textContent = !words.length ? "" : shown.length === 0 ? "No time zone matches."
+        : shown.length + (shown.length === 1 ? " time zone matches: " : " time zones match; chosen: ") + select.selectedOptions[0].textContent + ".";
+    }
+  });
+  on("[data-filter-select]", "keydown", function (e) {
+    if (e.key === "Enter") e.preventDefault();  // finding a zone must not submit the step
   });
 
   document.addEventListener("DOMContentLoaded", function () {

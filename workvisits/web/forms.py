@@ -7,7 +7,9 @@ field that caused it.
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -479,6 +481,25 @@ VisitorFormSet = forms.formset_factory(PersonForm, formset=BaseVisitorFormSet, e
 
 # ---------------------------------------------------------------------------------------------
 # 4. Contacts
+@functools.cache
+def _zone_names() -> tuple[str, ...]:
+    """The IANA zones the rules accept: UTC and the Area/Location names (not legacy ones like "EST5EDT")."""
+    names = (n for n in zoneinfo.available_timezones() if n == "UTC" or "/" in n)
+    return tuple(sorted(n for n in names if rules.valid_timezone(n)))
+
+
+def timezone_choices(now: datetime | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The zones grouped by area (Africa, America, ...), each labelled with its UTC offset now:
+    ``Europe/Amsterdam (UTC+01:00)``."""
+    now = now or timezone.now()
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name in _zone_names():
+        offset = now.astimezone(ZoneInfo(name)).strftime("%z")
+        label = f"{name.replace('_', ' ')} (UTC{offset[0]}{offset[1:3]}:{offset[3:]})"
+        groups.setdefault(name.split("/")[0], []).append((name, label))
+    return list(groups.items())
+
+
 TECHNICAL_CHOICES = [("me", "Me"), ("user", "Another registered user"), ("person", "Someone else (type in)")]
 
 
@@ -496,11 +517,13 @@ class ContactsForm(StepForm):
     availability = forms.ChoiceField(
         label="Availability", choices=Availability.choices, initial=Availability.WORK_HOURS
     )
-    timezone = forms.CharField(
+    timezone = forms.ChoiceField(
         label="Time zone",
         required=False,
-        help_text="An IANA name such as Europe/Amsterdam.",
-        widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"}),
+        help_text="Where the technical contact is; the IBX's zone unless you choose another.",
+        error_messages={
+            "invalid_choice": "'%(value)s' is not a time zone; choose the technical contact's zone from the list."
+        },
     )
     notification = forms.MultipleChoiceField(
         label="Notification contacts",
@@ -521,6 +544,7 @@ class ContactsForm(StepForm):
             u for u in users if u.username != me
         )
         self.fields["notification"].choices = user_choices(users)
+        self.fields["timezone"].choices = [("", "Not given"), *timezone_choices()]
 
     def _text(self, name):
         return (self.cleaned_data.get(name) or "").strip()

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import account, series, views
+from . import account, series, views, visitor_check, visits_calendar
 from .wizard import WorkVisitWizard
 
 wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish")
@@ -33,10 +33,12 @@ urlpatterns = [
     path("wizard/cabinets/", views.wizard_cabinets, name="wizard_cabinets"),
     path("wizard/schedule-check/", views.wizard_schedule_check, name="wizard_schedule_check"),
     path("wizard/attachments/", views.wizard_upload, name="wizard_upload"),
+    path("wizard/visitors-check/", visitor_check.wizard_visitors_check, name="wizard_visitors_check"),
     path("orders/<str:order_id>/", views.order_detail, name="order_detail"),
     path("orders/<str:order_id>/placed/", views.order_confirmation, name="order_confirmation"),
     path("orders/<str:order_id>/live/", views.order_live, name="order_live"),
     path("orders/<str:order_id>/visit.ics", views.order_calendar, name="order_calendar"),
+    path("visits/calendar/", visits_calendar.visits_calendar, name="visits_calendar"),
     path("calendar/", views.calendar_settings, name="calendar_settings"),
     path("calendar/feed/<str:token>.ics", views.calendar_feed, name="calendar_feed"),
     path("orders/<str:order_id>/reschedule/", views.order_reschedule, name="order_reschedule"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import zoneinfo
 from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
@@ -276,8 +275,6 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             )
         if current == "location":
             context["cage_rows"] = form.rows_for(form.selected_ibx())
-        if current == "contacts":
-            context["timezones"] = sorted(zoneinfo.available_timezones())
         if current == "review":
             context["summary"] = self.summary()
         return context
