@@ -410,3 +410,8 @@ CELERY_BEAT_SCHEDULE["sweep webhook deliveries"] = {
     "task": "workvisits.sweep_webhooks",
     "schedule": WEBHOOKS_SWEEP_SECONDS,
 }
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
+    "WebhookEventEnum": "workvisits.api.webhooks.WEBHOOK_EVENTS",
+    "WebhookDeliveryStatusEnum": "workvisits.api.webhooks.DELIVERY_STATUSES",
+}

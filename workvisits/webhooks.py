@@ -133,20 +133,20 @@ class TargetRefused(Exception):
     """The URL may not be a webhook target; the message says why, for a person."""
 
 
-def _refused_address(address: str) -> str | None:
+def _refused_address(address: str) -> tuple[object, str] | None:
     """Why the address may not be connected to, or None. Loopback, private, link-local, shared, reserved,
     multicast and unspecified addresses are all not global."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
-        return f"{ip} is a loopback address"
+        return ip, "a loopback address"
     if ip.is_link_local:
-        return f"{ip} is a link-local address"
+        return ip, "a link-local address"
     if ip.is_private:
-        return f"{ip} is a private address"
+        return ip, "a private address"
     if not ip.is_global or ip.is_multicast:
-        return f"{ip} is not a public address"
+        return ip, "not a public address"
     return None
 
 
@@ -160,7 +160,10 @@ class Target:
     address: str
 
 
-def _split(url: str) -> tuple[str, str, int]:
+HTTPS_ONLY = "The URL must start with https:// (deliveries are sent over TLS only)."
+
+
+def _split(url: str) -> tuple[str, int, str]:
     if not isinstance(url, str) or not url.strip():
         raise TargetRefused("Give the endpoint's URL, e.g. https://hooks.example.com/work-visits.")
     if len(url) > WEBHOOK_URL_MAX:
@@ -170,10 +173,8 @@ def _split(url: str) -> tuple[str, str, int]:
         port = parts.port
     except ValueError:
         raise TargetRefused("This is not a URL; give one like https://hooks.example.com/work-visits.") from None
-    allow_private = settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS
-    schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes:
-        raise TargetRefused("The URL must start with https:// (deliveries are sent over TLS only).")
+    if parts.scheme not in ("https", "http"):
+        raise TargetRefused(HTTPS_ONLY)
     if not parts.hostname:
         raise TargetRefused("The URL has no host name.")
     if parts.username or parts.password:
@@ -185,7 +186,7 @@ def _split(url: str) -> tuple[str, str, int]:
 
 def resolve_target(url: str) -> Target:
     """Check `url` and look its host up; every address it resolves to must be allowed. Raises TargetRefused."""
-    host, port, _ = _split(url)
+    host, port, scheme = _split(url)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
@@ -195,10 +196,14 @@ def resolve_target(url: str) -> Target:
         raise TargetRefused(f"The host name {host} does not resolve to an address.")
     if not settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS:
         for address in addresses:
-            why = _refused_address(address)
-            if why:
-                shown = "" if host == address.split("%", 1)[0] else f"{host} resolves to "
-                raise TargetRefused(f"{shown}{why}; webhooks are sent only to public addresses.")
+            refused = _refused_address(address)
+            if refused:
+                ip, kind = refused
+                literal = host == address.split("%", 1)[0]
+                what = f"{ip} is {kind}" if literal else f"{host} resolves to {ip}, {kind}"
+                raise TargetRefused(f"{what}; webhooks are sent only to public addresses.")
+    if scheme != "https" and not settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS:
+        raise TargetRefused(HTTPS_ONLY)
     return Target(url=url.strip(), host=host, port=port, address=addresses[0])
 
 
@@ -232,7 +237,8 @@ def _violation(path: str, message: str, code: str = rules.INVALID) -> rules.Rule
     return rules.RuleViolation([rules.RuleError(path, code, message)])
 
 
-def _denied() -> rules.RuleViolation:
+def permission_denied() -> rules.RuleViolation:
+    """The error of a user who may not manage the organization's webhooks (403 in the API)."""
     return rules.RuleViolation(
         [
             rules.RuleError(
@@ -266,7 +272,7 @@ def clean_events(events) -> list[str]:
 def endpoint_create(*, user: User, url, events, description="") -> tuple[WebhookEndpoint, str]:
     """Register an endpoint of the user's organization. Returns it and its secret, shown this once."""
     if not user_may_manage_webhooks(user):
-        raise _denied()
+        raise permission_denied()
     try:
         target = resolve_target(url)
     except TargetRefused as exc:
@@ -293,7 +299,7 @@ def endpoint_create(*, user: User, url, events, description="") -> tuple[Webhook
 def endpoint_set_active(*, user: User, endpoint: WebhookEndpoint, active: bool, reason: str = "") -> WebhookEndpoint:
     """Disable (its pending deliveries are given up) or enable again an endpoint the user manages."""
     if not user_may_manage_webhooks(user) or endpoint.organization_id != user.organization_id:
-        raise _denied()
+        raise permission_denied()
     if active:
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
             active=True, disabled_at=None, disabled_reason="", failing_since=None
@@ -307,7 +313,7 @@ def endpoint_set_active(*, user: User, endpoint: WebhookEndpoint, active: bool, 
 def endpoint_delete(*, user: User, endpoint: WebhookEndpoint) -> None:
     """Remove an endpoint and its deliveries."""
     if not user_may_manage_webhooks(user) or endpoint.organization_id != user.organization_id:
-        raise _denied()
+        raise permission_denied()
     endpoint.delete()
     logger.info("webhook endpoint %s deleted by %s", endpoint.endpoint_id, user.username)
 
@@ -316,7 +322,7 @@ def delivery_resend(*, delivery: WebhookDelivery, user: User | None = None) -> W
     """Send a delivery again, with the same delivery id (user None: staff in the admin)."""
     endpoint = delivery.endpoint
     if user is not None and (not user_may_manage_webhooks(user) or endpoint.organization_id != user.organization_id):
-        raise _denied()
+        raise permission_denied()
     if not endpoint.active:
         raise _violation("endpoint", "The endpoint is disabled; enable it before sending deliveries again.")
     with transaction.atomic():

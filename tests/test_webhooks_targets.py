@@ -1,0 +1,59 @@
+"""No request forgery: loopback, private, link-local and other non-global targets are refused at
+registration, and again at delivery after the DNS lookup, unless the tests' switch is on."""
+
+import pytest
+
+from tests.webhooks_support import Receiver, make_webhook_admin
+from workvisits import rules, services, webhooks
+from workvisits.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+REFUSED = [
+    ("https://127.0.0.1/hook", "127.0.0.1 is a loopback address"),
+    ("https://10.20.30.40/hook", "10.20.30.40 is a private address"),
+    ("https://192.168.1.1:8443/hook", "192.168.1.1 is a private address"),
+    ("https://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"),
+    ("https://[::1]/hook", "::1 is a loopback address"),
+    ("https://[::ffff:127.0.0.1]/hook", "127.0.0.1 is a loopback address"),
+    ("https://[fe80::1]/hook", "fe80::1 is a link-local address"),
+    ("https://100.64.0.1/hook", "100.64.0.1 is not a public address"),
+    ("https://0.0.0.0/hook", "0.0.0.0 is"),
+    ("https://localhost/hook", "localhost resolves to"),
+]
+
+
+@pytest.fixture
+def admin(orderer):
+    return make_webhook_admin(orderer)
+
+
+def test_non_public_targets_are_refused_at_registration(admin, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    for url, why in REFUSED:
+        with pytest.raises(rules.RuleViolation) as caught:
+            webhooks.endpoint_create(user=admin, url=url, events=["order.placed"])
+        [error] = caught.value.errors
+        assert error.path == "url" and why in error.message and "public addresses" in error.message, url
+    assert not WebhookEndpoint.objects.exists()
+    # A public address is accepted (an address literal: no DNS needed).
+    endpoint, _ = webhooks.endpoint_create(user=admin, url="https://93.184.215.14/hook", events=["order.placed"])
+    assert endpoint.active
+
+
+def test_a_target_that_became_private_is_refused_at_delivery_and_never_contacted(admin, settings, make_body):
+    """Registered while allowed (as a name that later resolves to loopback would be); at delivery the
+    resolved address is checked again and no connection is made."""
+    with Receiver() as receiver:
+        settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+        url = receiver.url.replace("127.0.0.1", "localhost")
+        webhooks.endpoint_create(user=admin, url=url, events=["order.placed"])
+        services.order_create(user=admin, data=make_body())
+        delivery = WebhookDelivery.objects.get()
+
+        settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+        outcome = webhooks.delivery_attempt(delivery_pk=delivery.pk)
+        assert receiver.received() == []
+    assert outcome.startswith("failed (Refused: localhost resolves to ") and "a loopback address" in outcome
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.response_code is None and "loopback" in attempt.error
+    delivery.refresh_from_db()
+    assert delivery.status == "PENDING" and delivery.attempts == 1 and delivery.next_attempt_at is not None
