@@ -3,7 +3,8 @@ deletes endpoints, sees deliveries and sends one again; nobody else sees or touc
 
 import pytest
 
-from tests.api_support import Api
+from tests.api_support import Api, token_for
+from tests.test_api_schema import CHECKS, api_schema, call  # noqa: F401 (api_schema: the fixture)
 from tests.webhooks_support import make_webhook_admin
 from workvisits import services
 from workvisits.models import WebhookDelivery, WebhookEndpoint
@@ -116,3 +117,34 @@ def test_deliveries_are_listed_resent_and_given_up_with_a_disabled_endpoint(admi
     assert api.client.delete(f"{HOOKS}/{endpoint_id}", headers=api._headers(None)).status_code == 204
     assert api.get(f"{HOOKS}/{endpoint_id}").status_code == 404
     assert not WebhookDelivery.objects.exists()
+
+
+def test_real_answers_keep_to_the_openapi_document(api_schema, admin, make_body):  # noqa: F811 (the fixture)
+    """Every successful answer of the webhooks API, validated against the published schema."""
+    auth = {"Authorization": f"Bearer {token_for(admin)}"}
+
+    def check(method, path, expected, **kwargs):
+        case = api_schema[path][method].Case(headers=auth, **kwargs)
+        response = call(case)
+        assert response.status_code == expected, response.text
+        case.validate_response(response, checks=CHECKS)
+        return response
+
+    body = {"url": PUBLIC_URL, "events": ["order.placed"], "description": "CMDB"}
+    created = check("POST", HOOKS, 201, body=body, media_type="application/json").json()
+    services.order_create(user=admin, data=make_body())
+    one = {"endpointId": created["endpointId"]}
+    check("GET", HOOKS, 200)
+    check("GET", f"{HOOKS}/{{endpointId}}", 200, path_parameters=one)
+    deliveries = check("GET", f"{HOOKS}/{{endpointId}}/deliveries", 200, path_parameters=one).json()["data"]
+    resend = f"{HOOKS}/{{endpointId}}/deliveries/{{deliveryId}}/resend"
+    check("POST", resend, 202, path_parameters={**one, "deliveryId": deliveries[0]["deliveryId"]})
+    check(
+        "PATCH",
+        f"{HOOKS}/{{endpointId}}",
+        200,
+        path_parameters=one,
+        body={"active": False},
+        media_type="application/json",
+    )
+    check("DELETE", f"{HOOKS}/{{endpointId}}", 204, path_parameters=one)
