@@ -48,3 +48,8 @@ urlpatterns = [
         name="order_attachment",
     ),
 ]
+
+# The webhooks pages of an organization's admins (workvisits/web/webhooks.py).
+from . import webhooks  # noqa: E402
+
+urlpatterns += webhooks.urlpatterns
