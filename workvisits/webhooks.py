@@ -588,5 +588,9 @@ def deliveries_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[s
     failing = WebhookEndpoint.objects.filter(active=True, failing_since__lte=since).values_list("pk", flat=True)
     disabled = sum(endpoint_disable_if_failing(endpoint_pk=pk, now=now) for pk in list(failing))
     old = now - timedelta(days=settings.WEBHOOKS_KEEP_DAYS)
-    removed, _ = WebhookDelivery.objects.filter(created_at__lt=old).exclude(status=PENDING).delete()
-    return {"sent again": len(due), "endpoints disabled": disabled, "rows removed": removed}
+    _, removed = WebhookDelivery.objects.filter(created_at__lt=old).exclude(status=PENDING).delete()
+    return {
+        "sent again": len(due),
+        "endpoints disabled": disabled,
+        "old deliveries removed": removed.get("workvisits.WebhookDelivery", 0),
+    }
