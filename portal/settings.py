@@ -406,6 +406,8 @@ WEBHOOKS_LEASE_SECONDS = int(WEBHOOKS_CONNECT_TIMEOUT + WEBHOOKS_READ_TIMEOUT) *
 # Finished deliveries (they hold the order's people) are removed after this many days.
 WEBHOOKS_KEEP_DAYS = env.int("WEBHOOKS_KEEP_DAYS", default=30)
 WEBHOOKS_SWEEP_SECONDS = env.float("WEBHOOKS_SWEEP_SECONDS", default=SWEEP_EVERY_SECONDS)
+# Deliveries wait on customers' networks (up to the timeouts above): on the threads-pool worker too.
+CELERY_TASK_ROUTES["workvisits.deliver_webhook"] = {"queue": UPSTREAM_QUEUE}
 CELERY_BEAT_SCHEDULE["sweep webhook deliveries"] = {
     "task": "workvisits.sweep_webhooks",
     "schedule": WEBHOOKS_SWEEP_SECONDS,
