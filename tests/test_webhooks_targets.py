@@ -1,6 +1,8 @@
 """No request forgery: loopback, private, link-local and other non-global targets are refused at
 registration, and again at delivery after the DNS lookup, unless the tests' switch is on."""
 
+import subprocess
+
 import pytest
 
 from tests.webhooks_support import Receiver, make_webhook_admin
@@ -57,3 +59,49 @@ def test_a_target_that_became_private_is_refused_at_delivery_and_never_contacted
     assert attempt.response_code is None and "loopback" in attempt.error
     delivery.refresh_from_db()
     assert delivery.status == "PENDING" and delivery.attempts == 1 and delivery.next_attempt_at is not None
+
+
+def test_tls_is_verified_against_the_urls_name_while_the_checked_address_is_dialled(
+    admin, settings, make_body, tmp_path, monkeypatch
+):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(  # noqa: S603
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "1",  # noqa: S607
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+    monkeypatch.setattr(webhooks.transport, "verify", str(cert))  # the test's own certificate authority
+    with Receiver(tls=(cert, key)) as receiver:
+        by_name, _ = webhooks.endpoint_create(user=admin, url=receiver.url, events=["order.placed"])
+        by_address, _ = webhooks.endpoint_create(
+            user=admin, url=receiver.url.replace("localhost", "127.0.0.1"), events=["order.placed"]
+        )
+        services.order_create(user=admin, data=make_body())
+        named = WebhookDelivery.objects.get(endpoint=by_name)
+        assert webhooks.delivery_attempt(delivery_pk=named.pk) == "delivered (200)"
+        [request] = receiver.received()
+        assert request["headers"]["Host"] == f"localhost:{receiver.server.server_address[1]}"
+        # The certificate names localhost, not 127.0.0.1: verification is on and by the URL's name.
+        other = WebhookDelivery.objects.get(endpoint=by_address)
+        outcome = webhooks.delivery_attempt(delivery_pk=other.pk)
+        assert outcome.startswith("failed (Could not reach the endpoint: ConnectError"), outcome
+        assert "CERTIFICATE_VERIFY_FAILED" in outcome or "certificate" in outcome.lower()
+        assert len(receiver.received()) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +25,7 @@ def verify(secret: str, header: str, body: bytes, tolerance: float = 300) -> boo
 class Receiver:
     """Records every request; answers 500 to the first `fail_first[event type]` requests of that event."""
 
-    def __init__(self, fail_first: dict[str, int] | None = None, status: int = 200):
+    def __init__(self, fail_first: dict[str, int] | None = None, status: int = 200, tls=None):
         self.requests: list[dict] = []
         self.fail_first = dict(fail_first or {})
         self.status = status
@@ -53,11 +54,17 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme, self.host = "http", "127.0.0.1"
+        if tls:  # (certificate file, key file): HTTPS under the certificate's name
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme, self.host = "https", "localhost"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/work-visits"
+        return f"{self.scheme}://{self.host}:{self.server.server_address[1]}/hooks/work-visits"
 
     def __enter__(self) -> Receiver:
         self.thread.start()

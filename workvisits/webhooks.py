@@ -20,6 +20,7 @@ import json
 import logging
 import secrets
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -390,7 +391,12 @@ def _send_on_commit(pks: list[int]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Delivering.
 class Transport:
-    """The only HTTP of webhooks: one POST to the checked address, no redirects, bounded timeouts."""
+    """The only HTTP of webhooks: one POST to the checked address, no redirects, bounded timeouts.
+
+    `verify` is httpx's: the system's certificate authorities (a test gives its own)."""
+
+    def __init__(self, verify: ssl.SSLContext | str | bool = True):
+        self.verify = verify
 
     def post(self, target: Target, body: bytes, headers: dict[str, str]) -> int:
         scheme = urlsplit(target.url).scheme
@@ -404,7 +410,7 @@ class Transport:
             # TLS is checked against the URL's host name while the connection goes to the checked address.
             extensions["sni_hostname"] = target.host
         timeout = httpx.Timeout(settings.WEBHOOKS_READ_TIMEOUT, connect=settings.WEBHOOKS_CONNECT_TIMEOUT)
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=self.verify) as client:
             request = client.build_request(
                 "POST",
                 url.copy_with(host=target.address.split("%", 1)[0]),
