@@ -223,7 +223,11 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
     # is needed only for the claim of attachments (rare) and, inside the caller's transaction, to keep
     # a savepoint around the create as before.
     # The webhook deliveries of the new order are stored with it, in one transaction.
-    endpoints = webhooks.endpoints_for_event(user.organization_id, webhooks.WebhookEvent.PLACED)
+    endpoints = (
+        webhooks.endpoints_for_event(user.organization_id, webhooks.WebhookEvent.PLACED)
+        if ordering.has_webhooks
+        else []
+    )
     needs_transaction = bool(clean.attachment_ids) or bool(endpoints) or transaction.get_connection().in_atomic_block
     with transaction.atomic() if needs_transaction else contextlib.nullcontext():
         graph_insert.insert_graph(
@@ -421,7 +425,7 @@ def order_cancel(
 
 def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str] = ()) -> Order:
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_pk)
+        order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
         if not order.is_open:
             raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
         if attachment_ids:
@@ -503,7 +507,7 @@ def order_change_status(
     sends the event's emails itself (see record_event).
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_pk)
+        order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
         if from_statuses is not None and order.status not in from_statuses:
             return None
         if order.status == to_status and not fields:
