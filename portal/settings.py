@@ -395,3 +395,34 @@ CELERY_BEAT_SCHEDULE["materialize visit series"] = {
     "task": "workvisits.materialize_series",
     "schedule": float(SERIES_MATERIALIZE_SECONDS),
 }
+
+# Webhooks (workvisits/webhooks.py, docs/api.md "Webhooks"): signed deliveries of order events to the
+# organizations' endpoints.
+# Endpoints on loopback, private, link-local and other non-global addresses (and plain http) are refused,
+# at registration and again after each delivery's DNS lookup. Only the tests switch this on.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+# The key each endpoint's signing secret is derived from (HMAC-SHA-256 of the endpoint's stored nonce).
+# Set it on its own to rotate SECRET_KEY without changing every endpoint's secret.
+WEBHOOKS_SECRET_KEY = env.str("WEBHOOKS_SECRET_KEY", default="") or SECRET_KEY
+WEBHOOKS_CONNECT_TIMEOUT = 5.0
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=10.0)
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=10.0)
+WEBHOOKS_RETRY_MAX_SECONDS = env.float("WEBHOOKS_RETRY_MAX_SECONDS", default=3600.0)
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=30)
+WEBHOOKS_DISABLE_AFTER_HOURS = env.float("WEBHOOKS_DISABLE_AFTER_HOURS", default=24.0)
+# A worker's claim on a delivery outlasts one attempt (connect + read timeouts).
+WEBHOOKS_LEASE_SECONDS = int(WEBHOOKS_CONNECT_TIMEOUT + WEBHOOKS_READ_TIMEOUT) * 2 + 10
+# Finished deliveries (they hold the order's people) are removed after this many days.
+WEBHOOKS_KEEP_DAYS = env.int("WEBHOOKS_KEEP_DAYS", default=30)
+WEBHOOKS_SWEEP_SECONDS = env.float("WEBHOOKS_SWEEP_SECONDS", default=SWEEP_EVERY_SECONDS)
+# Deliveries wait on customers' networks (up to the timeouts above): on the threads-pool worker too.
+CELERY_TASK_ROUTES["workvisits.deliver_webhook"] = {"queue": UPSTREAM_QUEUE}
+CELERY_BEAT_SCHEDULE["sweep webhook deliveries"] = {
+    "task": "workvisits.sweep_webhooks",
+    "schedule": WEBHOOKS_SWEEP_SECONDS,
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
+    "WebhookEventEnum": "workvisits.api.webhooks.WEBHOOK_EVENTS",
+    "WebhookDeliveryStatusEnum": "workvisits.api.webhooks.DELIVERY_STATUSES",
+}

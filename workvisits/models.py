@@ -653,3 +653,111 @@ class SeriesEmail(models.Model):
 
     def __str__(self):
         return f"{self.notice} to {self.recipient}"
+# Webhooks: an organization's endpoints, told of its orders' events (workvisits/webhooks.py).
+WEBHOOK_URL_MAX = 500
+
+
+class WebhookEvent(models.TextChoices):
+    PLACED = "order.placed", "Order placed"
+    ACCEPTED = "order.accepted", "Accepted by the data centre"
+    STATUS_CHANGED = "order.status_changed", "Status changed"
+    MODIFIED = "order.modified", "Order changed"
+    CANCELLED = "order.cancelled", "Cancelled"
+    REJECTED = "order.rejected", "Rejected"
+    FAILED = "order.failed", "Failed"
+    NEEDS_CHECK = "order.needs_check", "Being checked with the data centre"
+
+
+class WebhookEndpoint(models.Model):
+    """An organization's HTTPS endpoint, sent a signed JSON body for each event it subscribes to.
+
+    The signing secret is not stored: it is HMAC-SHA-256(WEBHOOKS_SECRET_KEY, secret_nonce), derived
+    again for each delivery and shown to the customer once, at registration. A copy of the database
+    alone reveals no secret; rotating WEBHOOKS_SECRET_KEY changes every endpoint's secret.
+    """
+
+    endpoint_id = models.UUIDField("endpoint id", default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField("URL", max_length=WEBHOOK_URL_MAX)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="The event types sent to this endpoint.")
+    secret_nonce = models.CharField(max_length=64, editable=False)
+    active = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Since when every attempt has failed (cleared by a success): a day of it disables the endpoint.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "created_at", "id"]
+        permissions = [("manage_org_webhooks", "Can manage the organization's webhook endpoints")]
+        indexes = [models.Index(fields=["organization", "active"], name="webhook_endpoint_org_active")]
+
+    def __str__(self):
+        return f"{self.url} ({self.organization})"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    SUCCEEDED = "SUCCEEDED", "Succeeded"
+    FAILED = "FAILED", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the outbox row, written in the transaction that records the event."""
+
+    delivery_id = models.UUIDField("delivery id", default=uuid.uuid4, unique=True, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event_type = models.CharField(max_length=32, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A worker's claim while it sends this delivery.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            # The in-order check: an earlier delivery of the same order to the same endpoint still pending.
+            models.Index(fields=["endpoint", "order", "id"], name="webhook_delivery_sequence"),
+            # The sweeper: pending deliveries that are due.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="PENDING"), name="webhook_delivery_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=WebhookDeliveryStatus.values), name="webhook_delivery_status_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} of {self.order_id} to {self.endpoint_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: when, how it ended, how long it took."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField()
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self):
+        return f"attempt at {self.started_at:%Y-%m-%d %H:%M:%S}Z → {self.response_code or self.error[:40]}"

@@ -48,6 +48,10 @@ ROLES = {
         ("django_celery_beat", "change_periodictask"),
         ("django_celery_beat", "view_intervalschedule"),
         ("django_celery_beat", "view_crontabschedule"),
+        # Customers' webhook endpoints and their deliveries; sending a delivery again.
+        ("workvisits", "view_webhookendpoint"),
+        ("workvisits", "view_webhookdelivery"),
+        ("workvisits", "change_webhookdelivery"),
     ],
 }
 

@@ -34,6 +34,7 @@ from .models import (
     Organization,
     User,
     Visitor,
+    WebhookEndpoint,
 )
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
@@ -68,6 +69,7 @@ class Ordering(NamedTuple):
     catalogue: catalogue.Catalogue
     user_ids: dict[str, int]  # the active users of the organization the context names, by username
     review_policy: rules.ReviewPolicy  # as it is now, never cached
+    has_webhooks: bool = False  # the organization has an active webhook endpoint (workvisits/webhooks.py)
 
 
 _STATE_FIELDS = (
@@ -108,7 +110,7 @@ def ordering_context_and_ids(
     if not user.organization_id:
         return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset()), None
     organization_id = user.organization_id
-    state, grants = _state_and_grants(organization_id, user.pk)
+    state, grants, has_webhooks = _state_and_grants(organization_id, user.pk)
     version = Organization._meta.get_field("catalogue_version").to_python(state[0])  # (SQLite: hex)
     policy = Organization(**dict(zip(_STATE_FIELDS[1:], state[1:], strict=True))).review_policy()
     structure = catalogue.organization_catalogue(organization_id, version)
@@ -148,25 +150,27 @@ def ordering_context_and_ids(
         usernames=frozenset(user_ids),
         attachments=attachments,
     )
-    return ctx, Ordering(catalogue=structure, user_ids=user_ids, review_policy=policy)
+    return ctx, Ordering(catalogue=structure, user_ids=user_ids, review_policy=policy, has_webhooks=has_webhooks)
 
 
-def _state_and_grants(organization_id: int, user_id: int) -> tuple[tuple, list[tuple[int | None, int | None]]]:
-    """The organization's version and policy (`_STATE_FIELDS`), and the user's grants as (cage, IBX) keys
-    (none when the user is deactivated or left the organization): one indexed query, every key a primary
-    or foreign key."""
+def _state_and_grants(organization_id: int, user_id: int) -> tuple[tuple, list[tuple[int | None, int | None]], bool]:
+    """The organization's version and policy (`_STATE_FIELDS`), the user's grants as (cage, IBX) keys
+    (none when the user is deactivated or left the organization), and whether the organization has an
+    active webhook endpoint: one indexed query, every key a primary or foreign key."""
     # A plain SELECT: it runs on every create, and the ORM's query building cost more than the query.
     with connection.cursor() as cursor:
         cursor.execute(_state_and_grants_statement(connection.alias), [user_id, organization_id])
         rows = cursor.fetchall()
     width = len(_STATE_FIELDS)
-    return rows[0][:width], [row[width:] for row in rows if row[width] is not None or row[width + 1] is not None]
+    grants = [row[width : width + 2] for row in rows if row[width] is not None or row[width + 1] is not None]
+    return rows[0][:width], grants, bool(rows[0][-1])
 
 
 @functools.cache
 def _state_and_grants_statement(alias: str) -> str:
     q = connections[alias].ops.quote_name
     organization, grant, user = Organization._meta, OrderingGrant._meta, User._meta
+    endpoint = WebhookEndpoint._meta
 
     def column(meta, name):
         return q(meta.get_field(name).column)
@@ -174,7 +178,9 @@ def _state_and_grants_statement(alias: str) -> str:
     state = ", ".join(f"o.{column(organization, name)}" for name in _STATE_FIELDS)
     # Only quoted identifiers from the models' metadata are formatted in; the values are parameters.
     return (
-        f"SELECT {state}, g.{column(grant, 'cage')}, g.{column(grant, 'ibx')} "  # noqa: S608
+        f"SELECT {state}, g.{column(grant, 'cage')}, g.{column(grant, 'ibx')}, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {q(endpoint.db_table)} w WHERE w.{column(endpoint, 'organization')} = "
+        f"o.{q(organization.pk.column)} AND w.{column(endpoint, 'active')}) "
         f"FROM {q(organization.db_table)} o "
         f"LEFT JOIN ({q(grant.db_table)} g JOIN {q(user.db_table)} u "
         f"ON u.{q(user.pk.column)} = g.{column(grant, 'user')} AND u.{column(user, 'is_active')}) "

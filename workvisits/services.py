@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import downloads, graph_insert, rules, selectors, tasks, throttles
+from . import downloads, graph_insert, rules, selectors, tasks, throttles, webhooks
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
@@ -108,6 +108,8 @@ def record_event(
         order=order, kind=kind, actor=actor, from_status=from_status, to_status=to_status, note=note, data=data or {}
     )
     _event_recorded(order, kind, event.pk, notify=notify)
+    # The webhooks' outbox rows, in this transaction (workvisits/webhooks.py).
+    webhooks.order_event_recorded(order=order, event=event)
     return event
 
 
@@ -220,7 +222,13 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
     # One statement stores the order, its parts and its first event, atomic by itself: a transaction
     # is needed only for the claim of attachments (rare) and, inside the caller's transaction, to keep
     # a savepoint around the create as before.
-    needs_transaction = bool(clean.attachment_ids) or transaction.get_connection().in_atomic_block
+    # The webhook deliveries of the new order are stored with it, in one transaction.
+    endpoints = (
+        webhooks.endpoints_for_event(user.organization_id, webhooks.WebhookEvent.PLACED)
+        if ordering.has_webhooks
+        else []
+    )
+    needs_transaction = bool(clean.attachment_ids) or bool(endpoints) or transaction.get_connection().in_atomic_block
     with transaction.atomic() if needs_transaction else contextlib.nullcontext():
         graph_insert.insert_graph(
             order, [("order", cages), ("order", visitors), ("order", contacts), ("order", [event])]
@@ -236,6 +244,8 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
                     rules.INVALID,
                     "attachments: one of the attachments was just used by another order; upload it again.",
                 )
+        if endpoints:
+            webhooks.order_event_recorded(order=order, event=event, endpoints=endpoints)
         # A queued order's "received" email goes out with the data centre's answer (or its first
         # failure), from its submission.
         if status == OrderStatus.QUEUED:
@@ -415,7 +425,7 @@ def order_cancel(
 
 def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str] = ()) -> Order:
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_pk)
+        order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
         if not order.is_open:
             raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
         if attachment_ids:
@@ -497,7 +507,7 @@ def order_change_status(
     sends the event's emails itself (see record_event).
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_pk)
+        order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
         if from_statuses is not None and order.status not in from_statuses:
             return None
         if order.status == to_status and not fields:

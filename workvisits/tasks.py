@@ -155,3 +155,18 @@ def notify_series(self, series_pk: int) -> str:
             return "gave up"
         raise self.retry(countdown=_retry_delay(self)) from exc
     return f"{sent} sent"
+# Webhooks (workvisits/webhooks.py): the delivery rows are the outbox, so a lost message is only late.
+@shared_task(name="workvisits.deliver_webhook", ignore_result=True)
+def deliver_webhook(delivery_pk: int) -> str:
+    """One attempt of a webhook delivery; the service schedules the retry or the next delivery in line."""
+    from .webhooks import delivery_attempt
+
+    return delivery_attempt(delivery_pk=delivery_pk)
+
+
+@shared_task(name="workvisits.sweep_webhooks")
+def sweep_webhooks() -> str:
+    """Run by the beat: due deliveries sent again, endpoints failing for a day disabled."""
+    from .webhooks import deliveries_sweep
+
+    return ", ".join(f"{count} {what}" for what, count in deliveries_sweep().items())

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from . import series, views
+from . import series, views, webhooks
 from .schemas import ORDER_ID_PATTERN
 
 order_id = f"(?P<orderId>{ORDER_ID_PATTERN})"
@@ -34,5 +34,7 @@ urlpatterns = [
         views.LegacyAttachmentDownloadView.as_view(),
         name="api-download-v2",
     ),
+    # The portal's extension: webhook endpoints and deliveries (workvisits/api/webhooks.py).
+    *webhooks.urlpatterns,
     re_path(r"^(?:colocations|v1|oauth2)(?:/[\s\S]*)?$", views.NotFoundView.as_view()),
 ]

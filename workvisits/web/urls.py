@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import account, series, views, visitor_check, visits_calendar
+from . import account, series, views, visitor_check, visits_calendar, webhooks
 from .wizard import WorkVisitWizard
 
 wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish")
@@ -60,3 +60,5 @@ urlpatterns += [
     path("series/<str:series_id>/cancel/", series.series_cancel, name="series_cancel"),
     path("series/<str:series_id>/resume/", series.series_resume, name="series_resume"),
 ]
+
+urlpatterns += webhooks.urlpatterns
