@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "workvisits.correlation.CorrelationIdMiddleware",
     "workvisits.middleware.BadAddressMiddleware",
+    "workvisits.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -285,6 +286,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker heartbeat": {"task": "workvisits.heartbeat", "schedule": 60.0},
     "import locations": {"task": "workvisits.import_locations", "schedule": 6 * 3600.0},
     "anonymize personal data": {"task": "workvisits.anonymize_orders", "schedule": 24 * 3600.0},
+    "remove unused uploads": {"task": "workvisits.remove_unused_uploads", "schedule": 3600.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False

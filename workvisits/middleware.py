@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+
+from . import rules
 
 API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
 # Public documents of the API: cacheable like any static page.
@@ -68,3 +71,46 @@ class NoStoreMiddleware:
         if signed_in or api:
             add_never_cache_headers(response)
         return response
+
+
+class BodyLimitMiddleware:
+    """A request body is judged by its `Content-Length` before a byte of it is read.
+
+    The pages take at most one attachment (uploads.MAX_WEB_BODY_BYTES): a larger body is refused 413
+    unread, before the CSRF check would parse it. A body sent in chunks (`Transfer-Encoding: chunked`,
+    no length) is refused 411 on every path, the API's included: its size cannot be judged before it is
+    read, and the application would see it empty ("file is required"). The API bounds each endpoint's
+    length itself. The wizard's upload is answered in its JSON shape, the API in its array format.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from . import uploads
+
+        api = request.path.startswith(API_PREFIXES)
+        most = rules.MAX_ATTACHMENT_BYTES // 1048576
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            status = 411
+            reason = (
+                "The body was sent in chunks without a length; send it in one piece with a Content-Length "
+                f"(an attachment may be at most {most} MB)."
+            )
+        elif not api and length > uploads.MAX_WEB_BODY_BYTES:
+            status = 413
+            reason = f"The file is {length / 1048576:.1f} MB; attachments may be at most {most} MB."
+        else:
+            return self.get_response(request)
+        if api:
+            from .api import errors
+
+            body = errors.error_entries([(errors.TOO_LARGE, [("Content-Length", reason)])])
+            return JsonResponse(body, status=status, safe=False)
+        if request.path == reverse("wizard_upload"):
+            return JsonResponse({"errors": [reason]}, status=status)
+        return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")

@@ -130,3 +130,11 @@ def anonymize_orders() -> str:
     from . import services
 
     return f"{services.orders_anonymize()} orders anonymized"
+
+
+@shared_task(name="workvisits.remove_unused_uploads", ignore_result=True)
+def remove_unused_uploads() -> str:
+    """Run by the beat hourly: uploads no order took within a day are removed (uploads.unused_uploads_remove)."""
+    from . import uploads
+
+    return f"{uploads.unused_uploads_remove()} unused uploads removed"
