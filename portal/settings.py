@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "simple_history",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "workvisits",
 ]
 
@@ -69,11 +72,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "workvisits.middleware.SecondFactorMiddleware",
     "workvisits.middleware.NoStoreMiddleware",
 ]
 
@@ -388,3 +393,8 @@ LOGGING = {
         "celery.apps.worker": {"level": "INFO"},
     },
 }
+
+# Staff sign in with a second factor (django-otp TOTP, workvisits/mfa.py) to use the admin: always with
+# HTTPS=true (a deployment), on request elsewhere. Customers may enrol; once enrolled, they are asked too.
+STAFF_MFA_REQUIRED = HTTPS or env.bool("STAFF_MFA_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "Work-visit portal"

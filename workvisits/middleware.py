@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
 
 from . import rules
 
@@ -114,3 +117,49 @@ class BodyLimitMiddleware:
         if request.path == reverse("wizard_upload"):
             return JsonResponse({"errors": [reason]}, status=status)
         return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
+
+
+class SecondFactorMiddleware:
+    """A signed-in user who has a second factor (workvisits.mfa) gives its code before any page; staff
+    without one enrol before any admin page when STAFF_MFA_REQUIRED. The sign-in, sign-out, password
+    reset and second-factor pages, static files, health checks and the API (bearer tokens) are exempt."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def _exempt(self, path: str) -> bool:
+        exempt = (
+            settings.STATIC_URL,
+            "/account/two-factor/",
+            reverse("login"),
+            reverse("logout"),
+            "/password-reset/",
+            reverse("admin:login"),
+            reverse("admin:logout"),
+            "/healthz",
+            "/readyz",
+            *API_PREFIXES,
+        )
+        return path.startswith(exempt)
+
+    def __call__(self, request):
+        from . import mfa
+
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or user.is_verified() or self._exempt(request.path):
+            return self.get_response(request)
+        has_factor = request.session.get(mfa.SESSION_KEY)
+        if has_factor is None:  # (a session from before the factor was known)
+            has_factor = mfa.remember(request.session, user)
+        admin = request.path.startswith(reverse("admin:index"))
+        if has_factor:
+            target = "mfa_verify"
+        elif admin and user.is_staff and settings.STAFF_MFA_REQUIRED:
+            target = "mfa_setup"
+        else:
+            return self.get_response(request)
+        if request.method != "GET" or request.headers.get("HX-Request"):
+            return HttpResponseForbidden(
+                "Give your second sign-in factor's code first.", content_type="text/plain; charset=utf-8"
+            )
+        return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
