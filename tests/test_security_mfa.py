@@ -46,7 +46,8 @@ def later(minutes: int = 1):
 def app_code(user) -> str:
     """What the user's authenticator app shows now."""
     device = TOTPDevice.objects.get(user=user)
-    return TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).token()
+    token = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).token()
+    return str(token).zfill(device.digits)  # (a number: its leading zeros are part of the code)
 
 
 def field_error(response) -> str:
