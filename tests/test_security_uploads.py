@@ -2,7 +2,9 @@
 quota of unused uploads, their removal after a day, bodies refused from their length before they are
 read, and downloads only for those who may see the order."""
 
+import http.client
 import io
+import json
 import struct
 import zipfile
 import zlib
@@ -18,6 +20,7 @@ from django.utils import timezone
 
 from tests.api_support import Api, error_props, media_in
 from tests.test_api_attachments import CountingStream
+from tests.test_api_wire import production_server  # noqa: F401 (fixture)
 from workvisits import services, tasks, uploads
 from workvisits.models import Attachment
 
@@ -367,3 +370,42 @@ def test_the_admin_serves_no_file(orderer, make_body, users):
     page = client.get(reverse("admin:workvisits_order_change", args=[order.pk]))
     assert page.status_code == 200 and "a.png" in page.content.decode()
     assert first.replace("-", "") not in page.content.decode()  # no link to the stored file
+
+
+def _answer(port: int, path: str, headers: dict, body: bytes = b"") -> tuple[int, bytes]:
+    """POST the headers (and what body is given) to the server; its status and (de-chunked) answer."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("POST", path)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body or None)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_under_gunicorn_bodies_are_judged_by_their_length_before_they_are_read(production_server):  # noqa: F811
+    # Only the headers are sent: a server that read the body would wait for it until the socket timed out.
+    status, body = _answer(
+        production_server,
+        "/wizard/attachments/",
+        {"Content-Type": "multipart/form-data; boundary=XYZ", "Content-Length": str(300 << 20)},
+    )
+    assert status == 413
+    assert json.loads(body) == {"errors": ["The file is 300.0 MB; attachments may be at most 10 MB."]}
+
+    # A chunked body (no length) to the API: 411, where the application would have seen an empty body.
+    part = (
+        b"--XYZ\r\nContent-Disposition: form-data; name=uploadFile; filename=a.png\r\n\r\n" + PNG + b"\r\n--XYZ--\r\n"
+    )
+    status, body = _answer(
+        production_server,
+        "/v1/attachments/file",
+        {"Content-Type": "multipart/form-data; boundary=XYZ", "Transfer-Encoding": "chunked"},
+        b"%x\r\n%s\r\n0\r\n\r\n" % (len(part), part),
+    )
+    assert status == 411
+    [entry] = json.loads(body)
+    assert entry["errorCode"] == "EQ-2010013" and entry["additionalInfo"][0]["property"] == "Content-Length"
