@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.test_deploy import PRODUCTION, _manage
@@ -165,3 +166,16 @@ def test_with_https_the_requirement_is_on_and_cannot_be_switched_off():
     assert result.stdout.strip().splitlines()[-1] == "True"
     result = _manage("shell", "-c", script, **{**PRODUCTION, "HTTPS": "false"})
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_factor_an_administrator_removed_is_no_longer_asked_for(required, users):
+    client = Client()
+    assert client.post(reverse("login"), {"username": "orderer", "password": PASSWORDS["orderer"]}).status_code == 302
+    enrol(client, users["orderer"])
+    later_session = Client()
+    later_session.post(reverse("login"), {"username": "orderer", "password": PASSWORDS["orderer"]})
+    assert later_session.get(reverse("dashboard")).url.startswith(reverse("mfa_verify"))
+    TOTPDevice.objects.filter(user=users["orderer"]).delete()  # the phone was lost; the admin removed it
+    StaticDevice.objects.filter(user=users["orderer"]).delete()
+    response = later_session.get(reverse("dashboard"), follow=True)
+    assert response.status_code == 200 and response.redirect_chain[-1][0] == reverse("dashboard")

