@@ -55,12 +55,16 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "simple_history",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "workvisits",
 ]
 
 MIDDLEWARE = [
     "workvisits.correlation.CorrelationIdMiddleware",
     "workvisits.middleware.BadAddressMiddleware",
+    "workvisits.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -68,11 +72,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "workvisits.middleware.SecondFactorMiddleware",
     "workvisits.middleware.NoStoreMiddleware",
 ]
 
@@ -285,6 +291,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker heartbeat": {"task": "workvisits.heartbeat", "schedule": 60.0},
     "import locations": {"task": "workvisits.import_locations", "schedule": 6 * 3600.0},
     "anonymize personal data": {"task": "workvisits.anonymize_orders", "schedule": 24 * 3600.0},
+    "remove unused uploads": {"task": "workvisits.remove_unused_uploads", "schedule": 3600.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
@@ -426,3 +433,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "WebhookEventEnum": "workvisits.api.webhooks.WEBHOOK_EVENTS",
     "WebhookDeliveryStatusEnum": "workvisits.api.webhooks.DELIVERY_STATUSES",
 }
+# Staff sign in with a second factor (django-otp TOTP, workvisits/mfa.py) to use the admin: always with
+# HTTPS=true (a deployment), on request elsewhere. Customers may enrol; once enrolled, they are asked too.
+STAFF_MFA_REQUIRED = HTTPS or env.bool("STAFF_MFA_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "Work-visit portal"

@@ -15,17 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def test_a_change_loads_none_of_many_unused_uploads(orderer, make_body):
     order = services.order_create(user=orderer, data=make_body())
-    Attachment.objects.bulk_create(
-        Attachment(
-            organization_id=orderer.organization_id,
-            uploaded_by=orderer,
-            name=f"scan-{i}.pdf",
-            file=f"attachments/{orderer.organization_id}/unused-{i}",
-            size=100,
-            content_type="application/pdf",
-        )
-        for i in range(2000)
-    )
+    _many_unused_uploads(orderer)
     start = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
     body = {
         "details": {
@@ -38,3 +28,42 @@ def test_a_change_loads_none_of_many_unused_uploads(orderer, make_body):
     read = [q["sql"] for q in captured.captured_queries if 'FROM "workvisits_attachment"' in q["sql"]]
     # Only the order's own attachments (its prefetch, by order id), never the organization's uploads.
     assert all('"workvisits_attachment"."order_id" IN' in sql for sql in read), read
+
+
+def _many_unused_uploads(user, count=2000):
+    Attachment.objects.bulk_create(
+        Attachment(
+            organization_id=user.organization_id,
+            uploaded_by=user,
+            name=f"scan-{i}.pdf",
+            file=f"attachments/{user.organization_id}/unused-{i}",
+            size=100,
+            content_type="application/pdf",
+        )
+        for i in range(count)
+    )
+
+
+def test_the_wizard_loads_only_the_attachments_the_order_names(client, orderer, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from tests.test_web_wizard import DETAILS, all_steps, step_url, walk
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    client.force_login(orderer)
+    named = client.post(reverse("wizard_upload"), {"file": SimpleUploadedFile("notes.txt", b"Rack U12.")}).json()["id"]
+    _many_unused_uploads(orderer)
+    steps = all_steps(details={**DETAILS, "details-attachments": [named]})
+    failed, _ = walk(client, steps[:4])
+    assert failed is None
+    with CaptureQueriesContext(connection) as captured:
+        failed, response = walk(client, steps[4:5])  # the details step, naming one upload
+        assert failed is None
+        review = client.get(step_url("review"))
+    assert review.status_code == 200 and "notes.txt" in review.content.decode()
+    read = [q["sql"] for q in captured.captured_queries if 'FROM "workvisits_attachment"' in q["sql"]]
+    assert read and all('"workvisits_attachment"."id" IN' in sql for sql in read), read

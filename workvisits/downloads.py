@@ -7,14 +7,15 @@ import uuid
 from django.http import FileResponse, Http404
 
 from . import selectors
-from .models import Attachment, User
+from .models import Attachment, Order, User
 
 
 def attachment_for_user(user: User, attachment_id) -> Attachment:
     """The attachment if `user` may download it, else Http404 (existence is not revealed).
 
-    A member of the owning organization may; when the attachment belongs to an order, that order
-    must also be one the user may see.
+    A member of the owning organization may, and only: when the attachment belongs to an order (as one
+    of its attachments or as its purchase order's), if the user may see that order; an upload no order
+    uses yet, as any member (any member who may order can attach it to an order).
     """
     try:
         key = uuid.UUID(str(attachment_id))
@@ -25,7 +26,14 @@ def attachment_for_user(user: User, attachment_id) -> Attachment:
     attachment = Attachment.objects.filter(pk=key, organization_id=user.organization_id).select_related("order").first()
     if attachment is None:
         raise Http404("No such attachment.")
-    if attachment.order_id and not selectors.orders_for_user(user=user).filter(pk=attachment.order_id).exists():
+    visible = selectors.orders_for_user(user=user)
+    if attachment.order_id:
+        allowed = visible.filter(pk=attachment.order_id).exists()
+    elif Order.objects.filter(po_attachment_id=attachment.pk).exists():
+        allowed = visible.filter(po_attachment_id=attachment.pk).exists()
+    else:
+        allowed = True
+    if not allowed:
         raise Http404("No such attachment.")
     return attachment
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from django.http import HttpResponseBadRequest
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
+
+from . import rules
 
 API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
 # Public documents of the API: cacheable like any static page.
@@ -68,3 +74,92 @@ class NoStoreMiddleware:
         if signed_in or api:
             add_never_cache_headers(response)
         return response
+
+
+class BodyLimitMiddleware:
+    """A request body is judged by its `Content-Length` before a byte of it is read.
+
+    The pages take at most one attachment (uploads.MAX_WEB_BODY_BYTES): a larger body is refused 413
+    unread, before the CSRF check would parse it. A body sent in chunks (`Transfer-Encoding: chunked`,
+    no length) is refused 411 on every path, the API's included: its size cannot be judged before it is
+    read, and the application would see it empty ("file is required"). The API bounds each endpoint's
+    length itself. The wizard's upload is answered in its JSON shape, the API in its array format.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from . import uploads
+
+        api = request.path.startswith(API_PREFIXES)
+        most = rules.MAX_ATTACHMENT_BYTES // 1048576
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            status = 411
+            reason = (
+                "The body was sent in chunks without a length; send it in one piece with a Content-Length "
+                f"(an attachment may be at most {most} MB)."
+            )
+        elif not api and length > uploads.MAX_WEB_BODY_BYTES:
+            status = 413
+            reason = f"The file is {length / 1048576:.1f} MB; attachments may be at most {most} MB."
+        else:
+            return self.get_response(request)
+        if api:
+            from .api import errors
+
+            body = errors.error_entries([(errors.TOO_LARGE, [("Content-Length", reason)])])
+            return JsonResponse(body, status=status, safe=False)
+        if request.path == reverse("wizard_upload"):
+            return JsonResponse({"errors": [reason]}, status=status)
+        return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
+
+
+class SecondFactorMiddleware:
+    """A signed-in user who has a second factor (workvisits.mfa) gives its code before any page; staff
+    without one enrol before any admin page when STAFF_MFA_REQUIRED. The sign-in, sign-out, password
+    reset and second-factor pages, static files, health checks and the API (bearer tokens) are exempt."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def _exempt(self, path: str) -> bool:
+        exempt = (
+            settings.STATIC_URL,
+            "/account/two-factor/",
+            reverse("login"),
+            reverse("logout"),
+            "/password-reset/",
+            reverse("admin:login"),
+            reverse("admin:logout"),
+            "/healthz",
+            "/readyz",
+            *API_PREFIXES,
+        )
+        return path.startswith(exempt)
+
+    def __call__(self, request):
+        from . import mfa
+
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or user.is_verified() or self._exempt(request.path):
+            return self.get_response(request)
+        has_factor = request.session.get(mfa.SESSION_KEY)
+        if has_factor is None:  # (a session from before the factor was known)
+            has_factor = mfa.remember(request.session, user)
+        admin = request.path.startswith(reverse("admin:index"))
+        if has_factor:
+            target = "mfa_verify"
+        elif admin and user.is_staff and settings.STAFF_MFA_REQUIRED:
+            target = "mfa_setup"
+        else:
+            return self.get_response(request)
+        if request.method != "GET" or request.headers.get("HX-Request"):
+            return HttpResponseForbidden(
+                "Give your second sign-in factor's code first.", content_type="text/plain; charset=utf-8"
+            )
+        return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import downloads, graph_insert, rules, selectors, tasks, throttles, webhooks
+from . import downloads, graph_insert, rules, selectors, tasks, throttles, uploads, webhooks
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     ContactType,
@@ -588,21 +588,10 @@ def attachment_create(*, user: User, uploaded, path: str = "file") -> Attachment
     if not selectors.user_may_order(user):
         raise _violation(path, rules.NO_CREATE_PERMISSION, rules.UPLOAD_DENIED)
     name = (uploaded.name or "").strip()
-    uploaded.seek(0)
-    head = uploaded.read(rules.SNIFF_BYTES)
-    uploaded.seek(0)
-    errors, content_type = rules.attachment_file_errors(name, uploaded.size or 0, head, path=path)
+    errors, content_type = uploads.attachment_file_errors(name, uploaded, path)
     if errors:
         raise rules.RuleViolation(errors)
-    attachment = Attachment(
-        organization_id=user.organization_id,
-        uploaded_by=user,
-        name=name,
-        size=uploaded.size,
-        content_type=content_type,
-    )
-    attachment.file.save(attachment.id.hex, uploaded, save=False)
-    attachment.save()
+    attachment = uploads.attachment_store(user=user, uploaded=uploaded, name=name, content_type=content_type, path=path)
     logger.info("attachment %s (%s, %d bytes) stored", attachment.id, content_type, attachment.size)
     return attachment
 

@@ -170,3 +170,11 @@ def sweep_webhooks() -> str:
     from .webhooks import deliveries_sweep
 
     return ", ".join(f"{count} {what}" for what, count in deliveries_sweep().items())
+
+
+@shared_task(name="workvisits.remove_unused_uploads", ignore_result=True)
+def remove_unused_uploads() -> str:
+    """Run by the beat hourly: uploads no order took within a day are removed (uploads.unused_uploads_remove)."""
+    from . import uploads
+
+    return f"{uploads.unused_uploads_remove()} unused uploads removed"

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import account, series, views, visitor_check, visits_calendar, webhooks
+from . import account, mfa, series, views, visitor_check, visits_calendar, webhooks
 from .wizard import WorkVisitWizard
 
 wizard = WorkVisitWizard.as_view(url_name="wizard_step", done_step_name="finish")
@@ -49,6 +49,9 @@ urlpatterns = [
         views.attachment_download,
         name="order_attachment",
     ),
+    path("account/two-factor/", mfa.setup, name="mfa_setup"),
+    path("account/two-factor/verify/", mfa.verify, name="mfa_verify"),
+    path("account/two-factor/recovery-codes/", mfa.recovery_codes, name="mfa_recovery_codes"),
 ]
 
 # Visit series (workvisits/web/series.py).

@@ -91,7 +91,18 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     # -- what the steps need, computed once per request ------------------------------------------
     @cached_property
     def ctx(self) -> rules.OrderingContext:
-        return selectors.ordering_context(self.request.user)
+        # Only the attachments this order names are looked up, never all of the organization's uploads.
+        return selectors.ordering_context(self.request.user, attachment_ids=self.attachment_ids())
+
+    def attachment_ids(self) -> list[str]:
+        """The attachments the order names: on the details step as posted, as stored, or as drafted."""
+        key = "details-attachments"
+        ids = list(self.request.POST.getlist(key))
+        stored = self.storage.get_step_data("details")
+        if stored is not None:
+            ids += stored.getlist(key)
+        ids += (self.drafts().get("details") or {}).get(key, [])
+        return [i for i in ids if isinstance(i, str)]
 
     @cached_property
     def locations(self):
@@ -309,7 +320,9 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 f"{visitors.raw_visitors[i]['firstName']} {visitors.raw_visitors[i]['lastName']}"
                 for i in visitors.left_out_indexes()
             ],
-            "attachments": list(Attachment.objects.filter(id__in=ids)),
+            "attachments": list(
+                Attachment.objects.filter(organization_id=self.request.user.organization_id, id__in=ids)
+            ),
         }
 
     def get_template_names(self):
