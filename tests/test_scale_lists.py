@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from workvisits import services
+from workvisits import selectors, services
 from workvisits.admin import BoundedCountPaginator
 from workvisits.models import Order
 
@@ -116,6 +116,27 @@ def test_dashboard_pages_at_the_edges(client, orderer, template):
     assert beyond.context["page"].number == 3  # a page past the end shows the last one
     html = beyond.content.decode()
     assert "page=1" in html and "page=2" in html and 'aria-current="page">3<' in html
+
+
+def test_a_long_dashboard_says_about_how_many_and_a_page_past_the_estimate_shows_the_last_one(
+    client, orderer, template, monkeypatch
+):
+    client.force_login(orderer)
+    _orders(template, upcoming=0, past=299)
+    analyze()
+    monkeypatch.setattr(selectors, "COUNT_EXACTLY_UP_TO", 100)
+    response = client.get(reverse("dashboard"))
+    paginator = response.context["page"].paginator
+    assert 200 <= paginator.count <= 400  # the planner's estimate ("About"), not a count
+    assert f"About {paginator.count} work visits" in response.content.decode()
+    # A third of the past visits go; the planner still estimates about 300 until the next ANALYZE.
+    gone = Order.objects.filter(visit_start__lt=timezone.now()).order_by("visit_start").values("pk")[:100]
+    Order.objects.filter(pk__in=gone).delete()
+    last = client.get(reverse("dashboard"), {"page": 99})
+    page = last.context["page"]
+    assert page.paginator.count == 200 and page.number == 10 and len(page.object_list) == 20
+    html = last.content.decode()
+    assert "200 work visits" in html and "About" not in html and "No work visits match" not in html
 
 
 def test_the_dashboard_links_a_few_pages_not_every_page(client, orderer, template):
