@@ -3,8 +3,8 @@
 Builds its own database `<name>_scale` (one organization with 200,000 orders, fifty with 2,000 each;
 about 1.7 M events and 600 k visitors, made in SQL), VACUUM ANALYZEs it, starts gunicorn on a free
 port and measures, with one keep-alive client, 100 requests per page after a warm-up: /healthz, the
-dashboard (page 1 and page 500), the order page, the API list (page 1, page 5000, filtered upcoming,
-filtered past window), one order, the Order History search (when the portal has it) and the admin
+dashboard (page 1, page 500, a search), the order page, the API list (page 1, page 5000, filtered upcoming,
+filtered past window), one order, the Order History search (plain and by q, when the portal has it) and the admin
 order list (plain and by status). Each page is measured for a user of the 200,000-order organization
 and for one of a 2,000-order organization, with the same request.
 
@@ -283,6 +283,7 @@ def main() -> int:
                 "order": order.order_id,
                 "org": user.organization_id,
                 "last_page": 5000 if label == "big" else SMALL // 20,
+                "search_q": json.dumps({"q": order.order_id[-6:], "page": {"number": 0, "size": 20}}).encode(),
             }
         staff = Client()
         staff.force_login(User.objects.get(username="admin"))
@@ -290,10 +291,12 @@ def main() -> int:
         search_body = json.dumps({"filters": {}, "page": {"number": 0, "size": 20}}).encode()
         has_search = any("retrieve-orders" in str(p.pattern) for p in _url_patterns())
 
-        # (name, how to ask: "web" | "api" | "admin", method, path for a persona, body)
+        # (name, how to ask: "web" | "api" | "admin", method, path for a persona, body or body for a persona)
         pages = [
             ("dashboard page 1", "web", "GET", lambda p: "/", None),
             ("dashboard page 500", "web", "GET", lambda p: "/?page=500", None),
+            # A part of the persona's newest order id in the search box (the trigram indexes).
+            ("dashboard search", "web", "GET", lambda p: f"/?q={p['order'][-6:]}", None),
             ("order page", "web", "GET", lambda p: f"/orders/{p['order']}/", None),
             ("API list page 1", "api", "GET", lambda p: "/colocations/v2/orders", None),
             # As deep as each list goes: the small organization's last page (page 5000 is past its end).
@@ -308,6 +311,7 @@ def main() -> int:
             ("API list past window", "api", "GET", lambda p: f"/colocations/v2/orders?{window}", None),
             ("API one order", "api", "GET", lambda p: f"/colocations/v2/orders/{p['order']}", None),
             ("Order History search", "api", "POST", lambda p: "/v1/retrieve-orders", search_body),
+            ("Order History search q", "api", "POST", lambda p: "/v1/retrieve-orders", lambda p: p["search_q"]),
             (
                 "admin list",
                 "admin",
@@ -325,7 +329,7 @@ def main() -> int:
         ]
         if not has_search:
             print("Order History search: skipped, POST /v1/retrieve-orders is not served by this portal yet.")
-            pages = [page for page in pages if page[0] != "Order History search"]
+            pages = [page for page in pages if not page[0].startswith("Order History search")]
 
         # Queries per page, in-process on the same database.
         queries: dict[tuple[str, str], int] = {}
@@ -337,7 +341,8 @@ def main() -> int:
                     if method == "GET":
                         response = client.get(path(persona), headers=headers)
                     else:
-                        response = client.post(path(persona), body, content_type="application/json", headers=headers)
+                        payload = body(persona) if callable(body) else body
+                        response = client.post(path(persona), payload, content_type="application/json", headers=headers)
                 if response.status_code != 200:
                     print(f"{name} ({label}): status {response.status_code}: {response.content[:300]!r}")
                     failed = True
@@ -389,7 +394,7 @@ def main() -> int:
                     path(persona),
                     cookie=staff_cookie if kind == "admin" else (persona["cookie"] if kind == "web" else ""),
                     token=persona["token"] if kind == "api" else "",
-                    body=body,
+                    body=body(persona) if callable(body) else body,
                 )
                 results[name, label] = measure(conn, raw, args.requests, args.warmup)
         healthz_again = measure(conn, _request("GET", "/healthz"), args.requests, args.warmup)
