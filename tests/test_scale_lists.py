@@ -228,3 +228,30 @@ def test_order_history_pages_read_ids_first_and_hold_at_the_edges(orderer, templ
     with CaptureQueriesContext(connection) as captured:  # the parts came with the page
         assert all(o.cages.all()[0].cage.cage_id and o.visitors.all()[0].name for o in rows)
     assert not captured.captured_queries
+
+
+def _typed_in(orderer, make_body, last_name: str) -> None:
+    body = make_body()
+    body["details"]["visitors"] = [
+        {
+            "firstName": "Rhea",
+            "lastName": last_name,
+            "companyName": "Fixit Ltd",
+            "details": [{"type": "EMAIL", "value": "rhea@fixit.example"}],
+        }
+    ]
+    services.order_create(user=orderer, data=body)
+
+
+def test_the_wizard_offers_the_people_of_the_latest_orders_only(orderer, make_body, monkeypatch):
+    _typed_in(orderer, make_body, "Long-ago")
+    for _ in range(3):  # later orders without anyone typed in
+        services.order_create(user=orderer, data=make_body())
+    _typed_in(orderer, make_body, "Recent")
+    _typed_in(orderer, make_body, "Recent")  # the same person again: offered once
+    monkeypatch.setattr(selectors, "RECENT_ORDERS", 5)
+    offered = selectors.recent_visitors(user=orderer)
+    assert [v.last_name for v in offered] == ["Recent"]
+    assert offered[0].order.created_at == Order.objects.latest("created_at").created_at  # the latest of the two
+    monkeypatch.setattr(selectors, "RECENT_ORDERS", 200)
+    assert [v.last_name for v in selectors.recent_visitors(user=orderer)] == ["Recent", "Long-ago"]
