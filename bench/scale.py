@@ -3,8 +3,8 @@
 Builds its own database `<name>_scale` (one organization with 200,000 orders, fifty with 2,000 each;
 about 1.7 M events and 600 k visitors, made in SQL), VACUUM ANALYZEs it, starts gunicorn on a free
 port and measures, with one keep-alive client, 100 requests per page after a warm-up: /healthz, the
-dashboard (page 1 and page 500), the order page, the API list (page 1, page 5000, filtered upcoming,
-filtered past window), one order, the Order History search (when the portal has it) and the admin
+dashboard (page 1, page 500, a search), the order page, the API list (page 1, page 5000, filtered upcoming,
+filtered past window), one order, the Order History search (plain and by q, when the portal has it) and the admin
 order list (plain and by status). Each page is measured for a user of the 200,000-order organization
 and for one of a 2,000-order organization, with the same request.
 
@@ -47,7 +47,7 @@ HEALTHZ_FACTOR, SMALL_FACTOR, DASHBOARD_MAX_BYTES = 20, 2, 100 * 1024
 ORDERS_SQL = """
 INSERT INTO workvisits_order (order_id, organization_id, ibx_id, ordered_by_id, description, customer_reference_id,
     po_type, po_number, po_amount, open_cabinet, visit_start, visit_end, status, submission_key, submit_attempts,
-    last_error, review_reasons, rejection_reasons, version, created_at, updated_at)
+    last_error, review_reasons, rejection_reasons, version, created_at, updated_at, lease_owner, upstream_uncertain)
 SELECT 'WV-S' || lpad(g::text, 8, '0'), o.org_id, o.ibx_id, o.user_id,
        'Scale benchmark: routine maintenance in the cage.', 'REF-' || g, '', '', '', false,
        s.vs, s.vs + interval '4 hours',
@@ -55,7 +55,7 @@ SELECT 'WV-S' || lpad(g::text, 8, '0'), o.org_id, o.ibx_id, o.user_id,
             THEN CASE WHEN s.h %% 10 = 0 THEN 'CANCELLED' ELSE 'CLOSED' END
             ELSE (ARRAY['SUBMITTED', 'RECEIVED', 'QUEUED', 'PENDING_REVIEW'])[1 + s.h %% 4] END,
        gen_random_uuid(), 1, '', '[]', '[]', 1,
-       s.vs - (1 + g %% 10) * interval '1 day', s.vs - (g %% 10) * interval '1 day'
+       s.vs - (1 + g %% 10) * interval '1 day', s.vs - (g %% 10) * interval '1 day', '', false
 FROM generate_series(1, %(total)s) AS g
 CROSS JOIN LATERAL (
     SELECT date_trunc('minute', now() - interval '700 days' + (g::float8 / %(total)s) * interval '730 days') AS vs,
@@ -72,24 +72,38 @@ LOADED_TABLES = (
     "workvisits_orderevent",
 )
 PARTS_SQL = [
-    """INSERT INTO workvisits_ordercage (order_id, cage_id, account_id)
-       SELECT w.id, o.cage_id, o.account_id FROM workvisits_order w JOIN scale_org o ON o.org_id = w.organization_id""",
-    # Two visitors per order: the ordering user and a named contractor.
-    """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details, notify)
-       SELECT w.id, w.ordered_by_id, '', '', '', '[]', false FROM workvisits_order w""",
-    """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details, notify)
-       SELECT w.id, NULL, 'Casey', 'Contractor ' || w.id, 'Contractor Ltd',
-              '[{"type": "EMAIL", "value": "casey@contractor.example"}]', false FROM workvisits_order w""",
-    """INSERT INTO workvisits_contact (order_id, user_id, first_name, last_name, company_name, details,
-           contact_type, availability, timezone)
-       SELECT w.id, w.ordered_by_id, '', '', '', '[]', 'TECHNICAL', 'WORK_HOURS', '' FROM workvisits_order w""",
+    (
+        "cages",
+        """INSERT INTO workvisits_ordercage (order_id, cage_id, account_id)
+           SELECT w.id, o.cage_id, o.account_id
+           FROM workvisits_order w JOIN scale_org o ON o.org_id = w.organization_id""",
+    ),
+    # Two visitors per order, in one pass: the ordering user and a named contractor.
+    (
+        "visitors",
+        """INSERT INTO workvisits_visitor (order_id, user_id, first_name, last_name, company_name, details, notify)
+           SELECT w.id, w.ordered_by_id, '', '', '', '[]'::jsonb, false FROM workvisits_order w
+           UNION ALL
+           SELECT w.id, NULL, 'Casey', 'Contractor ' || w.id, 'Contractor Ltd',
+                  '[{"type": "EMAIL", "value": "casey@contractor.example"}]'::jsonb, false
+           FROM workvisits_order w""",
+    ),
+    (
+        "contacts",
+        """INSERT INTO workvisits_contact (order_id, user_id, first_name, last_name, company_name, details,
+               contact_type, availability, timezone)
+           SELECT w.id, w.ordered_by_id, '', '', '', '[]', 'TECHNICAL', 'WORK_HOURS', '' FROM workvisits_order w""",
+    ),
     # Five or six events per order (5.67 on average): placed, submitted, received, emails, closed.
-    """INSERT INTO workvisits_orderevent (order_id, created_at, kind, from_status, to_status, note, data)
-       SELECT w.id, w.created_at + k * interval '1 minute',
-              (ARRAY['CREATED', 'STATUS', 'STATUS', 'EMAIL', 'EMAIL', 'STATUS'])[k],
-              '', '', 'Scale benchmark event.', '{}'
-       FROM workvisits_order w CROSS JOIN generate_series(1, 6) AS k
-       WHERE k < 6 OR w.id % 3 <> 0""",
+    (
+        "events",
+        """INSERT INTO workvisits_orderevent (order_id, created_at, kind, from_status, to_status, note, data)
+           SELECT w.id, w.created_at + k * interval '1 minute',
+                  (ARRAY['CREATED', 'STATUS', 'STATUS', 'EMAIL', 'EMAIL', 'STATUS'])[k],
+                  '', '', 'Scale benchmark event.', '{}'
+           FROM workvisits_order w CROSS JOIN generate_series(1, 6) AS k
+           WHERE k < 6 OR w.id % 3 <> 0""",
+    ),
 ]
 
 
@@ -101,6 +115,7 @@ def build(dsn: dict, name: str) -> dict:
     from workvisits.models import IBX, Account, Cage, Organization, User
 
     began = time.perf_counter()
+    steps: dict[str, float] = {}  # seconds from the start when each step ended
     dc2 = IBX.objects.get(code="DC2")
     view_all = Permission.objects.get(codename="view_organization_orders")
     slots = [(0, "orderer"), (1, "globex")]
@@ -132,14 +147,30 @@ def build(dsn: dict, name: str) -> dict:
             " AND indexname NOT IN (SELECT conname FROM pg_constraint)",
             [list(LOADED_TABLES)],
         ).fetchall()
+        # Their foreign keys too: each is a deferred trigger per inserted row (a queued event, then a
+        # locking look-up of the parent at commit); added back, each is checked by one join.
+        foreign_keys = conn.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s)",
+            [list(LOADED_TABLES)],
+        ).fetchall()
+        for table, constraint, _ in foreign_keys:
+            conn.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint}"')
         for index, _ in indexes:
             conn.execute(f'DROP INDEX "{index}"')
+        steps["prepared"] = time.perf_counter() - began
         conn.execute(ORDERS_SQL, {"total": total})
-        for sql in PARTS_SQL:
+        steps["orders"] = time.perf_counter() - began
+        for table, sql in PARTS_SQL:
             conn.execute(sql)
+            steps[table] = time.perf_counter() - began
         conn.execute("SET maintenance_work_mem = '256MB'")
         for _, definition in indexes:
             conn.execute(definition)
+        steps["indexes"] = time.perf_counter() - began
+        for table, constraint, definition in foreign_keys:
+            conn.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{constraint}" {definition}')
+        steps["foreign keys"] = time.perf_counter() - began
         conn.execute("DROP TABLE scale_org")
         built = time.perf_counter() - began
         conn.execute("VACUUM ANALYZE")
@@ -147,7 +178,7 @@ def build(dsn: dict, name: str) -> dict:
             table: conn.execute(f"SELECT count(*) FROM workvisits_{table}").fetchone()[0]  # noqa: S608
             for table in ("order", "orderevent", "visitor")
         }
-    return {"seconds": built, "vacuum_seconds": time.perf_counter() - began - built, **counts}
+    return {"seconds": built, "vacuum_seconds": time.perf_counter() - began - built, "steps": steps, **counts}
 
 
 def _request(method: str, path: str, *, cookie: str = "", token: str = "", body: bytes | None = None) -> bytes:
@@ -186,6 +217,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=100, help="measured requests per page (default 100)")
     parser.add_argument("--warmup", type=int, default=10, help="requests before measuring (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the database (dropped by default)")
+    parser.add_argument("--build-only", action="store_true", help="build the dataset, print its URL, keep it, stop")
     args = parser.parse_args()
 
     database_url, dsn, db_name = bench_database(os.environ.get("DATABASE_URL", ""), "scale")
@@ -225,7 +257,12 @@ def main() -> int:
             f"dataset: {made['order']:,} orders, {made['orderevent']:,} events, {made['visitor']:,} visitors, "
             f"built in {made['seconds']:.1f} s (target < 120 s), VACUUM ANALYZE {made['vacuum_seconds']:.1f} s"
         )
+        print("steps (seconds from the start):", ", ".join(f"{k} {v:.1f}" for k, v in made["steps"].items()))
         failed |= made["seconds"] >= 120
+        if args.build_only:
+            args.keep = True
+            print(f"kept: DATABASE_URL={database_url}")
+            return 1 if failed else 0
 
         now = datetime.now(UTC)
         today = now.date().isoformat()
@@ -246,6 +283,7 @@ def main() -> int:
                 "order": order.order_id,
                 "org": user.organization_id,
                 "last_page": 5000 if label == "big" else SMALL // 20,
+                "search_q": json.dumps({"q": order.order_id[-6:], "page": {"number": 0, "size": 20}}).encode(),
             }
         staff = Client()
         staff.force_login(User.objects.get(username="admin"))
@@ -253,10 +291,12 @@ def main() -> int:
         search_body = json.dumps({"filters": {}, "page": {"number": 0, "size": 20}}).encode()
         has_search = any("retrieve-orders" in str(p.pattern) for p in _url_patterns())
 
-        # (name, how to ask: "web" | "api" | "admin", method, path for a persona, body)
+        # (name, how to ask: "web" | "api" | "admin", method, path for a persona, body or body for a persona)
         pages = [
             ("dashboard page 1", "web", "GET", lambda p: "/", None),
             ("dashboard page 500", "web", "GET", lambda p: "/?page=500", None),
+            # A part of the persona's newest order id in the search box (the trigram indexes).
+            ("dashboard search", "web", "GET", lambda p: f"/?q={p['order'][-6:]}", None),
             ("order page", "web", "GET", lambda p: f"/orders/{p['order']}/", None),
             ("API list page 1", "api", "GET", lambda p: "/colocations/v2/orders", None),
             # As deep as each list goes: the small organization's last page (page 5000 is past its end).
@@ -271,6 +311,7 @@ def main() -> int:
             ("API list past window", "api", "GET", lambda p: f"/colocations/v2/orders?{window}", None),
             ("API one order", "api", "GET", lambda p: f"/colocations/v2/orders/{p['order']}", None),
             ("Order History search", "api", "POST", lambda p: "/v1/retrieve-orders", search_body),
+            ("Order History search q", "api", "POST", lambda p: "/v1/retrieve-orders", lambda p: p["search_q"]),
             (
                 "admin list",
                 "admin",
@@ -288,7 +329,7 @@ def main() -> int:
         ]
         if not has_search:
             print("Order History search: skipped, POST /v1/retrieve-orders is not served by this portal yet.")
-            pages = [page for page in pages if page[0] != "Order History search"]
+            pages = [page for page in pages if not page[0].startswith("Order History search")]
 
         # Queries per page, in-process on the same database.
         queries: dict[tuple[str, str], int] = {}
@@ -300,7 +341,8 @@ def main() -> int:
                     if method == "GET":
                         response = client.get(path(persona), headers=headers)
                     else:
-                        response = client.post(path(persona), body, content_type="application/json", headers=headers)
+                        payload = body(persona) if callable(body) else body
+                        response = client.post(path(persona), payload, content_type="application/json", headers=headers)
                 if response.status_code != 200:
                     print(f"{name} ({label}): status {response.status_code}: {response.content[:300]!r}")
                     failed = True
@@ -352,7 +394,7 @@ def main() -> int:
                     path(persona),
                     cookie=staff_cookie if kind == "admin" else (persona["cookie"] if kind == "web" else ""),
                     token=persona["token"] if kind == "api" else "",
-                    body=body,
+                    body=body(persona) if callable(body) else body,
                 )
                 results[name, label] = measure(conn, raw, args.requests, args.warmup)
         healthz_again = measure(conn, _request("GET", "/healthz"), args.requests, args.warmup)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # the trigram indexes of the searches (their operator class in an index)
     "crispy_forms",
     "crispy_bootstrap5",
     "formtools",

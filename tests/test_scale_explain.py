@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from workvisits import selectors, services
+from workvisits.models import Order
 
 from .scale_support import copies
 
@@ -39,6 +40,7 @@ def many(orderer, globex, make_body):
     )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE workvisits_order")
+        cursor.execute("VACUUM ANALYZE workvisits_visitor")
     return orderer
 
 
@@ -106,3 +108,27 @@ def test_the_ibx_choices_probe_the_organization_s_ibx_index(many):
     nodes = _plan(selectors._ibxs_with_orders(many.organization_id))
     assert _uses(nodes, "order_org_ibx"), _shown(nodes)
     assert not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "workvisits_order" for n in nodes)
+
+
+def _scans(nodes, table: str) -> list:
+    return [n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == table]
+
+
+def test_the_searches_read_the_trigram_indexes(many):
+    """The dashboard's search box and the Order History's q (one test: the 20,000 orders take a while)."""
+    wanted = Order.objects.filter(organization_id=many.organization_id).order_by("id")[500]
+    text = wanted.order_id[-7:].lower()  # a part of an order id, in another case
+    orders = selectors.dashboard_orders(user=many, filters=selectors.OrderFilters(text=text))
+    assert [o.order_id for o in orders[0:20]] == [wanted.order_id]
+    for query in (_ids(orders.past), orders.past.order_by().values("id")):  # a page, and the count
+        nodes = _plan(query)
+        for index in ("order_search_id", "order_search_reference", "visitor_search_first_name"):
+            assert _uses(nodes, index), _shown(nodes)
+        assert not _scans(nodes, "workvisits_order") and not _scans(nodes, "workvisits_visitor"), _shown(nodes)
+
+    found = selectors.orders_search(user=many, search=selectors.OrderSearch(q=wanted.order_id[-6:]))
+    assert [o.order_id for o in found] == [wanted.order_id]
+    nodes = _plan(found.values("id")[:20])
+    for index in ("order_search_id", "order_search_reference", "order_search_upstream_id"):
+        assert _uses(nodes, index), _shown(nodes)
+    assert not _scans(nodes, "workvisits_order"), _shown(nodes)

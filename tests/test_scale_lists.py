@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from workvisits import services
+from workvisits import selectors, services
 from workvisits.admin import BoundedCountPaginator
 from workvisits.models import Order
 
@@ -118,6 +118,27 @@ def test_dashboard_pages_at_the_edges(client, orderer, template):
     assert "page=1" in html and "page=2" in html and 'aria-current="page">3<' in html
 
 
+def test_a_long_dashboard_says_about_how_many_and_a_page_past_the_estimate_shows_the_last_one(
+    client, orderer, template, monkeypatch
+):
+    client.force_login(orderer)
+    _orders(template, upcoming=0, past=299)
+    analyze()
+    monkeypatch.setattr(selectors, "COUNT_EXACTLY_UP_TO", 100)
+    response = client.get(reverse("dashboard"))
+    paginator = response.context["page"].paginator
+    assert 200 <= paginator.count <= 400  # the planner's estimate ("About"), not a count
+    assert f"About {paginator.count} work visits" in response.content.decode()
+    # A third of the past visits go; the planner still estimates about 300 until the next ANALYZE.
+    gone = Order.objects.filter(visit_start__lt=timezone.now()).order_by("visit_start").values("pk")[:100]
+    Order.objects.filter(pk__in=gone).delete()
+    last = client.get(reverse("dashboard"), {"page": 99})
+    page = last.context["page"]
+    assert page.paginator.count == 200 and page.number == 10 and len(page.object_list) == 20
+    html = last.content.decode()
+    assert "200 work visits" in html and "About" not in html and "No work visits match" not in html
+
+
 def test_the_dashboard_links_a_few_pages_not_every_page(client, orderer, template):
     client.force_login(orderer)
     _orders(template, upcoming=0, past=999)  # 50 pages
@@ -189,3 +210,48 @@ def test_a_bad_cursor_is_a_400_at_its_parameter(orderer, template, params):
     assert response.status_code == 400
     info = response.json()[0]["additionalInfo"][0]
     assert info["property"] == ("page" if "page" in params else "cursor")
+
+
+def test_order_history_pages_read_ids_first_and_hold_at_the_edges(orderer, template):
+    _orders(template, upcoming=5, past=39)  # 45 orders
+    search = selectors.OrderSearch()
+    everything = [o.order_id for o in selectors.orders_search(user=orderer, search=search)]
+    assert len(everything) == 45
+    pages = [selectors.order_search_page(user=orderer, search=search, number=n, size=20) for n in range(4)]
+    assert [total for _, total in pages] == [45] * 4
+    assert [len(rows) for rows, _ in pages] == [20, 20, 5, 0]  # the last page, then one past the end
+    assert [o.order_id for rows, _ in pages for o in rows] == everything
+    by_status = selectors.OrderSearch(statuses=frozenset({"QUEUED"}), sorts=(("createdAt", False),))
+    rows, total = selectors.order_search_page(user=orderer, search=by_status, number=0, size=3)
+    expected = list(selectors.orders_search(user=orderer, search=by_status)[:3])
+    assert total == 6 and rows == expected
+    with CaptureQueriesContext(connection) as captured:  # the parts came with the page
+        assert all(o.cages.all()[0].cage.cage_id and o.visitors.all()[0].name for o in rows)
+    assert not captured.captured_queries
+
+
+def _typed_in(orderer, make_body, last_name: str) -> None:
+    body = make_body()
+    body["details"]["visitors"] = [
+        {
+            "firstName": "Rhea",
+            "lastName": last_name,
+            "companyName": "Fixit Ltd",
+            "details": [{"type": "EMAIL", "value": "rhea@fixit.example"}],
+        }
+    ]
+    services.order_create(user=orderer, data=body)
+
+
+def test_the_wizard_offers_the_people_of_the_latest_orders_only(orderer, make_body, monkeypatch):
+    _typed_in(orderer, make_body, "Long-ago")
+    for _ in range(3):  # later orders without anyone typed in
+        services.order_create(user=orderer, data=make_body())
+    _typed_in(orderer, make_body, "Recent")
+    _typed_in(orderer, make_body, "Recent")  # the same person again: offered once
+    monkeypatch.setattr(selectors, "RECENT_ORDERS", 5)
+    offered = selectors.recent_visitors(user=orderer)
+    assert [v.last_name for v in offered] == ["Recent"]
+    assert offered[0].order.created_at == Order.objects.latest("created_at").created_at  # the latest of the two
+    monkeypatch.setattr(selectors, "RECENT_ORDERS", 200)
+    assert [v.last_name for v in selectors.recent_visitors(user=orderer)] == ["Recent", "Long-ago"]

@@ -16,7 +16,6 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -26,7 +25,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import locations, notifications, rules, services, submission
+from . import locations, notifications, rules, selectors, services, submission
 from .catalogue import catalogue_changed
 from .choices import CLOSED_STATUSES, OrderStatus
 from .models import (
@@ -439,20 +438,14 @@ STATUS_ACTIONS = {
 
 
 class BoundedCountPaginator(Paginator):
-    """Counts exactly up to EXACT_COUNT_UP_TO rows; a longer list shows the planner's estimate (PostgreSQL's
-    row estimate, kept right by autovacuum's ANALYZE) instead of counting every row on every page.
-    Two cheap queries for any length of list."""
+    """Counts exactly up to EXACT_COUNT_UP_TO rows; a longer list shows the planner's estimate instead of
+    counting every row on every page (selectors.bounded_count). Two cheap queries for any length of list."""
 
-    EXACT_COUNT_UP_TO = 10_000
+    EXACT_COUNT_UP_TO = selectors.COUNT_EXACTLY_UP_TO
 
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list.order_by()
-        exact = queryset[: self.EXACT_COUNT_UP_TO + 1].count()
-        if connection.vendor != "postgresql":
-            return exact if exact <= self.EXACT_COUNT_UP_TO else queryset.count()
-        plan = json.loads(queryset.explain(format="json"))
-        return exact if exact <= self.EXACT_COUNT_UP_TO else max(exact, int(plan[0]["Plan"]["Plan Rows"]))
+        return selectors.bounded_count(self.object_list, self.EXACT_COUNT_UP_TO)[0]
 
 
 @admin.register(Order)

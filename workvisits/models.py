@@ -6,9 +6,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from simple_history.models import HistoricalRecords
 
 from . import rules
@@ -234,6 +236,10 @@ def _new_order_id() -> str:
     return "WV-" + "".join(secrets.choice(alphabet) for _ in range(10))
 
 
+# The order's columns a search looks into (the text anywhere in them, any case).
+ORDER_SEARCHED = ("order_id", "customer_reference_id", "upstream_order_id")
+
+
 class Order(models.Model):
     """A work-visit order of an organization, from the customer's request to the upstream's close."""
 
@@ -307,6 +313,12 @@ class Order(models.Model):
             ),
             models.Index(fields=["organization", "status", "visit_start"], name="order_org_status_visit"),
             models.Index(fields=["organization", "ibx"], name="order_org_ibx"),
+            # The searches (selectors.order_text_matches): a trigram index per searched column, on the
+            # expression Django's icontains compares (PostgreSQL only, see migration 0012).
+            *[
+                GinIndex(OpClass(Upper(column), name="gin_trgm_ops"), name=f"order_search_{short}")
+                for column, short in zip(ORDER_SEARCHED, ("id", "reference", "upstream_id"), strict=True)
+            ],
         ]
 
     def __str__(self):
@@ -379,6 +391,11 @@ class Visitor(Person):
                 condition=Q(user__isnull=False) | (~Q(first_name="") & ~Q(last_name="")),
                 name="visitor_registered_or_named",
             ),
+        ]
+        # The dashboard's search by a typed-in visitor's name (selectors.order_text_matches).
+        indexes = [
+            GinIndex(OpClass(Upper(name), name="gin_trgm_ops"), name=f"visitor_search_{name}")
+            for name in ("first_name", "last_name")
         ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from . import catalogue, rules
 from .choices import OPEN_UPSTREAM_STATUSES, ContactType, OrderStatus
 from .models import (
     IBX,
+    ORDER_SEARCHED,
     Account,
     ApiToken,
     Attachment,
@@ -61,6 +63,11 @@ def orderable_cages(user: User) -> QuerySet[Cage]:
 
 def user_may_order(user: User) -> bool:
     return orderable_cages(user).exists()
+
+
+def orderable_ibx_codes(user: User) -> list[str]:
+    """Codes of the IBXs where the user may order (none: the user may not order), in one query."""
+    return sorted(set(orderable_cages(user).values_list("ibx__code", flat=True)))
 
 
 class Ordering(NamedTuple):
@@ -264,15 +271,39 @@ def orders_for_user(*, user: User, filters: OrderFilters | None = None, now: dat
         orders = orders.filter(_past(now or timezone.now()))
     text = f.text.strip()
     if text:
-        named = Visitor.objects.filter(
-            Q(first_name__icontains=text)
-            | Q(last_name__icontains=text)
-            | Q(user__first_name__icontains=text)
-            | Q(user__last_name__icontains=text)
-            | Q(user__username__iexact=text)
-        ).values("order_id")
-        orders = orders.filter(Q(order_id__icontains=text) | Q(customer_reference_id__icontains=text) | Q(pk__in=named))
+        matches = order_text_matches(text, columns=DASHBOARD_SEARCHED, visitors_of=user.organization_id)
+        orders = orders.filter(pk__in=matches)
     return orders.order_by()
+
+
+# What the dashboard's search box looks into besides the visitors' names; the Order History's q.
+DASHBOARD_SEARCHED = ("order_id", "customer_reference_id")
+HISTORY_SEARCHED = ORDER_SEARCHED
+
+
+def order_text_matches(text: str, *, columns: Iterable[str], visitors_of: int | None = None) -> QuerySet:
+    """Ids of the orders (of any organization: the caller narrows) with `text` anywhere in one of `columns`
+    (any case), and with `visitors_of` (an organization) those with a visitor of that name: typed in, or
+    one of the organization's users by name or exact username (read first: one small query).
+
+    One branch per column in a UNION, each served by its trigram index (migration 0012): an OR of the
+    columns, or an OR with the visitors' subquery, would make PostgreSQL read every order instead.
+    """
+    branches = [Order.objects.filter(**{f"{column}__icontains": text}).order_by().values("pk") for column in columns]
+    if visitors_of is not None:
+        branches += [
+            Visitor.objects.filter(**{f"{column}__icontains": text}).order_by().values("order_id")
+            for column in ("first_name", "last_name")
+        ]
+        users = list(
+            User.objects.filter(
+                Q(first_name__icontains=text) | Q(last_name__icontains=text) | Q(username__iexact=text),
+                organization_id=visitors_of,
+            ).values_list("pk", flat=True)
+        )
+        if users:
+            branches.append(Visitor.objects.filter(user_id__in=users).order_by().values("order_id"))
+    return branches[0].union(*branches[1:], all=True)
 
 
 def orders_with_parts(*, user: User) -> QuerySet[Order]:
@@ -285,19 +316,76 @@ def order_for_user(user: User, order_id: str) -> Order:
     return _with_parts(orders_for_user(user=user)).get(order_id=order_id)
 
 
-def _in_order(ids: list[int]) -> list[Order]:
-    """The orders `ids` name, with their parts, in the order of `ids` (the ids came from an index)."""
+def _in_order(ids: list[int], rows: QuerySet[Order] | None = None) -> list[Order]:
+    """The orders `ids` name, read from `rows` (default: with all their parts), in the order of `ids` (the
+    ids came from an index)."""
     if not ids:
         return []
-    found = {order.pk: order for order in _with_parts(Order.objects.filter(pk__in=ids))}
+    rows = _with_parts(Order.objects.all()) if rows is None else rows
+    found = {order.pk: order for order in rows.filter(pk__in=ids)}
     return [found[pk] for pk in ids if pk in found]
+
+
+def _dashboard_rows() -> QuerySet[Order]:
+    """What a row of the dashboard shows, and nothing more: no contacts, attachments, payloads or JSON."""
+    return (
+        Order.objects.select_related("ibx")
+        .only(
+            "id",
+            "order_id",
+            "customer_reference_id",
+            "visit_start",
+            "visit_end",
+            "status",
+            "ibx__code",
+            "ibx__timezone",
+        )
+        .prefetch_related(
+            Prefetch("cages", queryset=OrderCage.objects.select_related("cage").only("order_id", "cage__cage_id")),
+            Prefetch(
+                "visitors",
+                queryset=Visitor.objects.select_related("user")
+                .only(
+                    "order_id",
+                    "user_id",
+                    "first_name",
+                    "last_name",
+                    "user__first_name",
+                    "user__last_name",
+                    "user__username",
+                )
+                .order_by("id"),
+            ),
+        )
+    )
+
+
+# Lists are counted exactly up to this many rows; a longer one is said to hold about the planner's estimate.
+COUNT_EXACTLY_UP_TO = 10_000
+
+
+def bounded_count(queryset: QuerySet, bound: int = COUNT_EXACTLY_UP_TO) -> tuple[int, bool]:
+    """The rows of `queryset` and whether that is exact: counted up to `bound` (the index entries of at most
+    `bound` + 1 rows are read), else PostgreSQL's row estimate (kept right by autovacuum's ANALYZE), never
+    less than `bound` + 1. Other databases count every row."""
+    queryset = queryset.order_by()
+    counted = queryset[: bound + 1].count()
+    if connection.vendor != "postgresql":
+        return (counted, True) if counted <= bound else (queryset.count(), True)
+    # Asked for any length, so that a page costs the same queries for a short list as for a long one.
+    plan = queryset.explain(format="json")  # (empty for a queryset that cannot match: nothing is asked)
+    if counted <= bound or not plan:
+        return counted, True
+    return max(counted, int(json.loads(plan)[0]["Plan"]["Plan Rows"])), False
 
 
 class DashboardOrders:
     """The dashboard's list: upcoming visits (soonest first), then past ones (latest first).
 
     Two queries each ordered by the (organization, visit_start) index, read as one sequence by a
-    Paginator: a page's ids come from the index, then only that page's rows are loaded.
+    Paginator: a page's ids come from the index, then only that page's rows are loaded. The upcoming
+    visits (bounded by the longest visit) are counted exactly, the past ones up to COUNT_EXACTLY_UP_TO
+    (`exact` tells whether the count is).
     """
 
     def __init__(self, orders: QuerySet[Order], filters: OrderFilters, now: datetime):
@@ -306,11 +394,21 @@ class DashboardOrders:
         self.past = none if filters.when == UPCOMING else orders.filter(_past(now)).order_by("-visit_start", "-id")
 
     @cached_property
-    def counts(self) -> tuple[int, int]:
-        return self.upcoming.count(), self.past.count()
+    def counts(self) -> tuple[int, int, bool]:
+        past, exact = bounded_count(self.past, COUNT_EXACTLY_UP_TO)
+        return self.upcoming.count(), past, exact
+
+    @property
+    def exact(self) -> bool:
+        return self.counts[2]
 
     def count(self) -> int:
-        return sum(self.counts)
+        return self.counts[0] + self.counts[1]
+
+    def counted_exactly(self) -> DashboardOrders:
+        """The same list with every row counted (for a page past the end of an estimate)."""
+        self.counts = (self.upcoming.count(), self.past.count(), True)
+        return self
 
     def __getitem__(self, part: slice) -> list[Order]:
         start, stop = part.start or 0, part.stop
@@ -320,7 +418,7 @@ class DashboardOrders:
             ids += self.upcoming.values_list("id", flat=True)[start : min(stop, upcoming)]
         if stop > upcoming:
             ids += self.past.values_list("id", flat=True)[max(start - upcoming, 0) : stop - upcoming]
-        return _in_order(ids)
+        return _in_order(ids, _dashboard_rows())
 
 
 def dashboard_orders(*, user: User, filters: OrderFilters, now: datetime | None = None) -> DashboardOrders:
@@ -333,12 +431,14 @@ def ibx_codes_with_orders(*, user: User) -> list[str]:
     (organization, ibx) index, not every order's IBX."""
     if not user.organization_id:
         return []
-    return list(_ibxs_with_orders(user.organization_id).values_list("code", flat=True))
+    return [code for code, has in _ibxs_with_orders(user.organization_id).values_list("code", "has_orders") if has]
 
 
 def _ibxs_with_orders(organization_id: int) -> QuerySet[IBX]:
+    # The probe in the SELECT list, not the WHERE clause: there the planner turns it into a semi-join
+    # that reads every one of the organization's orders to find the few IBXs.
     has_orders = Exists(Order.objects.filter(organization_id=organization_id, ibx_id=OuterRef("pk")))
-    return IBX.objects.filter(has_orders).order_by("code")
+    return IBX.objects.annotate(has_orders=has_orders).order_by("code")
 
 
 @dataclass(frozen=True)
@@ -482,6 +582,29 @@ def locations_for_user(user: User) -> list[IBX]:
     return list(ibxs.values())
 
 
+# How many of the organization's latest orders the wizard looks into for people typed in before.
+RECENT_ORDERS = 200
+
+
+def recent_visitors(*, user: User, limit: int = 8) -> list[Visitor]:
+    """People typed in as visitors on the organization's latest orders (the RECENT_ORDERS newest, read from
+    the (organization, created_at, id) index), each person once, the latest first."""
+    latest_orders = (
+        Order.objects.filter(organization_id=user.organization_id).order_by("-created_at", "-id").values("pk")
+    )
+    found, seen = [], set()
+    for visitor in Visitor.objects.filter(order_id__in=latest_orders[:RECENT_ORDERS], user__isnull=True).order_by(
+        "-id"
+    ):
+        person = (visitor.first_name, visitor.last_name, visitor.company_name)
+        if person not in seen:
+            seen.add(person)
+            found.append(visitor)
+            if len(found) == limit:
+                break
+    return found
+
+
 def organization_users(user: User) -> QuerySet[User]:
     if not user.organization_id:
         return User.objects.none()
@@ -530,8 +653,13 @@ class OrderSearch:
 
 
 def orders_search(*, user: User, search: OrderSearch) -> QuerySet[Order]:
-    """The orders `user` may see that match an Order History search, sorted (newest first by default)."""
-    orders = orders_with_parts(user=user)
+    """The orders `user` may see that match an Order History search, sorted (newest first by default),
+    each with its parts loaded when read."""
+    return _with_parts(_search_matches(user, search))
+
+
+def _search_matches(user: User, search: OrderSearch) -> QuerySet[Order]:
+    orders = orders_for_user(user=user)
     if search.product_types and "WORK_VISIT" not in search.product_types:
         return orders.none()  # the portal holds work visits only
     if search.ibxs:
@@ -543,13 +671,23 @@ def orders_search(*, user: User, search: OrderSearch) -> QuerySet[Order]:
     if search.created_to:
         orders = orders.filter(created_at__lt=search.created_to)
     if search.q:
-        orders = orders.filter(
-            Q(order_id__icontains=search.q)
-            | Q(customer_reference_id__icontains=search.q)
-            | Q(upstream_order_id__icontains=search.q)
-        )
+        orders = orders.filter(pk__in=order_text_matches(search.q, columns=HISTORY_SEARCHED))
     ordering = [("-" if descending else "") + ORDER_SORTS[name] for name, descending in search.sorts]
     return orders.order_by(*(ordering or ["-created_at"]), "-id")
+
+
+def order_search_page(*, user: User, search: OrderSearch, number: int, size: int) -> tuple[list[Order], int]:
+    """Page `number` (from 0) of an Order History search, with their parts, and how many orders match.
+
+    As the API list: the page's ids are read first (newest first straight from the (organization,
+    created_at, id) index), then only those rows with their parts, so a deep page does not load every
+    row before it.
+    """
+    matches = _search_matches(user, search)
+    total = matches.count()
+    start = number * size
+    ids = list(matches.values_list("id", flat=True)[start : start + size]) if start < total else []
+    return _in_order(ids), total
 
 
 def api_token_digest(token: str) -> str:

@@ -25,6 +25,8 @@ STATUS_STYLES = {
     OrderStatus.NEEDS_CHECK: "text-bg-warning",
 }
 
+STATUS_LABELS = dict(OrderStatus.choices)
+
 
 def _zone(where) -> ZoneInfo:
     name = getattr(where, "timezone", where) or "UTC"
@@ -82,7 +84,7 @@ def purchase_order_words(order) -> str:
 @register.filter
 def status_badge(order_or_status) -> str:
     status = getattr(order_or_status, "status", order_or_status)
-    label = OrderStatus(status).label if status in OrderStatus.values else status
+    label = STATUS_LABELS.get(status, status)
     return format_html(
         '<span class="badge {}" data-status="{}">{}</span>', STATUS_STYLES.get(status, "text-bg-light"), status, label
     )
@@ -149,9 +151,12 @@ def field_row(field, extra: str = "", hint: str = ""):
     return {"field": field, "kind": kind, "extra": extra, "hint": hint}
 
 
-@register.simple_tag
-def user_may_order(user) -> bool:
-    """Whether the menu offers "Schedule a visit": only to users who hold an ordering grant."""
+@register.simple_tag(takes_context=True)
+def user_may_order(context, user) -> bool:
+    """Whether the menu offers "Schedule a visit": only to users who hold an ordering grant (a page whose
+    view already asked passes it as `may_order`: no second query)."""
     from workvisits import selectors
 
+    if "may_order" in context:
+        return bool(context["may_order"])
     return bool(user.is_authenticated and selectors.user_may_order(user))

@@ -41,12 +41,16 @@ def order_filters(params: forms.OrderFilterForm) -> selectors.OrderFilters:
 @login_required
 def dashboard(request):
     user = request.user
-    ibx_codes = [ibx.code for ibx in selectors.locations_for_user(user)]
+    ibx_codes = selectors.orderable_ibx_codes(user)
     choices = sorted(set(ibx_codes) | set(selectors.ibx_codes_with_orders(user=user)))
     params = forms.OrderFilterForm(request.GET or None, ibxs=choices)
     orders = selectors.dashboard_orders(user=user, filters=order_filters(params), now=timezone.now())
     paginator = Paginator(orders, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
+    if not page.object_list and page.number > 1 and not orders.exact:
+        # Past the end of an estimated count: count every row once and show the real last page.
+        paginator = Paginator(orders.counted_exactly(), PAGE_SIZE)
+        page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -55,6 +59,7 @@ def dashboard(request):
         "page_links": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         "ellipsis": paginator.ELLIPSIS,
         "query": query.urlencode(),
+        "count_exact": orders.exact,
         "may_order": bool(ibx_codes),
     }
     template = "workvisits/_order_list.html" if request.htmx else "workvisits/dashboard.html"

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Max
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.datastructures import MultiValueDict
@@ -18,7 +17,7 @@ from formtools.wizard.views import NamedUrlSessionWizardView
 
 from .. import rules, selectors, series, services
 from ..choices import Availability, ContactType
-from ..models import Attachment, Order, Visitor
+from ..models import Attachment, Order
 from . import forms, prefill
 from .messages import Names, humanize, purchase_order_words
 
@@ -61,17 +60,6 @@ NO_ORDERING_PERMISSION = (
 
 def step_for_path(path: str) -> str:
     return next((step for prefix, step in PATH_STEPS if path.startswith(prefix)), "review")
-
-
-def recent_visitors(user, limit: int = 8) -> list[Visitor]:
-    """People typed in as visitors on the organization's latest orders, each person once."""
-    latest = (
-        Visitor.objects.filter(order__organization_id=user.organization_id, user__isnull=True)
-        .values("first_name", "last_name", "company_name")
-        .annotate(last_id=Max("id"))
-        .order_by("-last_id")[:limit]
-    )
-    return list(Visitor.objects.filter(pk__in=[row["last_id"] for row in latest]).order_by("-id"))
 
 
 def require_ordering_permission(user) -> None:
@@ -129,7 +117,7 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             kwargs["zone_name"] = ibx.timezone if ibx else "UTC"
         elif step == "visitors":
             kwargs["users"] = self.users
-            kwargs["recent"] = recent_visitors(self.request.user)
+            kwargs["recent"] = selectors.recent_visitors(user=self.request.user)
         elif step == "contacts":
             kwargs["users"] = self.users
         elif step == "details":
