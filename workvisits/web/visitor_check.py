@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from .. import selectors
 from . import forms
-from .wizard import recent_visitors, require_ordering_permission
+from .wizard import require_ordering_permission
 
 PREFIX = "visitors"  # the wizard's step name, the prefix of its fields
 
@@ -47,7 +47,7 @@ def wizard_visitors_check(request):
         user=user,
         ctx=selectors.ordering_context(user),
         users=selectors.organization_users(user),
-        recent=recent_visitors(user),
+        recent=selectors.recent_visitors(user=user),
     )
     formset.is_valid()
     return render(request, "workvisits/_visitor_check.html", {"form": formset, "summary": summary(formset)})
