@@ -3,14 +3,9 @@
 import django.db.models.deletion
 import uuid
 import workvisits.models
-from workvisits.roles import ensure_staff_roles
 from django.conf import settings
 from django.db import migrations, models
 
-
-def series_in_staff_roles(apps, schema_editor):
-    # Reviewers and operators see the visit series (workvisits.roles).
-    ensure_staff_roles(apps)
 
 
 class Migration(migrations.Migration):
@@ -107,5 +102,4 @@ class Migration(migrations.Migration):
             model_name='seriesemail',
             constraint=models.UniqueConstraint(fields=('series', 'notice', 'recipient'), name='series_email_once'),
         ),
-        migrations.RunPython(series_in_staff_roles, migrations.RunPython.noop),
     ]

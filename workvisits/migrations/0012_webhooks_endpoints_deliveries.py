@@ -5,11 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import migrations, models
 
-from workvisits.roles import ensure_staff_roles
 
-
-def operators_see_webhooks(apps, schema_editor):
-    ensure_staff_roles(apps)
 
 
 class Migration(migrations.Migration):
@@ -99,5 +95,4 @@ class Migration(migrations.Migration):
             model_name='webhookdelivery',
             constraint=models.CheckConstraint(condition=models.Q(('status__in', ['PENDING', 'SUCCEEDED', 'FAILED'])), name='webhook_delivery_status_valid'),
         ),
-        migrations.RunPython(operators_see_webhooks, migrations.RunPython.noop),
     ]
