@@ -236,6 +236,11 @@ STATUS_SYNC_BATCH = env.int("STATUS_SYNC_BATCH", default=100)
 CELERY_VISIBILITY_TIMEOUT = max(2 * 3600, int(CELERY_RETRY_MAX_DELAY + CELERY_TASK_MAX_SECONDS) * 2)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # No acknowledgement bookkeeping in Redis: with it, a worker that lost Redis while it held
+    # unacknowledged tasks and waited for more stopped ("Unrecoverable error", kombu's channel closed
+    # twice). A task a dying worker held is not redelivered by Redis (nor after visibility_timeout): the
+    # sweeper sends the work again (docs/operations.md, "Redis restarts").
+    "ack_emulation": False,
     # A down broker costs a web request a fraction of a second, never a hang: the sweeper sends later.
     "socket_connect_timeout": 0.25,
     "socket_timeout": 5,
