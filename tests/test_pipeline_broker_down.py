@@ -96,7 +96,7 @@ def test_a_create_with_the_broker_down_costs_a_bounded_number_of_attempts(ordere
             before = broker.connections
             order = services.order_create(user=orderer, data=make_body(description=f"Broker down visit #{i}."))
             # One send (the submission; its "received" email follows from it), given up after ATTEMPTS.
-            assert broker.connections - before == ATTEMPTS
+            assert 0 < broker.connections - before <= ATTEMPTS
             order.refresh_from_db()
             assert order.status == OrderStatus.QUEUED
             assert order.sent_for_submission_at is None  # the sweeper's to send
