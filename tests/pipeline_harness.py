@@ -181,6 +181,7 @@ class Worker:
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() takes the embedded beat's process too
         )
         wait_for(lambda: self.log_path.read_bytes().count(b" ready.") > ready_before or self.process.poll() is not None,
                  timeout=60, what="the Celery worker")
@@ -188,8 +189,8 @@ class Worker:
             raise RuntimeError(f"the worker stopped:\n{self.log()}")
 
     def kill(self) -> None:
-        """SIGKILL the worker (the threads pool: the whole worker), as an OOM killer or a lost host would."""
-        os.kill(self.process.pid, signal.SIGKILL)
+        """SIGKILL the worker and its embedded beat, as a lost host would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
         self._log.close()
 
