@@ -486,6 +486,18 @@ def _non_registered(errors: _Errors, obj: Mapping, prefix: str, shape: Shape, *,
     return person
 
 
+def _zone(errors: _Errors, item: Mapping, path: str, shape: Shape) -> str:
+    """A contact's time zone: an IANA name, or "" (the IBX's zone)."""
+    timezone = _text(item, "timezone", path, shape) or ""
+    if timezone and not valid_timezone(timezone):
+        errors.invalid(
+            _join(path, "timezone"),
+            f"{_join(path, 'timezone')} '{timezone}' is not a time zone; use an IANA name such as Europe/Amsterdam.",
+        )
+        return ""
+    return timezone
+
+
 def visitors_errors_and_clean(
     raw_visitors,
     ctx: OrderingContext,
@@ -537,7 +549,7 @@ def contacts_errors_and_clean(
         kind = kind if kind in ContactType.values else None
         # Availability and time zone are optional: work hours, the IBX's zone.
         availability = _text(item, "availability", path, shape) or ""
-        timezone = _text(item, "timezone", path, shape) or ""
+        timezone = _zone(errors, item, path, shape)
         if "registeredUsers" in item:
             people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx, shape)]
         else:
@@ -868,6 +880,10 @@ def validate_create(
     errors = _Errors()
     if not isinstance(body, dict):
         return [], None
+    description_errors, description = description_errors_and_clean(body.get("description"))
+    errors.items += description_errors
+    reference_errors, reference = customer_reference_errors_and_clean(body.get("customerReferenceId"))
+    errors.items += reference_errors
     attachment_errors, attachment_ids = attachments_errors_and_clean(body.get("attachments"), ctx, shape=shape)
     errors.items += attachment_errors
     contact_errors, contacts = contacts_errors_and_clean(body.get("contacts"), ctx, ordering_username, shape=shape)
@@ -889,12 +905,11 @@ def validate_create(
     po_bearing = {c.account_number for c in cages if ctx.cages[c.cage_id].accounts[c.account_number].is_po_bearing}
     po_errors, purchase_order = purchase_order_errors_and_clean(body.get("purchaseOrder"), po_bearing, ctx, shape=shape)
     errors.items += po_errors
-    description = _text(body, "description", "", shape)
-    if errors or shape.broken or not description or not isinstance(details, dict):
+    if errors or shape.broken or not isinstance(details, dict):
         return errors.items, None
     return [], CleanOrder(
         description=description,
-        customer_reference_id=_text(body, "customerReferenceId", "", shape) or "",
+        customer_reference_id=reference,
         purchase_order=purchase_order,
         attachment_ids=attachment_ids,
         contacts=contacts,
@@ -943,7 +958,7 @@ def validate_modify(
     change = CleanModification()
     for path, item in _objects(body.get("contacts"), "contacts", shape):
         change.notification_availability = _text(item, "availability", path, shape) or ""
-        change.notification_timezone = _text(item, "timezone", path, shape) or ""
+        change.notification_timezone = _zone(errors, item, path, shape)
         change.notification_usernames = _usernames(errors, item, path, ctx, shape)
     details = body.get("details")
     if isinstance(details, dict):

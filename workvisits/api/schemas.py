@@ -132,7 +132,7 @@ class ContactSerializer(st.Body):
     availability = st.Choice(
         choices=Availability.values, choice_text=_AVAILABILITY, required=False, help_text="Default WORK_HOURS."
     )
-    timezone = st.Zone(required=False, help_text="IANA name, e.g. Europe/Amsterdam; default the IBX's.")
+    timezone = st.Text(required=False, help_text="IANA name, e.g. Europe/Amsterdam; default the IBX's.")
     registeredUsers = _usernames()
     firstName = _name()
     lastName = _name()
@@ -195,14 +195,9 @@ def _attachments() -> st.Many:
 
 
 class CreateRequestSerializer(st.Body):
-    description = st.RuleText(
-        rule=rules.description_errors_and_clean, lo=rules.DESCRIPTION_MIN, hi=rules.DESCRIPTION_MAX
-    )
-    customerReferenceId = st.RuleText(
-        rule=rules.customer_reference_errors_and_clean,
-        lo=rules.CUSTOMER_REFERENCE_MIN,
-        hi=rules.CUSTOMER_REFERENCE_MAX,
-        required=False,
+    description = st.Documented(lo=rules.DESCRIPTION_MIN, hi=rules.DESCRIPTION_MAX)
+    customerReferenceId = st.Documented(
+        lo=rules.CUSTOMER_REFERENCE_MIN, hi=rules.CUSTOMER_REFERENCE_MAX, required=False
     )
     attachments = _attachments()
     contacts = st.Many(child=ContactSerializer(), required=False, what="contacts")
@@ -222,7 +217,7 @@ class ModifyContactSerializer(st.Body):
         how="say NOTIFICATION.",
     )
     availability = st.Choice(choices=Availability.values, choice_text=_AVAILABILITY, required=False)
-    timezone = st.Zone(required=False)
+    timezone = st.Text(required=False)
     registeredUsers = _usernames()
 
 

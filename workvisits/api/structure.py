@@ -109,14 +109,11 @@ class Choice(Absent, serializers.ChoiceField):
         return value
 
 
-class Zone(Text):
-    """An IANA time zone name (blank: the IBX's zone)."""
+class Documented(Text):
+    """A property only documented here: a rule of rules.py checks it whole (with its type), for every caller."""
 
-    def check(self, data):
-        value = super().check(data)
-        if value and not rules.valid_timezone(value):
-            raise _invalid(f"{PATH} '{value}' is not a time zone; use an IANA name such as Europe/Amsterdam.")
-        return value
+    def run_validation(self, data=empty):
+        raise SkipField()
 
 
 class RuleText(Text):
@@ -385,7 +382,8 @@ def _rank(serializer_class: type[Body], path: str, *, domain: bool) -> list[int]
     node = checker(serializer_class)
     ranks: list[int] = []
     last_item = 0
-    for segment in _segments(path):
+    segments = _segments(path)
+    for segment in segments:
         if isinstance(segment, int):
             ranks.append(segment)
             last_item = len(ranks)
@@ -397,12 +395,15 @@ def _rank(serializer_class: type[Body], path: str, *, domain: bool) -> list[int]
             ranks.append(getattr(node, "unknown_after", 0) * 2)
             node = None
     if domain:
-        return [*ranks[: last_item or len(ranks)], _LAST]
+        in_place = bool(segments) and segments[-1] in _CHECKED_IN_PLACE
+        return [*ranks[: len(ranks) if in_place else last_item or len(ranks)], _LAST]
     return [*ranks, 0]
 
 
 # A rule's error under one of these paths is found once both properties are read.
 _CHECKED_AFTER = {"details.visitStartDateTime": "details.visitEndDateTime"}
+# Properties a rule judges where they stand among their object's (not once the object is read).
+_CHECKED_IN_PLACE = {"timezone", "description", "customerReferenceId"}
 
 
 def in_check_order(
