@@ -172,6 +172,113 @@ def load(port: int, raw: bytes, expect: int, clients: int, seconds: float) -> di
     }
 
 
+# Each device switched alone from its default, the rest kept (the --cpu runs).
+DEVICES = [
+    ("defaults", {}),
+    ("one-statement insert off", {"GRAPH_INSERT_ONE_STATEMENT": "false"}),
+    ("server-side binding off", {"DATABASE_SERVER_SIDE_BINDING": "false"}),
+    ("process-memory catalogue on", {"CATALOGUE_PROCESS_MEMORY": "true"}),
+]
+
+
+def _backend_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a PostgreSQL backend process (same machine), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_child(creates: int, profile: bool) -> None:
+    """In-process: `creates` creates through Django's test client; prints the CPU of one create (this
+    process, and the PostgreSQL backend serving it) as JSON. Set up by main() through the environment."""
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    token, body = os.environ["BENCH_TOKEN"], os.environ["BENCH_BODY"].encode()
+    client = Client()
+
+    def create():
+        response = client.post(
+            "/colocations/v2/orders/workVisits",
+            body,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code != 201:
+            raise SystemExit(response.content[:500])
+
+    for _ in range(20):
+        create()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, not the wall time a loaded machine stretches
+        profiler.enable()
+    cpu, backend, wall = time.process_time(), _backend_cpu_seconds(pid), time.perf_counter()
+    for _ in range(creates):
+        create()
+    cpu, backend, wall = time.process_time() - cpu, _backend_cpu_seconds(pid) - backend, time.perf_counter() - wall
+    if profiler:
+        import pstats
+
+        profiler.disable()
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(30)
+    print(
+        json.dumps(
+            {
+                "python_ms": 1000 * cpu / creates,
+                "postgres_ms": 1000 * backend / creates,
+                "wall_ms": 1000 * wall / creates,
+            }
+        )
+    )
+
+
+def cpu_runs(env: dict, rounds: int, creates: int, profile: bool) -> None:
+    """Each device off alone, the rest kept, in interleaved rounds (A B C D A B C D ...), one process each;
+    with `profile`, an extra all-on run under cProfile first (its report printed, its figures not kept)."""
+    if profile:
+        out = subprocess.run(
+            [sys.executable, __file__, "--cpu-child", str(creates), "--profile"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        print(out.stderr)
+    found: dict[str, list[dict]] = {name: [] for name, _ in DEVICES}
+    for _ in range(rounds):
+        for name, overrides in DEVICES:
+            out = subprocess.run(
+                [sys.executable, __file__, "--cpu-child", str(creates)],
+                env={**env, **overrides},
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
+            found[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(
+        f"CPU of one create, in-process ({creates} creates a run, {rounds} interleaved rounds; "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}):"
+    )
+    print(f"{'devices':32} {'python ms (median, runs)':>40} {'postgres ms (median)':>22}")
+    for name, runs in found.items():
+        python = [r["python_ms"] for r in runs]
+        postgres = [r["postgres_ms"] for r in runs]
+        listed = " ".join(f"{x:.2f}" for x in python)
+        print(f"{name:32} {statistics.median(python):8.2f} ({listed}) {statistics.median(postgres):12.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
@@ -179,7 +286,20 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        metavar="ROUNDS",
+        default=0,
+        help="after the HTTP phases: the CPU of one create in-process, each device off alone, ROUNDS rounds",
+    )
+    parser.add_argument("--creates", type=int, default=200, help="creates per --cpu run (default 200)")
+    parser.add_argument("--profile", action="store_true", help="with --cpu: one all-on run under cProfile first")
+    parser.add_argument("--cpu-child", type=int, metavar="CREATES", default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cpu_child:
+        cpu_child(args.cpu_child, args.profile)
+        return 0
 
     database_url, dsn, db_name = bench_database(os.environ.get("DATABASE_URL", ""))
     redis_url = os.environ.get("REDIS_URL", "")
@@ -331,6 +451,8 @@ def main() -> int:
             gunicorn.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(gunicorn.pid, signal.SIGKILL)
+        if args.cpu and not failed:
+            cpu_runs({**env, "BENCH_TOKEN": token, "BENCH_BODY": body.decode()}, args.cpu, args.creates, args.profile)
         if redis_url:
             import redis
 

@@ -158,7 +158,8 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Each process also keeps the last catalogue of each organization, under its version (workvisits/catalogue.py).
-CATALOGUE_PROCESS_MEMORY = env.bool("CATALOGUE_PROCESS_MEMORY", default=True)
+# Off by default: measured alone it saved no CPU a create would notice (docs/performance.md).
+CATALOGUE_PROCESS_MEMORY = env.bool("CATALOGUE_PROCESS_MEMORY", default=False)
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

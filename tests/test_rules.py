@@ -1,4 +1,8 @@
-"""The work-visit rules, as pure functions: no database needed."""
+"""The work-visit rules, as pure functions: no database needed.
+
+The bodies are checked as the JSON API checks them: their structure by the API's serializers
+(workvisits/api/structure.py), then the rules on what is well formed.
+"""
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -8,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workvisits import rules
+from workvisits.api import schemas, structure
 from workvisits.choices import ContactType
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -71,13 +76,30 @@ def body(start=NOW + timedelta(days=1), length=timedelta(hours=4), **overrides):
     return data
 
 
+def validate_create(data, ctx=CTX):
+    """The create body's structure errors and the rules' errors, in check order, and the clean order."""
+    found, _ = structure.check(schemas.CreateRequestSerializer, data)
+    errors, clean = rules.validate_create(data, ctx, "orderer", rules.Shape(e.path for e in found))
+    return structure.in_check_order(schemas.CreateRequestSerializer, found, errors), clean
+
+
+def validate_modify(data, ctx=CTX, order=None):
+    found, _ = structure.check(schemas.ModifyRequestSerializer, data)
+    errors, change = rules.validate_modify(data, ctx, order or FACTS, rules.Shape(e.path for e in found))
+    return structure.in_check_order(schemas.ModifyRequestSerializer, found, errors), change
+
+
+def validate_cancel(data):
+    return structure.check(schemas.CancelRequestSerializer, data)
+
+
 def errors_of(data, ctx=CTX):
-    errors, _ = rules.validate_create(data, ctx, "orderer")
+    errors, _ = validate_create(data, ctx)
     return {e.path: e for e in errors}
 
 
 def test_a_valid_order_passes_and_is_cleaned():
-    errors, clean = rules.validate_create(body(), CTX, "orderer")
+    errors, clean = validate_create(body())
     assert errors == []
     assert clean.cages[0].cabinet_id == "DC2:01:123456:0101"
     assert clean.visit_start == NOW + timedelta(days=1)
@@ -364,12 +386,12 @@ def test_non_registered_technical_contact_needs_names_and_an_email_not_a_company
         "lastName": "Lee",
         "details": [{"type": "EMAIL", "value": "ann@fixit.example"}],
     }
-    errors, clean = rules.validate_create(body(contacts=[person]), CTX, "orderer")
+    errors, clean = validate_create(body(contacts=[person]))
     assert errors == []
     technical = [c for c in clean.contacts if c.type == ContactType.TECHNICAL]
     assert [(c.last_name, c.availability, c.timezone) for c in technical] == [("Lee", "", "")]  # the defaults
     # A companyName sent anyway is accepted and not kept.
-    errors, clean = rules.validate_create(body(contacts=[{**person, "companyName": "Fixit"}]), CTX, "orderer")
+    errors, clean = validate_create(body(contacts=[{**person, "companyName": "Fixit"}]))
     assert errors == [] and [c.company_name for c in clean.contacts if c.last_name == "Lee"] == [""]
     phone_only = {**person, "details": [{"type": "PHONE", "value": "+31 20 555 0101"}]}
     error = errors_of(body(contacts=[phone_only]))["contacts[0].details"]
@@ -411,7 +433,7 @@ def test_every_error_is_reported_at_once():
 
 
 def test_body_must_be_an_object():
-    errors, _ = rules.validate_create([1, 2], CTX, "orderer")
+    errors, _ = validate_create([1, 2])
     assert errors[0].path == "$"
 
 
@@ -466,22 +488,22 @@ def test_modify_accepts_the_seed_sample_with_its_quirk():
             "openCabinet": False,
         },
     }
-    errors, change = rules.validate_modify(sample, CTX, FACTS)
+    errors, change = validate_modify(sample, CTX, FACTS)
     assert errors == []
     assert change.visit_start == datetime(2026, 3, 5, 9, 15, 44, tzinfo=UTC)
     assert change.notification_usernames == ["viewer"]
 
 
 def test_modify_allows_only_its_fields_and_one_contact():
-    errors, _ = rules.validate_modify({"description": "new text here", "contacts": [{}, {}]}, CTX, FACTS)
+    errors, _ = validate_modify({"description": "new text here", "contacts": [{}, {}]}, CTX, FACTS)
     paths = {e.path for e in errors}
     assert {"description", "contacts"} <= paths
-    errors, _ = rules.validate_modify({"contacts": [{"registeredUsers": ["viewer"]}]}, CTX, FACTS)
+    errors, _ = validate_modify({"contacts": [{"registeredUsers": ["viewer"]}]}, CTX, FACTS)
     assert errors[0].path == "contacts[0].type" and errors[0].code == rules.MISSING
 
 
 def test_modify_keeps_the_14_day_rule_against_the_stored_start():
-    errors, _ = rules.validate_modify(
+    errors, _ = validate_modify(
         {"details": {"visitEndDateTime": rules.format_datetime(FACTS.visit_start + timedelta(days=15))}}, CTX, FACTS
     )
     assert errors[0].message == rules.SECURITY_ACCESS_HINT
@@ -515,17 +537,17 @@ def test_cancel_reason_is_5_to_4000_characters(reason, ok):
 
 
 def test_cancel_body_is_a_reason_with_optional_attachments_and_line_ids():
-    assert rules.validate_cancel({"reason": "  Plans changed "}) == ([], rules.CleanCancel("Plans changed"))
-    errors, clean = rules.validate_cancel(
+    assert validate_cancel({"reason": "  Plans changed "}) == ([], {"reason": "Plans changed"})
+    errors, clean = validate_cancel(
         {"reason": "Plans changed", "attachments": [{"id": "a1", "name": "letter"}], "lineIds": ["WV-1-1"]}
     )
-    assert errors == [] and clean.attachments == [{"id": "a1", "name": "letter"}] and clean.line_ids == ["WV-1-1"]
-    assert [e.path for e in rules.validate_cancel(["Plans changed"])[0]] == ["$"]
-    assert [e.path for e in rules.validate_cancel({"reason": "Plans changed", "why": 1})[0]] == ["why"]
-    assert [(e.path, e.code) for e in rules.validate_cancel({})[0]] == [("reason", rules.MISSING)]
-    assert [(e.path, e.code) for e in rules.validate_cancel({"reason": 12345})[0]] == [("reason", rules.INVALID)]
+    assert errors == [] and clean["attachments"] == [{"id": "a1", "name": "letter"}] and clean["lineIds"] == ["WV-1-1"]
+    assert [e.path for e in validate_cancel(["Plans changed"])[0]] == ["$"]
+    assert [e.path for e in validate_cancel({"reason": "Plans changed", "why": 1})[0]] == ["why"]
+    assert [(e.path, e.code) for e in validate_cancel({})[0]] == [("reason", rules.MISSING)]
+    assert [(e.path, e.code) for e in validate_cancel({"reason": 12345})[0]] == [("reason", rules.INVALID)]
     bad = {"reason": "Plans changed", "lineIds": ["x", 3], "attachments": [{}] * 6}
-    assert [e.path for e in rules.validate_cancel(bad)[0]] == ["attachments", "lineIds[1]"]
+    assert [e.path for e in validate_cancel(bad)[0]] == ["attachments", "lineIds[1]"]
 
 
 def test_a_work_visit_is_cancelled_whole():

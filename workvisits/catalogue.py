@@ -10,9 +10,9 @@ calls `catalogue_changed()` too.
 
 Grants, users and the review policy are not cached: every create reads them (workvisits.selectors), so
 whatever changed them is seen by the very next request. With the cache down (django-redis ignores its
-errors) the structure is built from the database on each request. Each process also keeps the last
-catalogue of each organization under its version (CATALOGUE_PROCESS_MEMORY), which saves the cache's
-round trip and unpickling.
+errors) the structure is built from the database on each request. With CATALOGUE_PROCESS_MEMORY (off by
+default: measured alone it saved no CPU a create would notice) each process also keeps the last catalogue
+of each organization under its version, which saves the cache's round trip and unpickling.
 """
 
 from __future__ import annotations

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from .choices import CLOSED_STATUSES, Availability, ContactType, DetailType, PurchaseOrderType
+from .choices import CLOSED_STATUSES, ContactType, DetailType, PurchaseOrderType
 
 # ---------------------------------------------------------------------------------------------
 # Limits, named once. Models, forms and the API schema take their bounds from here.
@@ -218,21 +218,51 @@ def json_path(prefix: str, key: str | int) -> str:
 _join = json_path
 
 
-def _type_name(value) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
+class Shape:
+    """Where a body's structure is broken: the JSON paths of its structure errors (checked before the rules,
+    by the API's serializers). The rules judge what is well formed and leave the rest alone."""
+
+    def __init__(self, broken: Iterable[str] = ()):
+        self.broken = frozenset(broken)
+
+    def ok(self, path: str) -> bool:
+        return path not in self.broken
+
+    def whole(self, path: str) -> bool:
+        """Nothing at or under `path` is broken."""
+        return not any(p == path or p.startswith((path + ".", path + "[")) for p in self.broken)
 
 
-def _unknown_keys(errors: _Errors, obj: Mapping, allowed: Iterable[str], prefix: str) -> None:
-    allowed = set(allowed)
-    for key in obj:
-        if key not in allowed:
-            errors.invalid(
-                _join(prefix, str(key)),
-                f"{_join(prefix, str(key))} is not a property of this request; remove it "
-                f"(allowed here: {', '.join(sorted(allowed))}).",
-            )
+WELL_FORMED = Shape()
+
+
+def _text(obj: Mapping, key: str, prefix: str, shape: Shape) -> str | None:
+    """A well-formed string property, stripped; None when absent, null or malformed."""
+    value = obj.get(key)
+    if not isinstance(value, str) or not shape.ok(_join(prefix, key)):
+        return None
+    return value.strip()
+
+
+def _blank(obj: Mapping, key: str) -> bool:
+    value = obj.get(key)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _objects(value, prefix: str, shape: Shape) -> Iterator[tuple[str, Mapping]]:
+    """The well-formed list's objects, each with its path."""
+    if isinstance(value, list) and shape.ok(prefix):
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                yield _join(prefix, index), item
+
+
+def _at_least_one(errors: _Errors, value, path: str, what: str) -> None:
+    """A list the work visit cannot do without."""
+    if value is None:
+        errors.missing(path)
+    elif value == []:
+        errors.missing(path, f"give at least 1 of the {what}.")
 
 
 def _string(
@@ -246,14 +276,16 @@ def _string(
     hi: int = 10_000,
     what: str = "",
 ) -> str | None:
-    path = _join(prefix, key)
+    """The free texts' length limits (description, reference, cancel reason)."""
+    path = _join(prefix, key) if prefix else key
     value = obj.get(key)
     if value is None:
         if required:
             errors.missing(path, what)
         return None
     if not isinstance(value, str):
-        errors.invalid(path, f"{path} must be a string, not {_type_name(value)}.")
+        kind = {dict: "an object", list: "an array", bool: "a boolean"}.get(type(value), "a number")
+        errors.invalid(path, f"{path} must be a string, not {kind}.")
         return None
     length = len(value.strip())
     if required and length == 0:
@@ -263,42 +295,6 @@ def _string(
         errors.invalid(path, f"{path} must be {lo} to {hi} characters long; it has {len(value)}.")
         return None
     return value.strip()
-
-
-def _list(
-    errors: _Errors,
-    obj: Mapping,
-    key: str,
-    prefix: str,
-    *,
-    required: bool,
-    hi: int | None = None,
-    lo: int = 0,
-    what: str = "items",
-) -> list | None:
-    path = _join(prefix, key)
-    value = obj.get(key)
-    if value is None:
-        if required:
-            errors.missing(path)
-        return None
-    if not isinstance(value, list):
-        errors.invalid(path, f"{path} must be an array, not {_type_name(value)}.")
-        return None
-    if required and len(value) < max(lo, 1):
-        errors.missing(path, f"give at least {max(lo, 1)} of the {what}.")
-        return None
-    if hi is not None and len(value) > hi:
-        errors.invalid(path, f"{path} may hold at most {hi} {what}; it has {len(value)}. Remove some.")
-        return None
-    return value
-
-
-def _object(errors: _Errors, value, path: str) -> Mapping | None:
-    if not isinstance(value, dict):
-        errors.invalid(path, f"{path} must be an object, not {_type_name(value)}.")
-        return None
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,19 +345,6 @@ def parse_day_bound(value: str, *, end_of_day: bool) -> datetime | None:
 def format_datetime(value: datetime) -> str:
     """The wire form of an instant: UTC, second precision, ``Z``."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _datetime(errors: _Errors, obj: Mapping, key: str, prefix: str, *, required: bool) -> datetime | None:
-    path = _join(prefix, key)
-    value = obj.get(key)
-    if value is None:
-        if required:
-            errors.missing(path, "give an ISO 8601 UTC time such as 2026-12-01T09:00:00Z.")
-        return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        errors.invalid(path, f"{path} must be an ISO 8601 date and time in UTC, such as 2026-12-01T09:00:00Z.")
-    return parsed
 
 
 def schedule_errors(
@@ -416,32 +399,18 @@ def email_address_error(value: str) -> str | None:
     return detail_value_error(DetailType.EMAIL, value)
 
 
-def _details(errors: _Errors, obj: Mapping, prefix: str, *, required: bool = True) -> list[CleanDetail]:
-    items = _list(
-        errors,
-        obj,
-        "details",
-        prefix,
-        required=required,
-        hi=MAX_VISITOR_DETAILS,
-        what="contact details (EMAIL, PHONE or MOBILE)",
-    )
+def _details(errors: _Errors, obj: Mapping, prefix: str, shape: Shape, *, required: bool) -> list[CleanDetail]:
+    """A person's EMAIL, PHONE or MOBILE values, each of its kind."""
+    path = _join(prefix, "details")
+    if required:
+        _at_least_one(errors, obj.get("details"), path, "contact details (EMAIL, PHONE or MOBILE)")
     clean: list[CleanDetail] = []
-    for i, raw in enumerate(items or []):
-        path = _join(_join(prefix, "details"), i)
-        item = _object(errors, raw, path)
-        if item is None:
-            continue
-        _unknown_keys(errors, item, ("type", "value"), path)
-        kind = _string(errors, item, "type", path, required=True)
-        value = _string(errors, item, "value", path, required=True, lo=1, hi=DETAIL_VALUE_MAX)
-        if kind is not None and kind not in DetailType.values:
-            errors.invalid(_join(path, "type"), f"{_join(path, 'type')} must be one of EMAIL, PHONE, MOBILE.")
-            continue
+    for item_path, item in _objects(obj.get("details"), path, shape):
+        kind, value = _text(item, "type", item_path, shape), _text(item, "value", item_path, shape)
         if kind and value:
             problem = detail_value_error(kind, value)
             if problem:
-                errors.invalid(_join(path, "value"), f"{_join(path, 'value')} {problem}")
+                errors.invalid(_join(item_path, "value"), f"{_join(item_path, 'value')} {problem}")
             else:
                 clean.append(CleanDetail(kind, value))
     return clean
@@ -467,17 +436,19 @@ def _timezones() -> frozenset[str]:
     return _TIMEZONES
 
 
-def _usernames(errors: _Errors, obj: Mapping, prefix: str, ctx: OrderingContext) -> list[str]:
-    names = _list(errors, obj, "registeredUsers", prefix, required=True, hi=MAX_USERNAMES_PER_ENTRY, what="usernames")
+def _usernames(errors: _Errors, obj: Mapping, prefix: str, ctx: OrderingContext, shape: Shape) -> list[str]:
+    """Registered users named by username: users of the caller's organization."""
+    path = _join(prefix, "registeredUsers")
+    names = obj.get("registeredUsers")
     clean = []
-    for i, name in enumerate(names or []):
-        path = _join(_join(prefix, "registeredUsers"), i)
-        if not isinstance(name, str) or not name.strip():
-            errors.invalid(path, f"{path} must be a username (a non-empty string).")
-        elif name not in ctx.usernames:
+    for i, name in enumerate(names if isinstance(names, list) and shape.ok(path) else []):
+        name_path = _join(path, i)
+        if not isinstance(name, str) or not shape.ok(name_path):
+            continue
+        if name not in ctx.usernames:
             errors.invalid(
-                path,
-                f"{path}: '{name}' is not a user of your organization; "
+                name_path,
+                f"{name_path}: '{name}' is not a user of your organization; "
                 "give a registered username or enter the person's name and contact details.",
             )
         else:
@@ -485,77 +456,64 @@ def _usernames(errors: _Errors, obj: Mapping, prefix: str, ctx: OrderingContext)
     return clean
 
 
-def _non_registered(errors: _Errors, obj: Mapping, prefix: str, *, contact: bool = False) -> CleanPerson:
+def _name(errors: _Errors, obj: Mapping, key: str, prefix: str, shape: Shape, how: str) -> str:
+    if _blank(obj, key):
+        errors.missing(_join(prefix, key), how)
+        return ""
+    return _text(obj, key, prefix, shape) or ""
+
+
+def _non_registered(errors: _Errors, obj: Mapping, prefix: str, shape: Shape, *, contact: bool = False) -> CleanPerson:
     """A person typed in. A visitor needs a company and may give up to two details; a contact has no
     company (one sent is ignored) and needs an email among its details."""
     person = CleanPerson(
-        first_name=_string(
-            errors,
-            obj,
-            "firstName",
-            prefix,
-            required=True,
-            lo=1,
-            hi=NAME_MAX,
-            what="write the first name as on the photo ID.",
-        )
-        or "",
-        last_name=_string(
-            errors,
-            obj,
-            "lastName",
-            prefix,
-            required=True,
-            lo=1,
-            hi=NAME_MAX,
-            what="write the last name as on the photo ID.",
-        )
-        or "",
+        first_name=_name(errors, obj, "firstName", prefix, shape, "write the first name as on the photo ID."),
+        last_name=_name(errors, obj, "lastName", prefix, shape, "write the last name as on the photo ID."),
     )
     if not contact:
-        person.company_name = (
-            _string(
-                errors,
-                obj,
-                "companyName",
-                prefix,
-                required=True,
-                lo=1,
-                hi=NAME_MAX,
-                what="give the company the person works for.",
-            )
-            or ""
-        )
-        person.details = _details(errors, obj, prefix, required=False)
+        person.company_name = _name(errors, obj, "companyName", prefix, shape, "give the company the person works for.")
+        person.details = _details(errors, obj, prefix, shape, required=False)
         return person
     before = len(errors.items)
-    person.details = _details(errors, obj, prefix)
-    if len(errors.items) == before and not any(d.type == DetailType.EMAIL for d in person.details):
-        errors.missing(_join(prefix, "details"), "give the contact's email address (type EMAIL) among the details.")
+    person.details = _details(errors, obj, prefix, shape, required=True)
+    path = _join(prefix, "details")
+    if (
+        len(errors.items) == before
+        and shape.whole(path)
+        and not any(d.type == DetailType.EMAIL for d in person.details)
+    ):
+        errors.missing(path, "give the contact's email address (type EMAIL) among the details.")
     return person
+
+
+def _zone(errors: _Errors, item: Mapping, path: str, shape: Shape) -> str:
+    """A contact's time zone: an IANA name, or "" (the IBX's zone)."""
+    timezone = _text(item, "timezone", path, shape) or ""
+    if timezone and not valid_timezone(timezone):
+        errors.invalid(
+            _join(path, "timezone"),
+            f"{_join(path, 'timezone')} '{timezone}' is not a time zone; use an IANA name such as Europe/Amsterdam.",
+        )
+        return ""
+    return timezone
 
 
 def visitors_errors_and_clean(
     raw_visitors,
     ctx: OrderingContext,
     prefix: str = "details.visitors",
+    shape: Shape = WELL_FORMED,
 ) -> tuple[list[RuleError], list[CleanPerson]]:
     """Visitors: at least one, at most 50, registered users of the organization or people typed in."""
     errors = _Errors()
-    items = _list(errors, {"visitors": raw_visitors}, "visitors", "details", required=True, what="visitors")
+    _at_least_one(errors, raw_visitors, prefix, "visitors")
     clean: list[CleanPerson] = []
     seen: set[tuple] = set()
-    for i, raw in enumerate(items or []):
-        path = _join(prefix, i)
-        item = _object(errors, raw, path)
-        if item is None:
-            continue
+    for path, item in _objects(raw_visitors, prefix, shape):
         if "registeredUsers" in item:
-            _unknown_keys(errors, item, ("registeredUsers",), path)
-            people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx)]
+            people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx, shape)]
         else:
-            _unknown_keys(errors, item, ("firstName", "lastName", "companyName", "details"), path)
-            people = [_non_registered(errors, item, path)]
+            people = [_non_registered(errors, item, path, shape)]
         for person in people:
             key = _person_key(person)
             if key in seen:
@@ -576,52 +534,25 @@ def _person_key(person: CleanPerson) -> tuple:
     return ("person", person.first_name.lower(), person.last_name.lower(), tuple(emails))
 
 
-def _reachability(errors: _Errors, item: Mapping, path: str) -> tuple[str, str]:
-    """A contact's optional availability and time zone ("" when not given: work hours, the IBX's zone)."""
-    availability = _string(errors, item, "availability", path, required=False) or ""
-    if availability and availability not in Availability.values:
-        errors.invalid(_join(path, "availability"), f"{_join(path, 'availability')} must be WORK_HOURS or ANYTIME.")
-    timezone = _string(errors, item, "timezone", path, required=False) or ""
-    if timezone and not valid_timezone(timezone):
-        errors.invalid(
-            _join(path, "timezone"),
-            f"{_join(path, 'timezone')} '{timezone}' is not a time zone; use an IANA name such as Europe/Amsterdam.",
-        )
-    return availability, timezone
-
-
 def contacts_errors_and_clean(
-    raw_contacts, ctx: OrderingContext, ordering_username: str, prefix: str = "contacts"
+    raw_contacts, ctx: OrderingContext, ordering_username: str, prefix: str = "contacts", shape: Shape = WELL_FORMED
 ) -> tuple[list[RuleError], list[CleanPerson]]:
     """Contacts: at most one TECHNICAL (registered or not); NOTIFICATION contacts are registered users.
 
     The ordering user is the technical and notification contact unless others are given.
     """
     errors = _Errors()
-    items = _list(errors, {"contacts": raw_contacts}, "contacts", "", required=False, what="contacts") or []
     clean: list[CleanPerson] = []
     technical_paths: list[str] = []
-    for i, raw in enumerate(items):
-        path = _join(prefix, i)
-        item = _object(errors, raw, path)
-        if item is None:
-            continue
-        kind = _string(errors, item, "type", path, required=True, what="say TECHNICAL or NOTIFICATION.")
-        if kind is not None and kind not in ContactType.values:
-            errors.invalid(_join(path, "type"), f"{_join(path, 'type')} must be TECHNICAL or NOTIFICATION.")
-            kind = None
-        availability, timezone = _reachability(errors, item, path)
+    for path, item in _objects(raw_contacts, prefix, shape):
+        kind = _text(item, "type", path, shape)
+        kind = kind if kind in ContactType.values else None
+        # Availability and time zone are optional: work hours, the IBX's zone.
+        availability = _text(item, "availability", path, shape) or ""
+        timezone = _zone(errors, item, path, shape)
         if "registeredUsers" in item:
-            _unknown_keys(errors, item, ("registeredUsers", "type", "availability", "timezone"), path)
-            people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx)]
+            people = [CleanPerson(username=name) for name in _usernames(errors, item, path, ctx, shape)]
         else:
-            # companyName is not part of the upstream's contact; clients that send it are not refused.
-            _unknown_keys(
-                errors,
-                item,
-                ("type", "firstName", "lastName", "companyName", "details", "availability", "timezone"),
-                path,
-            )
             if kind == ContactType.NOTIFICATION:
                 errors.invalid(
                     path,
@@ -629,7 +560,7 @@ def contacts_errors_and_clean(
                     "give registeredUsers, or make this person the TECHNICAL contact.",
                 )
                 continue
-            people = [_non_registered(errors, item, path, contact=True)]
+            people = [_non_registered(errors, item, path, shape, contact=True)]
         for person in people:
             person.type, person.availability, person.timezone = kind, availability, timezone
             if kind == ContactType.TECHNICAL:
@@ -660,23 +591,19 @@ def cages_errors_and_clean(
     raw_cages,
     ctx: OrderingContext,
     prefix: str = "details.cages",
+    shape: Shape = WELL_FORMED,
 ) -> tuple[list[RuleError], list[CleanCage]]:
     """At least one cage the caller may order for; account and cabinet belong to that cage."""
     errors = _Errors()
-    items = _list(errors, {"cages": raw_cages}, "cages", "details", required=True, what="cages")
+    _at_least_one(errors, raw_cages, prefix, "cages")
     clean: list[CleanCage] = []
     ibxs: set[str] = set()
     seen: set[str] = set()
-    for i, raw in enumerate(items or []):
-        path = _join(prefix, i)
-        item = _object(errors, raw, path)
-        if item is None:
-            continue
-        _unknown_keys(errors, item, ("id", "accountNumber", "cabinetId"), path)
-        cage_id = _string(errors, item, "id", path, required=True, lo=1, hi=CATALOGUE_ID_MAX)
-        account_number = _string(errors, item, "accountNumber", path, required=False, lo=1, hi=CATALOGUE_ID_MAX)
-        cabinet_id = _string(errors, item, "cabinetId", path, required=False, lo=1, hi=CATALOGUE_ID_MAX)
-        if cage_id is None:
+    for path, item in _objects(raw_cages, prefix, shape):
+        cage_id = _text(item, "id", path, shape)
+        account_number = _text(item, "accountNumber", path, shape)
+        cabinet_id = _text(item, "cabinetId", path, shape)
+        if not cage_id:
             continue
         cage = ctx.cages.get(cage_id)
         id_path = _join(path, "id")
@@ -746,17 +673,19 @@ def cages_errors_and_clean(
 
 # ---------------------------------------------------------------------------------------------
 # Purchase order and attachments.
-def _date(errors: _Errors, obj: Mapping, key: str, prefix: str) -> date | None:
-    path = _join(prefix, key)
+def _day(obj: Mapping, key: str, prefix: str, shape: Shape) -> date | None:
     value = obj.get(key)
-    if value is None:
+    if not isinstance(value, str) or not shape.ok(_join(prefix, key)):
         return None
     try:
-        return date.fromisoformat(value) if isinstance(value, str) else None
+        return date.fromisoformat(value)
     except ValueError:
-        pass
-    errors.invalid(path, f"{path} must be a date written as YYYY-MM-DD.")
-    return None
+        return None
+
+
+def _code(value, kinds: tuple) -> str:
+    """A purchase order's number or amount as text ("" when absent or of another type)."""
+    return str(value).strip() if isinstance(value, kinds) and not isinstance(value, bool) else ""
 
 
 def purchase_order_errors_and_clean(
@@ -764,6 +693,7 @@ def purchase_order_errors_and_clean(
     po_bearing_accounts: Iterable[str],
     ctx: OrderingContext,
     prefix: str = "purchaseOrder",
+    shape: Shape = WELL_FORMED,
 ) -> tuple[list[RuleError], CleanPurchaseOrder | None]:
     """PO type EXEMPTED, NEW or EXISTING (with a number); PO-bearing accounts need one other than EXEMPTED."""
     errors = _Errors()
@@ -774,49 +704,32 @@ def purchase_order_errors_and_clean(
                 prefix, f"account {', '.join(po_bearing)} requires a purchase order; give type NEW or EXISTING."
             )
         return errors.items, None
-    po = _object(errors, raw_po, prefix)
-    if po is None:
+    if not isinstance(raw_po, dict):
         return errors.items, None
-    _unknown_keys(errors, po, ("type", "number", "amount", "startDate", "endDate", "attachmentId"), prefix)
-    kind = _string(errors, po, "type", prefix, required=True, what="say EXEMPTED, NEW or EXISTING.")
-    if kind is not None and kind not in PurchaseOrderType.values:
-        errors.invalid(_join(prefix, "type"), f"{_join(prefix, 'type')} must be EXEMPTED, NEW or EXISTING.")
-        kind = None
-    number = po.get("number")
-    number_path = _join(prefix, "number")
-    if isinstance(number, bool) or (number is not None and not isinstance(number, str | int)):
-        errors.invalid(number_path, f"{number_path} must be a string or a whole number.")
-        number = None
-    number = str(number).strip() if number is not None else ""
-    if len(number) > PO_NUMBER_MAX:
-        errors.invalid(number_path, f"{number_path} must be at most {PO_NUMBER_MAX} characters long.")
+    po = raw_po
+    kind = _text(po, "type", prefix, shape)
+    kind = kind if kind in PurchaseOrderType.values else None
+    number = _code(po.get("number"), (str, int))
     if kind == PurchaseOrderType.EXISTING and not number:
-        errors.missing(number_path, "an EXISTING purchase order needs its number.")
+        errors.missing(_join(prefix, "number"), "an EXISTING purchase order needs its number.")
     if kind == PurchaseOrderType.EXEMPTED and po_bearing:
         errors.invalid(
             _join(prefix, "type"),
             f"{_join(prefix, 'type')}: account {', '.join(po_bearing)} requires a purchase order; "
             "EXEMPTED is not allowed, use NEW or EXISTING.",
         )
-    amount = po.get("amount")
-    amount_path = _join(prefix, "amount")
-    if isinstance(amount, bool) or (amount is not None and not isinstance(amount, str | int | float)):
-        errors.invalid(amount_path, f"{amount_path} must be a string or a number.")
-        amount = None
-    amount = str(amount).strip() if amount is not None else ""
-    if len(amount) > PO_AMOUNT_MAX:
-        errors.invalid(amount_path, f"{amount_path} must be at most {PO_AMOUNT_MAX} characters long.")
-    start, end = _date(errors, po, "startDate", prefix), _date(errors, po, "endDate", prefix)
+    amount = _code(po.get("amount"), (str, int, float))
+    start, end = _day(po, "startDate", prefix, shape), _day(po, "endDate", prefix, shape)
     if start and end and end < start:
         errors.invalid(_join(prefix, "endDate"), f"{_join(prefix, 'endDate')} must not be before the start date.")
-    attachment_id = _string(errors, po, "attachmentId", prefix, required=False, lo=1, hi=CATALOGUE_ID_MAX)
+    attachment_id = _text(po, "attachmentId", prefix, shape)
     if attachment_id is not None and attachment_id not in ctx.attachments:
         errors.invalid(
             _join(prefix, "attachmentId"),
             f"{_join(prefix, 'attachmentId')}: no attachment {attachment_id} of your organization; "
             "upload it first with POST /v1/attachments/file.",
         )
-    if errors or kind is None:
+    if errors or kind is None or not shape.whole(prefix):
         return errors.items, None
     return errors.items, CleanPurchaseOrder(kind, number, amount, start, end, attachment_id)
 
@@ -825,22 +738,14 @@ def attachments_errors_and_clean(
     raw,
     ctx: OrderingContext,
     prefix: str = "attachments",
+    shape: Shape = WELL_FORMED,
 ) -> tuple[list[RuleError], list[str]]:
     """At most five attachments, each uploaded by the caller's organization and not used by another order."""
     errors = _Errors()
-    items = _list(
-        errors, {"attachments": raw}, "attachments", "", required=False, hi=MAX_ATTACHMENTS, what="attachments"
-    )
     clean: list[str] = []
-    for i, rawitem in enumerate(items or []):
-        path = _join(prefix, i)
-        item = _object(errors, rawitem, path)
-        if item is None:
-            continue
-        _unknown_keys(errors, item, ("id", "name"), path)
-        attachment_id = _string(errors, item, "id", path, required=True, lo=1, hi=CATALOGUE_ID_MAX)
-        _string(errors, item, "name", path, required=False, hi=ATTACHMENT_NAME_MAX)
-        if attachment_id is None:
+    for path, item in _objects(raw, prefix, shape):
+        attachment_id = _text(item, "id", path, shape)
+        if not attachment_id:
             continue
         facts = ctx.attachments.get(attachment_id)
         if facts is None:
@@ -966,53 +871,41 @@ def customer_reference_errors_and_clean(value, path: str = "customerReferenceId"
 
 
 # ---------------------------------------------------------------------------------------------
-# The whole create and modify bodies.
-CREATE_KEYS = ("description", "customerReferenceId", "purchaseOrder", "attachments", "contacts", "details")
-DETAILS_KEYS = ("cages", "openCabinet", "visitStartDateTime", "visitEndDateTime", "visitors")
-
-
-def validate_create(body, ctx: OrderingContext, ordering_username: str) -> tuple[list[RuleError], CleanOrder | None]:
-    """Every rule of a new work visit. Returns every error, or the cleaned order when there are none."""
+# The whole create and modify bodies, once their structure is checked (`shape` says where it is broken).
+def validate_create(
+    body, ctx: OrderingContext, ordering_username: str, shape: Shape = WELL_FORMED
+) -> tuple[list[RuleError], CleanOrder | None]:
+    """Every rule of a new work visit. Returns every error, or the cleaned order when there are none
+    (and the structure is whole)."""
     errors = _Errors()
     if not isinstance(body, dict):
-        errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
-        return errors.items, None
-    _unknown_keys(errors, body, CREATE_KEYS, "")
+        return [], None
     description_errors, description = description_errors_and_clean(body.get("description"))
     errors.items += description_errors
     reference_errors, reference = customer_reference_errors_and_clean(body.get("customerReferenceId"))
     errors.items += reference_errors
-    attachment_errors, attachment_ids = attachments_errors_and_clean(body.get("attachments"), ctx)
+    attachment_errors, attachment_ids = attachments_errors_and_clean(body.get("attachments"), ctx, shape=shape)
     errors.items += attachment_errors
-    contact_errors, contacts = contacts_errors_and_clean(body.get("contacts"), ctx, ordering_username)
+    contact_errors, contacts = contacts_errors_and_clean(body.get("contacts"), ctx, ordering_username, shape=shape)
     errors.items += contact_errors
 
     cages: list[CleanCage] = []
     visitors: list[CleanPerson] = []
     start = end = None
-    open_cabinet = False
     details = body.get("details")
-    if details is None:
-        errors.missing("details", "give the cages, visit times and visitors.")
-    elif _object(errors, details, "details") is not None:
-        _unknown_keys(errors, details, DETAILS_KEYS, "details")
-        cage_errors, cages = cages_errors_and_clean(details.get("cages"), ctx)
+    if isinstance(details, dict):
+        cage_errors, cages = cages_errors_and_clean(details.get("cages"), ctx, shape=shape)
         errors.items += cage_errors
-        raw_open = details.get("openCabinet", False)
-        if not isinstance(raw_open, bool):
-            errors.invalid("details.openCabinet", "details.openCabinet must be true or false.")
-        else:
-            open_cabinet = raw_open
-        start = _datetime(errors, details, "visitStartDateTime", "details", required=True)
-        end = _datetime(errors, details, "visitEndDateTime", "details", required=True)
+        start = parse_datetime(details.get("visitStartDateTime"))
+        end = parse_datetime(details.get("visitEndDateTime"))
         errors.items += schedule_errors(start, end, ctx.now)
-        visitor_errors, visitors = visitors_errors_and_clean(details.get("visitors"), ctx)
+        visitor_errors, visitors = visitors_errors_and_clean(details.get("visitors"), ctx, shape=shape)
         errors.items += visitor_errors
 
     po_bearing = {c.account_number for c in cages if ctx.cages[c.cage_id].accounts[c.account_number].is_po_bearing}
-    po_errors, purchase_order = purchase_order_errors_and_clean(body.get("purchaseOrder"), po_bearing, ctx)
+    po_errors, purchase_order = purchase_order_errors_and_clean(body.get("purchaseOrder"), po_bearing, ctx, shape=shape)
     errors.items += po_errors
-    if errors:
+    if errors or shape.broken or not isinstance(details, dict):
         return errors.items, None
     return [], CleanOrder(
         description=description,
@@ -1021,7 +914,7 @@ def validate_create(body, ctx: OrderingContext, ordering_username: str) -> tuple
         attachment_ids=attachment_ids,
         contacts=contacts,
         cages=cages,
-        open_cabinet=open_cabinet,
+        open_cabinet=details.get("openCabinet", False),
         visit_start=start,
         visit_end=end,
         visitors=visitors,
@@ -1055,97 +948,58 @@ def may_change_order(
     return manages_all_orders or username == order.ordered_by or username in order.technical_usernames
 
 
-def validate_modify(body, ctx: OrderingContext, order: OrderFacts) -> tuple[list[RuleError], CleanModification | None]:
+def validate_modify(
+    body, ctx: OrderingContext, order: OrderFacts, shape: Shape = WELL_FORMED
+) -> tuple[list[RuleError], CleanModification | None]:
     """A change to an order: visit start/end, openCabinet and at most one notification contact."""
     errors = _Errors()
     if not isinstance(body, dict):
-        errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
-        return errors.items, None
-    _unknown_keys(errors, body, ("contacts", "details"), "")
+        return [], None
     change = CleanModification()
-    contacts = _list(errors, body, "contacts", "", required=False, hi=MAX_MODIFY_CONTACTS, what="contacts")
-    for i, raw in enumerate(contacts or []):
-        path = _join("contacts", i)
-        item = _object(errors, raw, path)
-        if item is None:
-            continue
-        _unknown_keys(errors, item, ("registeredUsers", "type", "availability", "timezone"), path)
-        kind = _string(errors, item, "type", path, required=True, what="say NOTIFICATION.")
-        if kind is not None and kind != ContactType.NOTIFICATION:
-            errors.invalid(
-                _join(path, "type"),
-                f"{_join(path, 'type')} must be NOTIFICATION; only notification contacts can be changed.",
-            )
-        change.notification_availability, change.notification_timezone = _reachability(errors, item, path)
-        change.notification_usernames = _usernames(errors, item, path, ctx)
+    for path, item in _objects(body.get("contacts"), "contacts", shape):
+        change.notification_availability = _text(item, "availability", path, shape) or ""
+        change.notification_timezone = _zone(errors, item, path, shape)
+        change.notification_usernames = _usernames(errors, item, path, ctx, shape)
     details = body.get("details")
-    if details is not None and _object(errors, details, "details") is not None:
-        _unknown_keys(errors, details, ("visitStartDateTime", "visitEndDateTime", "openCabinet"), "details")
-        change.visit_start = _datetime(errors, details, "visitStartDateTime", "details", required=False)
-        change.visit_end = _datetime(errors, details, "visitEndDateTime", "details", required=False)
-        if "openCabinet" in details:
-            if not isinstance(details["openCabinet"], bool):
-                errors.invalid("details.openCabinet", "details.openCabinet must be true or false.")
-            else:
-                change.open_cabinet = details["openCabinet"]
+    if isinstance(details, dict):
+        change.visit_start = parse_datetime(details.get("visitStartDateTime"))
+        change.visit_end = parse_datetime(details.get("visitEndDateTime"))
+        if isinstance(details.get("openCabinet"), bool):
+            change.open_cabinet = details["openCabinet"]
     if change.visit_start is not None or change.visit_end is not None:
         start = change.visit_start or order.visit_start
         end = change.visit_end or order.visit_end
         errors.items += schedule_errors(
             start, end, ctx.now, check_start_in_past=change.visit_start is not None and start != order.visit_start
         )
-    if not errors and change == CleanModification():
+    if not errors and not shape.broken and change == CleanModification():
         errors.missing("details", "give a new visit start or end, openCabinet, or a notification contact.")
-    if errors:
+    if errors or shape.broken:
         return errors.items, None
     return [], change
 
 
-def cancel_reason_errors(reason) -> list[RuleError]:
+def cancel_reason_errors_and_clean(reason, path: str = "reason") -> tuple[list[RuleError], str | None]:
+    """Why an order is cancelled: 5 to 4000 characters."""
     errors = _Errors()
-    _string(
+    clean = _string(
         errors,
-        {"reason": reason},
-        "reason",
+        {path: reason},
+        path,
         "",
         required=True,
         lo=CANCEL_REASON_MIN,
         hi=CANCEL_REASON_MAX,
         what=f"say why in {CANCEL_REASON_MIN} to {CANCEL_REASON_MAX} characters.",
     )
-    return errors.items
+    return errors.items, clean
 
 
-@dataclass
-class CleanCancel:
-    reason: str
-    attachments: list | None = None  # the raw references, checked against the organization's uploads
-    line_ids: list[str] | None = None
+def cancel_reason_errors(reason) -> list[RuleError]:
+    return cancel_reason_errors_and_clean(reason)[0]
 
 
 MAX_CANCEL_LINE_IDS = 100
-
-
-def validate_cancel(body) -> tuple[list[RuleError], CleanCancel | None]:
-    """The cancel body `{"reason", "attachments"?, "lineIds"?}`: a reason of 5 to 4000 characters."""
-    errors = _Errors()
-    if not isinstance(body, dict):
-        errors.invalid("$", f"The request body must be a JSON object, not {_type_name(body)}.")
-        return errors.items, None
-    _unknown_keys(errors, body, ("reason", "attachments", "lineIds"), "")
-    errors.items += cancel_reason_errors(body.get("reason"))
-    attachments = _list(errors, body, "attachments", "", required=False, hi=MAX_ATTACHMENTS, what="attachments")
-    line_ids = _list(errors, body, "lineIds", "", required=False, hi=MAX_CANCEL_LINE_IDS, what="line ids")
-    for i, value in enumerate(line_ids or []):
-        if not isinstance(value, str) or not value.strip() or len(value) > CATALOGUE_ID_MAX:
-            errors.invalid(f"lineIds[{i}]", f"lineIds[{i}] must be a line id of the order, as its details list them.")
-    if errors:
-        return errors.items, None
-    return [], CleanCancel(
-        reason=body["reason"].strip(),
-        attachments=attachments,
-        line_ids=[v.strip() for v in line_ids] if line_ids else None,
-    )
 
 
 def cancel_lines_errors(line_ids: list[str] | None, order_lines: list[str]) -> list[RuleError]:

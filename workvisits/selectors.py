@@ -696,15 +696,16 @@ def api_token_digest(token: str) -> str:
 
 
 def api_token_for_bearer(token: str) -> ApiToken | None:
-    """The live token record for a bearer token, with its client, user and organization, in one query;
-    None when it is unknown, expired or revoked, its client revoked or its user inactive.
+    """The live token record for a bearer token, with its client and user, in one query; None when it is
+    unknown, expired or revoked, its client revoked or its user inactive.
 
-    Checked on every call, so a revocation or a deactivated user takes effect at once.
+    Checked on every call, so a revocation or a deactivated user takes effect at once. (The API's requests
+    read the user's organization id only, so its row is not joined; the digest is unique, so no ORDER BY.)
     """
     if not token or len(token) > 200:
         return None
-    record = (
-        ApiToken.objects.select_related("client__user__organization")
+    found = (
+        ApiToken.objects.select_related("client__user")
         .defer("client__secret_hash", "client__user__password")
         .filter(
             token_hash=api_token_digest(token),
@@ -712,10 +713,9 @@ def api_token_for_bearer(token: str) -> ApiToken | None:
             expires_at__gt=timezone.now(),
             client__revoked_at__isnull=True,
             client__user__is_active=True,
-        )
-        .first()
+        )[:1]
     )
-    return record
+    return next(iter(found), None)
 
 
 def orders_to_remind(now=None) -> list[int]:

@@ -139,11 +139,14 @@ def _violation(path: str, code: str, message: str) -> rules.RuleViolation:
 
 
 # ---------------------------------------------------------------------------------------------
-def order_create(*, user: User, data: dict, now: datetime | None = None) -> Order:
-    """Check `data` (the Work Visits v2 create body) against every rule and store the order.
+def order_create(
+    *, user: User, data: dict, now: datetime | None = None, structure_errors: list[rules.RuleError] = ()
+) -> Order:
+    """Check `data` (the Work Visits v2 create body, whose structure errors the caller found) against every
+    rule and store the order.
 
-    Raises rules.RuleViolation with every error. The order waits for review when the organization's
-    policy says so, otherwise it is queued for submission once the transaction commits.
+    Raises rules.RuleViolation with every error, the structure's first. The order waits for review when the
+    organization's policy says so, otherwise it is queued for submission once the transaction commits.
     """
     if not user.organization_id:
         raise _violation(
@@ -158,9 +161,10 @@ def order_create(*, user: User, data: dict, now: datetime | None = None) -> Orde
         # The caller too: the default technical and notification contact.
         usernames=[user.username, *_referenced_usernames(data)],
     )
-    errors, clean = rules.validate_create(data, ctx, user.username)
-    if errors:
-        raise rules.RuleViolation(errors)
+    shape = rules.Shape(e.path for e in structure_errors)
+    errors, clean = rules.validate_create(data, ctx, user.username, shape)
+    if errors or structure_errors:
+        raise rules.RuleViolation([*structure_errors, *errors])
 
     # The rows are stored with the primary keys of the facts the rules were checked against.
     ids = ordering.catalogue
@@ -307,7 +311,13 @@ def _order_for_change(user: User, order_id: str) -> Order:
 
 
 def order_modify(
-    *, user: User, order_id: str, data: dict, expected_version: int | None = None, now: datetime | None = None
+    *,
+    user: User,
+    order_id: str,
+    data: dict,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+    structure_errors: list[rules.RuleError] = (),
 ) -> Order:
     """Change the visit window, open cabinet or add a notification contact (the Work Visits v2 PATCH).
 
@@ -322,9 +332,10 @@ def order_modify(
             f"not {version}); read it again and retry."
         )
     ctx = selectors.ordering_context(user, now, attachment_ids=())  # a change names no attachments: none loaded
-    errors, change = rules.validate_modify(data, ctx, selectors.order_facts(order))
-    if errors:
-        raise rules.RuleViolation(errors)
+    shape = rules.Shape(e.path for e in structure_errors)
+    errors, change = rules.validate_modify(data, ctx, selectors.order_facts(order), shape)
+    if errors or structure_errors:
+        raise rules.RuleViolation([*structure_errors, *errors])
 
     fields: dict = {}
     before: dict = {}

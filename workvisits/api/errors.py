@@ -150,29 +150,6 @@ def api_exception_handler(exc, context) -> Response:
     return error_response(INTERNAL, [("request", "Something went wrong on our side; quote the correlation id.")])
 
 
-def serializer_violation(detail, prefix: str = "") -> rules.RuleViolation:
-    """A DRF serializer's errors as rule errors keyed by JSON path: required or null is missing, the rest invalid."""
-    found: list[rules.RuleError] = []
-
-    def walk(node, path: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, path if key == "non_field_errors" else rules.json_path(path, key))
-        elif isinstance(node, list) and node and all(isinstance(item, str) for item in node):
-            for item in node:
-                where = path or "$"
-                if getattr(item, "code", "") in ("required", "null"):
-                    found.append(rules.RuleError(where, rules.MISSING, f"{where} is required."))
-                else:
-                    found.append(rules.RuleError(where, rules.INVALID, f"{where}: {item}"))
-        elif isinstance(node, list):
-            for index, item in enumerate(node):
-                walk(item, rules.json_path(path, index))
-
-    walk(detail, prefix)
-    return rules.RuleViolation(found)
-
-
 def printable(key) -> str:
     """Text safe to echo in an error: lone surrogates and NUL characters escaped."""
     return str(key).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

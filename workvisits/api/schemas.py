@@ -9,6 +9,7 @@ from .. import rules, selectors
 from ..choices import Availability, ContactType, DetailType, OrderStatus, PurchaseOrderType
 from ..models import IBX, Attachment, Order
 from . import errors
+from . import structure as st
 
 ORDER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
@@ -71,81 +72,137 @@ class TokenSerializer(serializers.Serializer):
 
 
 # ---------------------------------------------------------------------------------------------
-# Work visits: the request bodies.
-class DetailSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=DetailType.values)
-    value = serializers.CharField(max_length=rules.DETAIL_VALUE_MAX)
+# Work visits: the request bodies. Each serializer checks the structure (structure.py) and documents it;
+# rules.py judges the content.
+class DetailSerializer(st.Body):
+    type = st.Choice(choices=DetailType.values, choice_text="one of EMAIL, PHONE, MOBILE", required=True)
+    value = st.Text(lo=1, hi=rules.DETAIL_VALUE_MAX, required=True)
 
 
-class VisitorSerializer(serializers.Serializer):
+def _details(help_text: str) -> st.Many:
+    return st.Many(
+        child=DetailSerializer(),
+        required=False,
+        hi=rules.MAX_VISITOR_DETAILS,
+        what="contact details (EMAIL, PHONE or MOBILE)",
+        help_text=help_text,
+    )
+
+
+def _usernames() -> st.Strings:
+    return st.Strings(
+        hi=rules.MAX_USERNAMES_PER_ENTRY,
+        what="usernames",
+        item_text="a username (a non-empty string)",
+        required=True,
+        help_text="Usernames of your organization's users.",
+    )
+
+
+def _name() -> st.Text:
+    """A person's name: required for a person typed in (a rule of rules.py says so)."""
+    return st.Text(lo=1, hi=rules.NAME_MAX, required=False, rule_required=True)
+
+
+class VisitorSerializer(st.Body):
     """A registered user (registeredUsers) or a person typed in (names and company; details optional)."""
 
-    registeredUsers = serializers.ListField(
-        child=serializers.CharField(), max_length=rules.MAX_USERNAMES_PER_ENTRY, required=False
-    )
-    firstName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
-    lastName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
-    companyName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
-    details = DetailSerializer(
-        many=True, required=False, max_length=rules.MAX_VISITOR_DETAILS, help_text="EMAIL or MOBILE; optional."
-    )
+    registeredUsers = _usernames()
+    firstName = _name()
+    lastName = _name()
+    companyName = _name()
+    details = _details("EMAIL or MOBILE; optional.")
+
+    def variant(self, data):
+        if "registeredUsers" in data:
+            return ("registeredUsers",)
+        return ("firstName", "lastName", "companyName", "details")
 
 
-class ContactSerializer(serializers.Serializer):
+_AVAILABILITY = "WORK_HOURS or ANYTIME"
+
+
+class ContactSerializer(st.Body):
     """A registered contact (registeredUsers) or a TECHNICAL person typed in (names, details with an email)."""
 
-    type = serializers.ChoiceField(choices=ContactType.values)
-    registeredUsers = serializers.ListField(
-        child=serializers.CharField(), max_length=rules.MAX_USERNAMES_PER_ENTRY, required=False
+    unknown_after = 3
+    type = st.Choice(
+        choices=ContactType.values, choice_text="TECHNICAL or NOTIFICATION", how="say TECHNICAL or NOTIFICATION."
     )
-    firstName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
-    lastName = serializers.CharField(max_length=rules.NAME_MAX, required=False)
-    details = DetailSerializer(
-        many=True, required=False, max_length=rules.MAX_VISITOR_DETAILS, help_text="An EMAIL among them."
+    availability = st.Choice(
+        choices=Availability.values, choice_text=_AVAILABILITY, required=False, help_text="Default WORK_HOURS."
     )
-    availability = serializers.ChoiceField(choices=Availability.values, required=False, help_text="Default WORK_HOURS.")
-    timezone = serializers.CharField(required=False, help_text="IANA name, e.g. Europe/Amsterdam; default the IBX's.")
+    timezone = st.Text(required=False, help_text="IANA name, e.g. Europe/Amsterdam; default the IBX's.")
+    registeredUsers = _usernames()
+    firstName = _name()
+    lastName = _name()
+    companyName = st.Ignored(required=False, help_text="Accepted and ignored (the upstream's contact has none).")
+    details = _details("An EMAIL among them; required for a person typed in.")
+
+    def variant(self, data):
+        common = ("type", "availability", "timezone")
+        if "registeredUsers" in data:
+            return (*common, "registeredUsers")
+        return (*common, "firstName", "lastName", "companyName", "details")
 
 
-class CageRequestSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, help_text="Cage id, e.g. DC2:01:123456.")
-    accountNumber = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, required=False)
-    cabinetId = serializers.CharField(max_length=rules.CATALOGUE_ID_MAX, required=False)
+class CageRequestSerializer(st.Body):
+    id = st.Text(lo=1, hi=rules.CATALOGUE_ID_MAX, required=True, help_text="Cage id, e.g. DC2:01:123456.")
+    accountNumber = st.Text(lo=1, hi=rules.CATALOGUE_ID_MAX, required=False)
+    cabinetId = st.Text(lo=1, hi=rules.CATALOGUE_ID_MAX, required=False)
 
 
-class DetailsRequestSerializer(serializers.Serializer):
-    cages = CageRequestSerializer(many=True)
-    openCabinet = serializers.BooleanField(required=False, default=False)
-    visitStartDateTime = serializers.CharField(help_text=DATETIME_HELP)
-    visitEndDateTime = serializers.CharField(help_text=DATETIME_HELP + " At most 14 days after the start.")
-    visitors = VisitorSerializer(many=True, max_length=rules.MAX_VISITORS)
-
-
-class PurchaseOrderSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=PurchaseOrderType.values)
-    number = serializers.CharField(max_length=rules.PO_NUMBER_MAX, required=False, help_text="Needed for EXISTING.")
-    amount = serializers.CharField(max_length=rules.PO_AMOUNT_MAX, required=False)
-    startDate = serializers.DateField(required=False)
-    endDate = serializers.DateField(required=False)
-    attachmentId = serializers.CharField(required=False)
-
-
-class AttachmentRefSerializer(serializers.Serializer):
-    id = serializers.CharField(
-        max_length=rules.CATALOGUE_ID_MAX, help_text="attachmentId from POST /v1/attachments/file."
+class DetailsRequestSerializer(st.Body):
+    cages = st.Many(child=CageRequestSerializer(), what="cages", rule_required=True, help_text="At least one.")
+    openCabinet = st.Flag(required=False, default=False)
+    visitStartDateTime = st.When(required=True, help_text=DATETIME_HELP)
+    visitEndDateTime = st.When(required=True, help_text=DATETIME_HELP + " At most 14 days after the start.")
+    visitors = st.Many(
+        child=VisitorSerializer(),
+        what="visitors",
+        schema_hi=rules.MAX_VISITORS,
+        rule_required=True,
+        help_text="At least one.",
     )
-    name = serializers.CharField(required=False, max_length=rules.ATTACHMENT_NAME_MAX)
 
 
-class CreateRequestSerializer(serializers.Serializer):
-    description = serializers.CharField(min_length=rules.DESCRIPTION_MIN, max_length=rules.DESCRIPTION_MAX)
-    customerReferenceId = serializers.CharField(
-        min_length=rules.CUSTOMER_REFERENCE_MIN, max_length=rules.CUSTOMER_REFERENCE_MAX, required=False
+class PurchaseOrderSerializer(st.Body):
+    type = st.Choice(
+        choices=PurchaseOrderType.values, choice_text="EXEMPTED, NEW or EXISTING", how="say EXEMPTED, NEW or EXISTING."
     )
+    number = st.Code(
+        hi=rules.PO_NUMBER_MAX,
+        numbers=(int,),
+        kind_text="a string or a whole number",
+        required=False,
+        help_text="Needed for EXISTING.",
+    )
+    amount = st.Code(hi=rules.PO_AMOUNT_MAX, numbers=(int, float), kind_text="a string or a number", required=False)
+    startDate = st.Day(required=False)
+    endDate = st.Day(required=False)
+    attachmentId = st.Text(lo=1, hi=rules.CATALOGUE_ID_MAX, required=False)
+
+
+class AttachmentRefSerializer(st.Body):
+    id = st.Text(
+        lo=1, hi=rules.CATALOGUE_ID_MAX, required=True, help_text="attachmentId from POST /v1/attachments/file."
+    )
+    name = st.Text(required=False, hi=rules.ATTACHMENT_NAME_MAX)
+
+
+def _attachments() -> st.Many:
+    return st.Many(child=AttachmentRefSerializer(), required=False, hi=rules.MAX_ATTACHMENTS, what="attachments")
+
+
+class CreateRequestSerializer(st.Body):
+    description = st.Documented(lo=rules.DESCRIPTION_MIN, hi=rules.DESCRIPTION_MAX)
+    customerReferenceId = st.Documented(
+        lo=rules.CUSTOMER_REFERENCE_MIN, hi=rules.CUSTOMER_REFERENCE_MAX, required=False
+    )
+    attachments = _attachments()
+    contacts = st.Many(child=ContactSerializer(), required=False, what="contacts")
+    details = DetailsRequestSerializer(how="give the cages, visit times and visitors.")
     purchaseOrder = PurchaseOrderSerializer(required=False)
-    attachments = AttachmentRefSerializer(many=True, required=False, max_length=rules.MAX_ATTACHMENTS)
-    contacts = ContactSerializer(many=True, required=False)
-    details = DetailsRequestSerializer()
 
 
 class CreatedSerializer(serializers.Serializer):
@@ -153,31 +210,39 @@ class CreatedSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.values, help_text="The portal's status.")
 
 
-class ModifyContactSerializer(serializers.Serializer):
-    registeredUsers = serializers.ListField(child=serializers.CharField(), max_length=rules.MAX_USERNAMES_PER_ENTRY)
-    type = serializers.ChoiceField(choices=MODIFY_CONTACT_TYPES)
-    availability = serializers.ChoiceField(choices=Availability.values, required=False)
-    timezone = serializers.CharField(required=False)
+class ModifyContactSerializer(st.Body):
+    type = st.Choice(
+        choices=MODIFY_CONTACT_TYPES,
+        choice_text="NOTIFICATION; only notification contacts can be changed",
+        how="say NOTIFICATION.",
+    )
+    availability = st.Choice(choices=Availability.values, choice_text=_AVAILABILITY, required=False)
+    timezone = st.Text(required=False)
+    registeredUsers = _usernames()
 
 
-class ModifyDetailsSerializer(serializers.Serializer):
-    visitStartDateTime = serializers.CharField(required=False, help_text=DATETIME_HELP)
-    visitEndDateTime = serializers.CharField(required=False, help_text=DATETIME_HELP)
-    openCabinet = serializers.BooleanField(required=False)
+class ModifyDetailsSerializer(st.Body):
+    visitStartDateTime = st.When(required=False, help_text=DATETIME_HELP)
+    visitEndDateTime = st.When(required=False, help_text=DATETIME_HELP)
+    openCabinet = st.Flag(required=False)
 
 
-class ModifyRequestSerializer(serializers.Serializer):
-    contacts = ModifyContactSerializer(many=True, required=False, max_length=rules.MAX_MODIFY_CONTACTS)
+class ModifyRequestSerializer(st.Body):
+    contacts = st.Many(child=ModifyContactSerializer(), required=False, hi=rules.MAX_MODIFY_CONTACTS, what="contacts")
     details = ModifyDetailsSerializer(required=False)
 
 
-class CancelRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(min_length=rules.CANCEL_REASON_MIN, max_length=rules.CANCEL_REASON_MAX)
-    attachments = AttachmentRefSerializer(many=True, required=False, max_length=rules.MAX_ATTACHMENTS)
-    lineIds = serializers.ListField(
-        child=serializers.CharField(),
+class CancelRequestSerializer(st.Body):
+    reason = st.RuleText(
+        rule=rules.cancel_reason_errors_and_clean, lo=rules.CANCEL_REASON_MIN, hi=rules.CANCEL_REASON_MAX
+    )
+    attachments = _attachments()
+    lineIds = st.Strings(
         required=False,
-        max_length=rules.MAX_CANCEL_LINE_IDS,
+        hi=rules.MAX_CANCEL_LINE_IDS,
+        what="line ids",
+        item_text="a line id of the order, as its details list them",
+        item_hi=rules.CATALOGUE_ID_MAX,
         help_text="All of the order's lines (a work visit is cancelled whole), or leave it out.",
     )
 
@@ -204,11 +269,6 @@ def upstream_status(status: str) -> str:
 _CLOSED_UPSTREAM = {OrderStatus.CLOSED, OrderStatus.CANCELLED}
 
 
-class ContactDetailOutSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=DetailType.values)
-    value = serializers.CharField()
-
-
 class OrderContactSerializer(serializers.Serializer):
     """A registered user (`registeredUser`) or a person typed in (names and details)."""
 
@@ -216,23 +276,9 @@ class OrderContactSerializer(serializers.Serializer):
     registeredUser = serializers.CharField(required=False)
     firstName = serializers.CharField(required=False)
     lastName = serializers.CharField(required=False)
-    details = ContactDetailOutSerializer(many=True, required=False)
+    details = DetailSerializer(many=True, required=False)
     availability = serializers.ChoiceField(choices=Availability.values, required=False)
     timezone = serializers.CharField(required=False)
-
-
-class AttachmentRefOutSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-
-
-class OrderPurchaseOrderSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=PurchaseOrderType.values)
-    number = serializers.CharField(required=False)
-    amount = serializers.CharField(required=False)
-    startDate = serializers.DateField(required=False)
-    endDate = serializers.DateField(required=False)
-    attachmentId = serializers.CharField(required=False)
 
 
 class OrderLineSerializer(serializers.Serializer):
@@ -244,22 +290,14 @@ class OrderLineSerializer(serializers.Serializer):
     accountNumber = serializers.CharField()
     cabinets = serializers.ListField(child=serializers.CharField())
     requestType = serializers.ChoiceField(choices=["NEW"])
-    attachments = AttachmentRefOutSerializer(many=True)
-    purchaseOrder = OrderPurchaseOrderSerializer(allow_null=True)
+    attachments = AttachmentRefSerializer(many=True)
+    purchaseOrder = PurchaseOrderSerializer(allow_null=True)
 
 
 class CageSerializer(serializers.Serializer):
     id = serializers.CharField()
     accountNumber = serializers.CharField()
     cabinetId = serializers.CharField(allow_null=True)
-
-
-class VisitorOutSerializer(serializers.Serializer):
-    registeredUsers = serializers.ListField(child=serializers.CharField(), required=False)
-    firstName = serializers.CharField(required=False)
-    lastName = serializers.CharField(required=False)
-    companyName = serializers.CharField(required=False)
-    details = ContactDetailOutSerializer(many=True, required=False)
 
 
 class AttachmentSerializer(serializers.Serializer):
@@ -273,11 +311,11 @@ class AttachmentSerializer(serializers.Serializer):
 class WorkVisitSerializer(serializers.Serializer):
     description = serializers.CharField()
     cages = CageSerializer(many=True)
-    visitors = VisitorOutSerializer(many=True)
+    visitors = VisitorSerializer(many=True)
     visitStartDateTime = serializers.DateTimeField()
     visitEndDateTime = serializers.DateTimeField()
     openCabinet = serializers.BooleanField()
-    purchaseOrder = OrderPurchaseOrderSerializer(allow_null=True)
+    purchaseOrder = PurchaseOrderSerializer(allow_null=True)
     attachments = AttachmentSerializer(many=True)
 
 
@@ -449,9 +487,9 @@ class CabinetSerializer(serializers.Serializer):
     cabinetType = serializers.CharField()
 
 
-class AccountSerializer(serializers.Serializer):
-    number = serializers.CharField()
-    name = serializers.CharField()
+class AccountSerializer(HistoryAccountSerializer):
+    """An account with its standing and its cabinets in the cage."""
+
     isCreditHold = serializers.BooleanField()
     isPOBearing = serializers.BooleanField()
     cabinets = CabinetSerializer(many=True)

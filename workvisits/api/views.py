@@ -23,6 +23,7 @@ from ..choices import OrderStatus
 from ..models import Order
 from . import errors
 from . import schemas as s
+from . import structure as st
 from .auth import BearerTokenAuthentication, HasToken
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,24 @@ _CORRELATION = OpenApiParameter(
 def _header(name: str, status: int, description: str) -> OpenApiParameter:
     """A response header, for the OpenAPI document."""
     return OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, response=[status], description=description)
+
+
+_NO_SUCH_ORDER = OpenApiResponse(s.ERRORS, description="EQ-2014005: unknown, or another organization's order.")
+_NO_SUCH_ATTACHMENT = OpenApiResponse(s.ERRORS, description="No such attachment you may see.")
+_CHANGED_HEADERS = [_header("Location", 202, "/orders/{orderId}"), _header("ETag", 202, "The new version.")]
+
+
+def _change_responses(accepted: str, invalid: str, conflict: str) -> dict:
+    """The answers of a change to an order (modify, cancel)."""
+    return {
+        202: OpenApiResponse(s.OrderSerializer, description=accepted),
+        400: OpenApiResponse(s.ERRORS, description=invalid),
+        403: OpenApiResponse(s.ERRORS, description="EQ-2012007: not the ordering or technical contact."),
+        404: _NO_SUCH_ORDER,
+        409: OpenApiResponse(s.ERRORS, description=conflict),
+        **_AUTH_ERRORS,
+        **_BODY_ERRORS,
+    }
 
 
 class AlwaysJSON(BaseContentNegotiation):
@@ -221,7 +240,11 @@ class CreateView(ApiView):
         },
     )
     def post(self, request):
-        order = services.order_create(user=request.user, data=request.data)
+        order = st.with_structure(
+            s.CreateRequestSerializer,
+            request.data,
+            lambda found: services.order_create(user=request.user, data=request.data, structure_errors=found),
+        )
         return Response(
             {"orderId": order.order_id, "status": order.status}, status=201, headers={"Location": _location(order)}
         )
@@ -232,6 +255,12 @@ def _order_for(user, order_id: str) -> Order:
         return selectors.order_for_user(user, order_id)
     except Order.DoesNotExist:
         raise services.OrderNotFound(order_id) from None
+
+
+def _changed(request, order_id: str) -> Response:
+    """The order as it is after a change: 202, its Location and new ETag."""
+    order = _order_for(request.user, order_id)
+    return _order_response(order, 202, Location=_location(order))
 
 
 class ModifyView(ApiView):
@@ -249,8 +278,7 @@ class ModifyView(ApiView):
             OpenApiParameter(
                 "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description='The version read, e.g. "3".'
             ),
-            _header("Location", 202, "/orders/{orderId}"),
-            _header("ETag", 202, "The new version."),
+            *_CHANGED_HEADERS,
         ],
         request=s.ModifyRequestSerializer,
         examples=[
@@ -267,15 +295,11 @@ class ModifyView(ApiView):
                 },
             )
         ],
-        responses={
-            202: OpenApiResponse(s.OrderSerializer, description="Accepted; Location: /orders/{orderId}, new ETag."),
-            400: OpenApiResponse(s.ERRORS, description="Missing or invalid properties, or a malformed If-Match."),
-            403: OpenApiResponse(s.ERRORS, description="EQ-2012007: not the ordering or technical contact."),
-            404: OpenApiResponse(s.ERRORS, description="EQ-2014005: no such order of your organization."),
-            409: OpenApiResponse(s.ERRORS, description="The order is closed, or changed since the If-Match version."),
-            **_AUTH_ERRORS,
-            **_BODY_ERRORS,
-        },
+        responses=_change_responses(
+            accepted="Accepted; Location: /orders/{orderId}, new ETag.",
+            invalid="Missing or invalid properties, or a malformed If-Match.",
+            conflict="The order is closed, or changed since the If-Match version.",
+        ),
     )
     def patch(self, request, orderId):  # noqa: N803 (the contract's name)
         order_id = orderId
@@ -286,9 +310,18 @@ class ModifyView(ApiView):
             if not match:
                 raise errors.ApiError(rules.INVALID, [("If-Match", 'If-Match must be the version read, e.g. "3".')])
             expected = int(match.group(1))
-        services.order_modify(user=request.user, order_id=order_id, data=request.data, expected_version=expected)
-        order = _order_for(request.user, order_id)
-        return _order_response(order, 202, Location=_location(order))
+        st.with_structure(
+            s.ModifyRequestSerializer,
+            request.data,
+            lambda found: services.order_modify(
+                user=request.user,
+                order_id=order_id,
+                data=request.data,
+                expected_version=expected,
+                structure_errors=found,
+            ),
+        )
+        return _changed(request, order_id)
 
 
 class CancelView(ApiView):
@@ -298,37 +331,27 @@ class CancelView(ApiView):
         summary="Cancel a work visit",
         description="A work visit is cancelled as a whole: `lineIds`, when sent, must list all of its lines. "
         "`attachments` (your organization's unused uploads) are attached to the order.",
-        parameters=[
-            _ORDER_ID,
-            _CORRELATION,
-            _header("Location", 202, "/orders/{orderId}"),
-            _header("ETag", 202, "The new version."),
-        ],
+        parameters=[_ORDER_ID, _CORRELATION, *_CHANGED_HEADERS],
         request=s.CancelRequestSerializer,
-        responses={
-            202: OpenApiResponse(s.OrderSerializer, description="Cancelled (the upstream is told if it holds it)."),
-            400: OpenApiResponse(s.ERRORS, description="reason, attachments or lineIds missing or invalid."),
-            403: OpenApiResponse(s.ERRORS, description="EQ-2012007: not the ordering or technical contact."),
-            404: OpenApiResponse(s.ERRORS, description="EQ-2014005: no such order of your organization."),
-            409: OpenApiResponse(s.ERRORS, description="The order is already closed, cancelled or rejected."),
-            **_AUTH_ERRORS,
-            **_BODY_ERRORS,
-        },
+        responses=_change_responses(
+            accepted="Cancelled (the upstream is told if it holds it).",
+            invalid="reason, attachments or lineIds missing or invalid.",
+            conflict="The order is already closed, cancelled or rejected.",
+        ),
     )
     def post(self, request, orderId):  # noqa: N803
         order_id = orderId
-        problems, clean = rules.validate_cancel(request.data)
+        problems, body = st.check(s.CancelRequestSerializer, request.data)
         if problems:
             raise rules.RuleViolation(problems)
         services.order_cancel(
             user=request.user,
             order_id=order_id,
-            reason=clean.reason,
-            attachments=clean.attachments,
-            line_ids=clean.line_ids,
+            reason=body["reason"],
+            attachments=body.get("attachments"),
+            line_ids=body.get("lineIds") or None,
         )
-        order = _order_for(request.user, order_id)
-        return _order_response(order, 202, Location=_location(order))
+        return _changed(request, order_id)
 
 
 class OrderView(ApiView):
@@ -346,7 +369,7 @@ class OrderView(ApiView):
         ],
         responses={
             200: OpenApiResponse(s.OrderSerializer, description="The order; ETag carries its version."),
-            404: OpenApiResponse(s.ERRORS, description="EQ-2014005: unknown, or another organization's order."),
+            404: _NO_SUCH_ORDER,
             **_AUTH_ERRORS,
         },
     )
@@ -498,7 +521,7 @@ class RetrieveOrdersView(ApiView):
     def post(self, request):
         body = s.HistorySearchSerializer(data=request.data if request.data is not None else {})
         if not body.is_valid():
-            raise errors.serializer_violation(body.errors)
+            raise rules.RuleViolation(st.flatten(body.errors))
         data = body.validated_data
         filters = data.get("filters", {})
         statuses = None
@@ -683,7 +706,7 @@ class AttachmentView(ApiView):
         parameters=[_ATTACHMENT_ID, _CORRELATION],
         responses={
             200: s.UploadedSerializer,
-            404: OpenApiResponse(s.ERRORS, description="No such attachment you may see."),
+            404: _NO_SUCH_ATTACHMENT,
             **_AUTH_ERRORS,
         },
     )
@@ -700,7 +723,7 @@ class AttachmentView(ApiView):
         parameters=[_ATTACHMENT_ID, _CORRELATION],
         responses={
             204: OpenApiResponse(description="Deleted."),
-            404: OpenApiResponse(s.ERRORS, description="No such attachment you may see."),
+            404: _NO_SUCH_ATTACHMENT,
             409: OpenApiResponse(s.ERRORS, description="An order uses the attachment."),
             **_AUTH_ERRORS,
         },
@@ -714,7 +737,7 @@ _DOWNLOAD_RESPONSES = {
     (200, "*/*"): OpenApiResponse(
         OpenApiTypes.BINARY, description="The file, as an attachment (the stored type, nosniff)."
     ),
-    (404, "application/json"): OpenApiResponse(s.ERRORS, description="No such attachment you may see."),
+    (404, "application/json"): _NO_SUCH_ATTACHMENT,
     (401, "application/json"): _AUTH_ERRORS[401],
 }
 

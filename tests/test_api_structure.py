@@ -1,0 +1,80 @@
+"""The request bodies' structure, checked by the API's serializers, with the rules after them: the same
+error arrays as when the rules checked everything (tests/data/api_error_corpus.json holds the bodies and
+the arrays they got then)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workvisits import rules
+from workvisits.api import errors
+from workvisits.api import schemas as s
+from workvisits.api import structure as st
+
+from .test_rules import CTX, FACTS
+
+CORPUS = json.loads((Path(__file__).parent / "data" / "api_error_corpus.json").read_text())
+
+
+def _errors(kind, body) -> list:
+    serializer = {
+        "create": s.CreateRequestSerializer,
+        "modify": s.ModifyRequestSerializer,
+        "cancel": s.CancelRequestSerializer,
+    }[kind]
+    structure, _ = st.check(serializer, body)
+    shape = rules.Shape(e.path for e in structure)
+    if kind == "create":
+        domain, _ = rules.validate_create(body, CTX, "orderer", shape)
+    elif kind == "modify":
+        domain, _ = rules.validate_modify(body, CTX, FACTS, shape)
+    else:
+        domain = []
+    found = st.in_check_order(serializer, structure, domain)
+    grouped = errors.violation_response(rules.RuleViolation(found)).data
+    return [[entry["errorCode"], [[i["property"], i["reason"]] for i in entry["additionalInfo"]]] for entry in grouped]
+
+
+@pytest.mark.parametrize("case", range(len(CORPUS)))
+def test_the_error_array_of_each_body_is_as_before(case):
+    entry = CORPUS[case]
+    assert _errors(entry["kind"], entry["body"]) == entry["errors"]
+
+
+def _request_schema(document: dict, path: str, method: str) -> dict:
+    ref = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+@pytest.mark.parametrize(
+    "path, method, serializer",
+    [
+        ("/colocations/v2/orders/workVisits", "post", s.CreateRequestSerializer),
+        ("/colocations/v2/orders/workVisits/{orderId}", "patch", s.ModifyRequestSerializer),
+        ("/colocations/v2/orders/{orderId}/cancel", "post", s.CancelRequestSerializer),
+    ],
+)
+def test_the_openapi_document_shows_the_properties_the_serializers_check(path, method, serializer):
+    """One declaration: the document's properties are those the check accepts, and one more is refused."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    schema = _request_schema(document, path, method)
+    assert set(schema["properties"]) == set(serializer().fields)
+    found, _ = st.check(serializer, {**{name: None for name in schema.get("required", [])}, "colour": "red"})
+    assert ("colour", rules.INVALID) in [(e.path, e.code) for e in found]
+    assert {e.path for e in found if e.code == rules.MISSING} <= set(schema.get("required", []))
+
+
+def test_limits_come_from_the_rules_in_the_document_and_the_check():
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    create = _request_schema(document, "/colocations/v2/orders/workVisits", "post")
+    assert create["properties"]["description"]["maxLength"] == rules.DESCRIPTION_MAX
+    cancel = _request_schema(document, "/colocations/v2/orders/{orderId}/cancel", "post")
+    assert cancel["properties"]["lineIds"]["maxItems"] == rules.MAX_CANCEL_LINE_IDS
+    too_many = {"description": "Long enough text", "attachments": [{"id": "a"}] * (rules.MAX_ATTACHMENTS + 1)}
+    found, _ = st.check(s.CreateRequestSerializer, too_many)
+    assert [e.path for e in found if e.path.startswith("attachments")] == ["attachments"]
