@@ -24,7 +24,8 @@ _GENERATED = {"id", "order_id", "submission_key", "created_at", "updated_at"}
 def _graph(orderer, visitors=1):
     """A new order of the demo organization with a cage, visitors, two contacts and its first event."""
     cage = Cage.objects.get(cage_id="DC2:01:123456")
-    start = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    # Tomorrow at 09:00 UTC: two graphs built a moment apart carry the same visit.
+    start = (timezone.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     order = Order(
         organization_id=orderer.organization_id,
         ibx_id=cage.ibx_id,
