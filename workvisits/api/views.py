@@ -548,9 +548,7 @@ class RetrieveOrdersView(ApiView):
         )
         page = data.get("page", {})
         number, size = page.get("number", 0), page.get("size", PAGE_SIZE_DEFAULT)
-        orders = selectors.orders_search(user=request.user, search=search)
-        total = orders.count()
-        rows = list(orders[number * size : (number + 1) * size]) if total else []
+        rows, total = selectors.order_search_page(user=request.user, search=search, number=number, size=size)
         pages = math.ceil(total / size)
         links = [{"rel": "self", "href": f"/v1/retrieve-orders?page={number}"}]
         if number + 1 < pages:
