@@ -77,7 +77,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--broker-down-creates", type=int, default=20, help="creates of phase 4, each way")
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting of the worker process only (A/B runs), e.g. DATABASE_POOL_MAX_SIZE=0")
+                        help="a setting of the worker process only (A/B runs), e.g. GRAPH_INSERT_ONE_STATEMENT=false")
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = _bench_database(os.environ.get("DATABASE_URL", ""))

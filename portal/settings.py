@@ -121,17 +121,6 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         options = DATABASES["default"].setdefault("OPTIONS", {})
         options.setdefault("server_side_binding", True)
         options.setdefault("prepare_threshold", 2)
-    # A pool of connections in each process (Django's psycopg pool; 0: off): the upstream worker's
-    # threads give their connection back while they wait on the upstream and take one again for the
-    # next step, without a new PostgreSQL session (and its prepared statements) each time. Experimental:
-    # one bench run stalled with it (docs/performance.md, "Connection pool"); keep it off in deployments.
-    if DATABASE_POOL_MAX_SIZE := env.int("DATABASE_POOL_MAX_SIZE", default=0):
-        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1,
-            "max_size": DATABASE_POOL_MAX_SIZE,
-            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
-        }
 # An order, its parts and its first event stored by one statement on PostgreSQL (workvisits/graph_insert.py);
 # off: the ORM's bulk_create() per table in a transaction.
 GRAPH_INSERT_ONE_STATEMENT = env.bool("GRAPH_INSERT_ONE_STATEMENT", default=True)
