@@ -89,12 +89,13 @@ def _details(help_text: str) -> st.Many:
     )
 
 
-def _usernames() -> st.Strings:
+def _usernames(required: bool = False) -> st.Strings:
     return st.Strings(
         hi=rules.MAX_USERNAMES_PER_ENTRY,
         what="usernames",
         item_text="a username (a non-empty string)",
-        required=True,
+        required=required,
+        variant_required=True,
         help_text="Usernames of your organization's users.",
     )
 
@@ -218,7 +219,7 @@ class ModifyContactSerializer(st.Body):
     )
     availability = st.Choice(choices=Availability.values, choice_text=_AVAILABILITY, required=False)
     timezone = st.Text(required=False)
-    registeredUsers = _usernames()
+    registeredUsers = _usernames(required=True)
 
 
 class ModifyDetailsSerializer(st.Body):

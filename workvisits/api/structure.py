@@ -45,7 +45,17 @@ class Absent:
     """How a field treats a missing or null value: `required` (with a hint), or left alone (the default, and
     for properties whose absence a rule judges)."""
 
-    def __init__(self, *args, how: str = "", null_invalid: bool = False, rule_required: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        how: str = "",
+        null_invalid: bool = False,
+        rule_required: bool = False,
+        variant_required: bool = False,
+        **kwargs,
+    ):
+        # variant_required: required by the kind of object it names (a registered user), so not in the schema.
+        self.variant_required = variant_required
         # rule_required: documented as required, but a rule of rules.py says what is missing (the wizard's
         # steps get the same words).
         self.how, self.null_invalid, self.rule_required = how, null_invalid, rule_required
@@ -53,7 +63,7 @@ class Absent:
 
     @property
     def must_have(self) -> bool:
-        return self.required and not self.rule_required
+        return (self.required or self.variant_required) and not self.rule_required
 
     def run_validation(self, data=empty):
         if data is empty or data is None:
