@@ -177,7 +177,6 @@ DEVICES = [
     ("defaults", {}),
     ("one-statement insert off", {"GRAPH_INSERT_ONE_STATEMENT": "false"}),
     ("server-side binding off", {"DATABASE_SERVER_SIDE_BINDING": "false"}),
-    ("process-memory catalogue on", {"CATALOGUE_PROCESS_MEMORY": "true"}),
 ]
 
 

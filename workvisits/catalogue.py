@@ -10,9 +10,7 @@ calls `catalogue_changed()` too.
 
 Grants, users and the review policy are not cached: every create reads them (workvisits.selectors), so
 whatever changed them is seen by the very next request. With the cache down (django-redis ignores its
-errors) the structure is built from the database on each request. With CATALOGUE_PROCESS_MEMORY (off by
-default: measured alone it saved no CPU a create would notice) each process also keeps the last catalogue
-of each organization under its version, which saves the cache's round trip and unpickling.
+errors) the structure is built from the database on each request.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Prefetch
 
@@ -53,30 +50,14 @@ class Catalogue:
     cabinet_ids: dict[str, int]
 
 
-# The catalogue each organization used last in this process, with its version: {organization id:
-# (version, catalogue)}, used only under the very version just read, so exactly as valid as the shared
-# cache's entry. Shared by the process's threads (single dict operations); the catalogues are never changed.
-_recent: dict[int, tuple[str, Catalogue]] = {}
-_RECENT_ORGANIZATIONS = 256
-
-
 def organization_catalogue(organization_id: int, version: uuid.UUID | str) -> Catalogue:
-    """The organization's catalogue as of `version` (read from the database just before): from process
-    memory, the cache, or built."""
-    version = str(version)
-    in_process = settings.CATALOGUE_PROCESS_MEMORY
-    held = _recent.get(organization_id) if in_process else None
-    if held is not None and held[0] == version:
-        return held[1]
+    """The organization's catalogue as of `version` (read from the database just before): from the
+    cache, or built."""
     key = f"{_PREFIX}:{organization_id}:{version}"
     found = cache.get(key)
     if found is None:
         found = build_catalogue(organization_id)
         cache.set(key, found, CACHE_SECONDS)
-    if in_process:
-        if len(_recent) >= _RECENT_ORGANIZATIONS and organization_id not in _recent:
-            _recent.clear()  # rare (that many organizations ordering through one process): start again
-        _recent[organization_id] = (version, found)
     return found
 
 
