@@ -15,3 +15,6 @@ urlpatterns = [
     path("", include("workvisits.api.urls")),
     path("", include("workvisits.web.urls")),
 ]
+
+# A 400 Django raises itself (a disallowed Host header, a suspicious request) in the API's error array.
+handler400 = "workvisits.api.errors.bad_request"

@@ -147,7 +147,7 @@ CASES = [
         {"contacts": {**CONTACTS, "contacts-timezone": "Mars/Olympus"}},
         "contacts",
         "id_contacts-timezone",
-        "The time zone of the technical contact 'Mars/Olympus' is not a time zone",
+        "The technical contact's time zone 'Mars/Olympus' is not a time zone; choose one from the list.",
     ),
     (
         "short description",

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from .. import correlation, rules
+from ..middleware import API_PREFIXES
 from ..services import OrderConflict, OrderNotFound
 
 logger = logging.getLogger(__name__)
@@ -203,3 +205,12 @@ class JSONBodyParser(JSONParser):
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
         check_json_text(data)
         return data
+
+
+def bad_request(request, exception):
+    """Django's 400 (a request it judged suspicious, such as a Host header not in ALLOWED_HOSTS): the
+    error array under the API's prefixes, Django's own page elsewhere."""
+    if not request.path.startswith(API_PREFIXES):
+        return defaults.bad_request(request, exception)
+    reason = "The request was refused as malformed (for example its Host header); send a well-formed request."
+    return JsonResponse(error_entries([(MALFORMED, [("request", reason)])]), status=400, safe=False)

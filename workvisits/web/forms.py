@@ -522,7 +522,9 @@ class ContactsForm(StepForm):
         required=False,
         help_text="Where the technical contact is; the IBX's zone unless you choose another.",
         error_messages={
-            "invalid_choice": "'%(value)s' is not a time zone; choose the technical contact's zone from the list."
+            "invalid_choice": (
+                "The technical contact's time zone '%(value)s' is not a time zone; choose one from the list."
+            )
         },
     )
     notification = forms.MultipleChoiceField(
