@@ -21,8 +21,9 @@ from django.utils import timezone
 from tests.api_support import Api, error_props, media_in
 from tests.test_api_attachments import CountingStream
 from tests.test_api_wire import production_server  # noqa: F401 (fixture)
-from workvisits import services, tasks, uploads
-from workvisits.models import Attachment
+from workvisits import selectors, services, tasks, uploads
+from workvisits.models import Attachment, Order
+from workvisits.rules import RuleViolation
 
 pytestmark = pytest.mark.django_db
 UPLOAD = "/v1/attachments/file"
@@ -288,6 +289,27 @@ def test_uploads_no_order_took_are_removed_after_24_hours_files_and_rows(
     assert not old_file.exists()
     assert uploads.unused_uploads_remove() == 0  # nothing more to do
 
+
+
+def test_a_purchase_order_file_removed_between_the_check_and_the_order_is_refused_at_its_field(
+    orderer, make_body, monkeypatch
+):
+    po_file = Api(orderer).upload_v1("po.pdf", PLAIN_PDF).json()["attachmentId"]
+    checked = selectors.ordering_context_and_ids
+
+    def check_then_remove(*args, **kwargs):
+        found = checked(*args, **kwargs)
+        Attachment.objects.filter(pk=po_file).delete()  # the hourly removal lands right after the check
+        return found
+
+    monkeypatch.setattr(selectors, "ordering_context_and_ids", check_then_remove)
+    body = make_body()
+    body["purchaseOrder"] = {"type": "EXEMPTED", "attachmentId": po_file}
+    with pytest.raises(RuleViolation) as refused:
+        services.order_create(user=orderer, data=body)
+    assert [e.path for e in refused.value.errors] == ["purchaseOrder.attachmentId"]
+    assert "upload it again" in refused.value.errors[0].message
+    assert not Order.objects.exists()
 
 def uuid_of(value):
     import uuid

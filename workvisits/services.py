@@ -232,8 +232,24 @@ def order_create(
         if ordering.has_webhooks
         else []
     )
-    needs_transaction = bool(clean.attachment_ids) or bool(endpoints) or transaction.get_connection().in_atomic_block
+    po_attachment = po.attachment_id if po else None
+    needs_transaction = (
+        bool(clean.attachment_ids or po_attachment or endpoints) or transaction.get_connection().in_atomic_block
+    )
     with transaction.atomic() if needs_transaction else contextlib.nullcontext():
+        # The purchase order's file is locked until the order holds it: the removal of unused uploads
+        # skips locked rows, and one it removed since the check is refused at its field.
+        if po_attachment and not (
+            Attachment.objects.select_for_update()
+            .filter(id=po_attachment, organization_id=user.organization_id)
+            .exists()
+        ):
+            raise _violation(
+                "purchaseOrder.attachmentId",
+                rules.INVALID,
+                "purchaseOrder.attachmentId: the attachment was removed a moment ago (unused uploads are "
+                "removed after 24 hours); upload it again.",
+            )
         graph_insert.insert_graph(
             order, [("order", cages), ("order", visitors), ("order", contacts), ("order", [event])]
         )
