@@ -83,7 +83,7 @@ def test_members_without_the_permission_and_other_organizations_see_nothing(admi
     resend = other.post(f"{HOOKS}/{endpoint_id}/deliveries/{delivery.delivery_id}/resend")
     assert resend.status_code == 404
     assert other.patch(f"{HOOKS}/{endpoint_id}", {"active": False}).status_code == 404
-    assert other.client.delete(f"{HOOKS}/{endpoint_id}", headers=other._headers(None)).status_code == 404
+    assert other.delete(f"{HOOKS}/{endpoint_id}").status_code == 404
     assert WebhookEndpoint.objects.get().active is True
     assert WebhookDelivery.objects.get().attempts == 0
 
@@ -114,7 +114,7 @@ def test_deliveries_are_listed_resent_and_given_up_with_a_disabled_endpoint(admi
     assert api.patch(f"{HOOKS}/{endpoint_id}", {"active": "yes"}).status_code == 400
     assert api.patch(f"{HOOKS}/{endpoint_id}", {"active": True}).json()["active"] is True
 
-    assert api.client.delete(f"{HOOKS}/{endpoint_id}", headers=api._headers(None)).status_code == 204
+    assert api.delete(f"{HOOKS}/{endpoint_id}").status_code == 204
     assert api.get(f"{HOOKS}/{endpoint_id}").status_code == 404
     assert not WebhookDelivery.objects.exists()
 

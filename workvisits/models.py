@@ -576,14 +576,15 @@ class LocationSync(models.Model):
 # ---------------------------------------------------------------------------------------------
 # Visit series: a recurrence of work visits, each occurrence an ordinary order created a lead time
 # before it (workvisits/series.py).
-def _new_series_id() -> str:
+def new_series_id() -> str:
+    """A new series id, WS- and ten characters, in the order ids' alphabet."""
     return "WS-" + _new_order_id().removeprefix("WV-")
 
 
 class VisitSeries(models.Model):
     """A recurring work visit: an RFC 5545 RRULE in the IBX's local time and the order's template."""
 
-    series_id = models.CharField(max_length=32, unique=True, default=_new_series_id, editable=False)
+    series_id = models.CharField(max_length=32, unique=True, default=new_series_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="visit_series")
     ibx = models.ForeignKey(IBX, on_delete=models.PROTECT, related_name="+")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="visit_series")

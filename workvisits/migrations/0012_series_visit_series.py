@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             name='VisitSeries',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series_id', models.CharField(default=workvisits.models._new_series_id, editable=False, max_length=32, unique=True)),
+                ('series_id', models.CharField(default=workvisits.models.new_series_id, editable=False, max_length=32, unique=True)),
                 ('recurrence', models.CharField(max_length=300)),
                 ('template', models.JSONField(default=dict)),
                 ('status', models.CharField(choices=[('ACTIVE', 'Active'), ('PAUSED', 'Paused'), ('CANCELLED', 'Cancelled'), ('ENDED', 'Ended')], default='ACTIVE', max_length=16)),
