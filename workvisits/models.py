@@ -591,6 +591,8 @@ class VisitSeries(models.Model):
     recurrence = models.CharField(max_length=300)  # normalized (UNTIL in UTC), without DTSTART
     # The create body without the visit times, as the latest change left it (each occurrence keeps its own).
     template = models.JSONField(default=dict)
+    # Positions in the template's visitors of the people the wizard marked "Do not email this person".
+    left_out_visitors = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=SeriesStatus.choices, default=SeriesStatus.ACTIVE)
     status_reason = models.TextField(blank=True)
     # The recurring calendar invite: its UID, its SEQUENCE, and the SEQUENCE last emailed.
@@ -623,6 +625,7 @@ class SeriesOccurrence(models.Model):
     visit_start = models.DateTimeField()
     visit_end = models.DateTimeField()
     template = models.JSONField(default=dict)  # the body its order is created with (without the times)
+    left_out_visitors = models.JSONField(default=list, blank=True)  # as the series', for its order's visitors
     status = models.CharField(max_length=16, choices=OccurrenceStatus.choices, default=OccurrenceStatus.PLANNED)
     # At most one order per occurrence, whatever runs at once (the unique key is the last word).
     order = models.OneToOneField(

@@ -25,7 +25,7 @@ from icalendar import Calendar, Event, Timezone, vCalAddress
 
 from . import selectors, services
 from .choices import ContactType, EventKind, OrderStatus
-from .models import Order, OrderEvent, SentNotification
+from .models import Order, OrderEvent, SentNotification, SeriesOccurrence
 from .rules import format_datetime
 from .web import messages
 
@@ -158,13 +158,46 @@ def invite_status(order_status: str) -> str:
     return "CONFIRMED" if order_status in CONFIRMED_STATUSES else "TENTATIVE"
 
 
-def visit_event(order: Order, *, sequence: int, status: str, attendees=()) -> Event:
-    """The visit as a VEVENT in the IBX's zone; one UID per order, SEQUENCE rising with each invite."""
+def event_uid(key) -> str:
+    """The UID of a calendar event of the portal: an order's, or a series' recurring one."""
+    return f"{key}@workvisits"
+
+
+class SeriesInstance(NamedTuple):
+    """Where an occurrence's order sits in its series' recurring event: the series' UID, the occurrence's
+    start as the rule put it (RECURRENCE-ID) and the series' SEQUENCE."""
+
+    uid: str
+    recurrence_id: datetime
+    sequence: int
+
+
+def series_instance(order: Order) -> SeriesInstance | None:
+    """The instance of a series' event an order is, or None for an order of its own."""
+    try:
+        occurrence = order.series_occurrence
+    except SeriesOccurrence.DoesNotExist:
+        return None
+    series = occurrence.series
+    return SeriesInstance(event_uid(series.invite_uid), occurrence.recurrence_start, series.invite_sequence)
+
+
+def visit_event(
+    order: Order, *, sequence: int, status: str, attendees=(), instance: SeriesInstance | None = None
+) -> Event:
+    """The visit as a VEVENT in the IBX's zone; one UID per order, SEQUENCE rising with each invite.
+
+    With `instance`, the visit is that instance of its series' event (RFC 5545: the series' UID and a
+    RECURRENCE-ID), so a calendar holds it once, in the series."""
     event = Event()
-    event.add("uid", f"{order.submission_key}@workvisits")
+    zone = order.ibx.zone
+    if instance is None:
+        event.add("uid", event_uid(order.submission_key))
+    else:
+        event.add("uid", instance.uid)
+        event.add("recurrence-id", instance.recurrence_id.astimezone(zone))
     event.add("sequence", sequence)
     event.add("dtstamp", datetime.now(UTC))
-    zone = order.ibx.zone
     event.add("dtstart", order.visit_start.astimezone(zone))
     event.add("dtend", order.visit_end.astimezone(zone))
     event.add("summary", f"Work visit {order.order_id} at {order.ibx.code}")
@@ -212,9 +245,14 @@ def calendar_text(orders_and_events: list[tuple[Order, Event]], *, method: str |
 def calendar_invite(
     order: Order, *, method: str, sequence: int, attendees: list[tuple[str, str]], status: str | None = None
 ) -> str:
-    """An iCalendar invite (REQUEST) or its withdrawal (CANCEL) for the visit, in the IBX's zone."""
+    """An iCalendar invite (REQUEST) or its withdrawal (CANCEL) for the visit, in the IBX's zone; an
+    occurrence's order invites to (or withdraws) its instance of the series' event."""
     status = "CANCELLED" if method == "CANCEL" else (status or invite_status(order.status))
-    event = visit_event(order, sequence=sequence, status=status, attendees=attendees)
+    instance = series_instance(order)
+    if instance is not None:
+        # Above the series' own SEQUENCE and rising with either: the instance's latest word wins.
+        sequence += instance.sequence
+    event = visit_event(order, sequence=sequence, status=status, attendees=attendees, instance=instance)
     return calendar_text([(order, event)], method=method)
 
 

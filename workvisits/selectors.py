@@ -500,8 +500,9 @@ def order_with_parts(pk: int) -> Order:
 
 
 # What an email about an order needs (recipients, templates, invite): the parts of order_with_parts
-# without the attachments, accounts and cabinets that only the upstream bodies use.
-_NOTICE_JOINS = ("ibx", "ordered_by")  # (the organization only an operators' alert names: loaded then)
+# without the attachments, accounts and cabinets that only the upstream bodies use (the organization
+# only an operators' alert names: loaded then); an occurrence's series, whose event its invite is part of.
+_NOTICE_JOINS = ("ibx", "ordered_by", "series_occurrence__series")
 
 
 def _notice_parts() -> list[Prefetch]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from email.mime.text import MIMEText
 from typing import NamedTuple
@@ -19,7 +20,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -85,6 +86,17 @@ def _template_usernames(template: dict, contact_type: str | None = None) -> set[
         if isinstance(entry, dict):
             names.update(name for name in entry.get("registeredUsers") or [] if isinstance(name, str))
     return names
+
+
+def _visitors(template: dict) -> list:
+    details = template.get("details") if isinstance(template.get("details"), dict) else {}
+    return list(details.get("visitors") or [])
+
+
+def _still_left_out(before: dict, left_out: list[int], after: dict) -> list[int]:
+    """The positions in `after`'s visitors of the people left out of the emails in `before` (the same entry)."""
+    quiet = [entry for i, entry in enumerate(_visitors(before)) if i in left_out]
+    return [i for i, entry in enumerate(_visitors(after)) if entry in quiet]
 
 
 def _template_cage_ids(template: dict) -> frozenset[str]:
@@ -171,11 +183,15 @@ def _check_visit(user: User, body, now: datetime) -> tuple[list[rules.RuleError]
 
 
 # ---------------------------------------------------------------------------------------------
-def series_create(*, user: User, data, now: datetime | None = None) -> VisitSeries:
+def series_create(
+    *, user: User, data, now: datetime | None = None, left_out_visitors: Iterable[int] = ()
+) -> VisitSeries:
     """A series from a create body plus `recurrence` (an RRULE; the first visit at the body's visit start).
 
     The first occurrence is checked by every rule of a single visit (the same errors); raises
     rules.RuleViolation with every error. Occurrences within the lead time get their orders at once.
+    `left_out_visitors`: positions in the body's visitors of people emailed neither the series' invite
+    nor its orders' emails (the wizard's "Do not email this person").
     """
     now = now or timezone.now()
     if not isinstance(data, dict):
@@ -195,9 +211,15 @@ def series_create(*, user: User, data, now: datetime | None = None) -> VisitSeri
     if errors:
         raise rules.RuleViolation(errors)
     template = _template_of(body)
+    left_out = sorted({i for i in left_out_visitors if 0 <= i < len(_visitors(template))})
     with transaction.atomic():
         series = VisitSeries.objects.create(
-            organization_id=user.organization_id, ibx=ibx, owner=user, recurrence=rule.rule, template=template
+            organization_id=user.organization_id,
+            ibx=ibx,
+            owner=user,
+            recurrence=rule.rule,
+            template=template,
+            left_out_visitors=left_out,
         )
         SeriesOccurrence.objects.bulk_create(
             [
@@ -208,6 +230,7 @@ def series_create(*, user: User, data, now: datetime | None = None) -> VisitSeri
                     visit_start=o.start,
                     visit_end=o.end,
                     template=template,
+                    left_out_visitors=left_out,
                 )
                 for o in rule.occurrences
             ]
@@ -219,22 +242,28 @@ def series_create(*, user: User, data, now: datetime | None = None) -> VisitSeri
 
 
 # ---------------------------------------------------------------------------------------------
+# Every write of a series takes its locks in one order: the series, then its occurrences, then their
+# orders (an order-level change too, series_lock_for_order), so no two writes wait on each other.
+def _locked(series_pk: int | None) -> VisitSeries | None:
+    locked = VisitSeries.objects.select_for_update(of=("self",)).select_related("owner", "ibx")
+    return locked.filter(pk=series_pk).first()
+
+
 def _materialize_one(occurrence_pk: int, now: datetime) -> bool:
     """Create one due occurrence's order through order_create; a broken rule pauses the series instead.
 
-    The occurrence is locked (skip_locked: another run busy with it passes it by) and must still be
-    planned, and its order column is unique: never two orders for one occurrence.
+    Its series is locked, then the occurrence (skip_locked: another run busy with it passes it by), which
+    must still be planned; its order column is unique: never two orders for one occurrence.
     """
     with transaction.atomic():
+        series_pk = SeriesOccurrence.objects.filter(pk=occurrence_pk).values_list("series_id", flat=True).first()
+        series = _locked(series_pk)
         occurrence = (
             SeriesOccurrence.objects.select_for_update(skip_locked=True)
             .filter(pk=occurrence_pk, status=OccurrenceStatus.PLANNED, order__isnull=True)
             .first()
         )
-        if occurrence is None:
-            return False
-        series = VisitSeries.objects.select_related("owner", "ibx").get(pk=occurrence.series_id)
-        if series.status != SeriesStatus.ACTIVE:
+        if occurrence is None or series is None or series.status != SeriesStatus.ACTIVE:
             return False
         if occurrence.visit_start <= now:
             occurrence.status = OccurrenceStatus.MISSED
@@ -244,8 +273,10 @@ def _materialize_one(occurrence_pk: int, now: datetime) -> bool:
             return False
         body = occurrence_body(occurrence)
         try:
-            with transaction.atomic():
+            with transaction.atomic():  # the order's emails (sent on commit) already know who is left out
                 order = services.order_create(user=series.owner, data=body, now=now)
+                if occurrence.left_out_visitors:
+                    services.order_visitors_leave_out(order=order, indexes=occurrence.left_out_visitors)
         except rules.RuleViolation as exc:
             words = messages.rule_messages(exc.errors, messages.Names.from_body(body))
             when = messages.local_span(occurrence.visit_start, occurrence.visit_end, series.ibx.timezone)
@@ -264,15 +295,50 @@ def _materialize_one(occurrence_pk: int, now: datetime) -> bool:
     return True
 
 
-def _follow_withdrawn_orders() -> None:
-    """Occurrences whose order was cancelled or rejected elsewhere leave the invite (EXDATE)."""
-    withdrawn = SeriesOccurrence.objects.filter(
-        status=OccurrenceStatus.CREATED, order__status__in=WITHDRAWN_ORDER_STATUSES
+def series_lock_for_order(order_pk: int) -> int | None:
+    """Lock the series an order is an occurrence of and return its key (None for an order of its own).
+
+    An order-level change takes this lock before the order's, as the series' own actions do, so the
+    two never wait on each other."""
+    return (
+        VisitSeries.objects.select_for_update(of=("self",))
+        .filter(occurrences__order_id=order_pk)
+        .values_list("pk", flat=True)
+        .first()
     )
-    for series_pk in set(withdrawn.values_list("series_id", flat=True)):
-        with transaction.atomic():
-            withdrawn.filter(series_id=series_pk).update(status=OccurrenceStatus.CANCELLED)
+
+
+def occurrence_follow_order(*, order_pk: int) -> bool:
+    """The occurrence of an order changed by itself (its page, the API, a reviewer, the data centre) follows
+    it: a withdrawn order's occurrence leaves the invite (EXDATE), a moved one's is an override. Returns
+    whether the occurrence changed (the invite then gets a new SEQUENCE and is emailed)."""
+    with transaction.atomic():
+        series_pk = series_lock_for_order(order_pk)
+        if series_pk is None:
+            return False
+        order = Order.objects.only("status", "visit_start", "visit_end").get(pk=order_pk)
+        ordered = SeriesOccurrence.objects.filter(order_id=order_pk, status=OccurrenceStatus.CREATED)
+        if order.status in WITHDRAWN_ORDER_STATUSES:
+            changed = ordered.update(status=OccurrenceStatus.CANCELLED)
+        else:
+            changed = ordered.exclude(visit_start=order.visit_start, visit_end=order.visit_end).update(
+                visit_start=order.visit_start, visit_end=order.visit_end
+            )
+        if changed:
             _invite_changed(series_pk)
+    return bool(changed)
+
+
+def _follow_orders() -> None:
+    """Occurrences whose order was withdrawn or moved and not followed at once (a change's follow-up that
+    failed) follow it now."""
+    astray = SeriesOccurrence.objects.filter(status=OccurrenceStatus.CREATED).filter(
+        Q(order__status__in=WITHDRAWN_ORDER_STATUSES)
+        | ~Q(visit_start=F("order__visit_start"))
+        | ~Q(visit_end=F("order__visit_end"))
+    )
+    for order_pk in list(astray.values_list("order_id", flat=True)[:500]):
+        occurrence_follow_order(order_pk=order_pk)
 
 
 def series_materialize(*, now: datetime | None = None, series_pk: int | None = None) -> int:
@@ -280,7 +346,7 @@ def series_materialize(*, now: datetime | None = None, series_pk: int | None = N
     SERIES_LEAD_DAYS; returns how many were created. Safe to run twice at once."""
     now = now or timezone.now()
     if series_pk is None:
-        _follow_withdrawn_orders()
+        _follow_orders()
     due = SeriesOccurrence.objects.filter(
         status=OccurrenceStatus.PLANNED,
         series__status=SeriesStatus.ACTIVE,
@@ -352,6 +418,7 @@ def series_modify(*, user: User, series_id: str, data, now: datetime | None = No
         template.setdefault("details", {})["visitors"] = details["visitors"]
     if "contacts" in data:
         template["contacts"] = data["contacts"]
+    left_out = _still_left_out(pivot.template, pivot.left_out_visitors, template)
     new_start = (
         rules.parse_datetime(details["visitStartDateTime"]) if "visitStartDateTime" in details else pivot.visit_start
     )
@@ -405,10 +472,13 @@ def series_modify(*, user: User, series_id: str, data, now: datetime | None = No
             ]
         )
     with transaction.atomic():
+        _locked(series.pk)
         for occurrence in later:
             visit = moved[occurrence.pk]
             order = _open_order(occurrence)
+            # The occurrence moves first: its order's change then finds nothing for the series to follow.
             if order is not None:
+                SeriesOccurrence.objects.filter(pk=occurrence.pk).update(visit_start=visit.start, visit_end=visit.end)
                 if (visit.start, visit.end) != (order.visit_start, order.visit_end):
                     services.order_modify(
                         user=user,
@@ -421,13 +491,14 @@ def series_modify(*, user: User, series_id: str, data, now: datetime | None = No
                         },
                         now=now,
                     )
-                SeriesOccurrence.objects.filter(pk=occurrence.pk).update(visit_start=visit.start, visit_end=visit.end)
             else:
                 SeriesOccurrence.objects.filter(pk=occurrence.pk).update(
-                    visit_start=visit.start, visit_end=visit.end, template=template
+                    visit_start=visit.start, visit_end=visit.end, template=template, left_out_visitors=left_out
                 )
         if people_changed:
-            VisitSeries.objects.filter(pk=series.pk).update(template=template, updated_at=now)
+            VisitSeries.objects.filter(pk=series.pk).update(
+                template=template, left_out_visitors=left_out, updated_at=now
+            )
         _invite_changed(series.pk)
     logger.info("series %s changed from %s on", series.series_id, rules.format_datetime(pivot.visit_start))
     return series_for_user(user, series_id)
@@ -443,12 +514,13 @@ def occurrence_skip(*, user: User, series_id: str, visit_start, reason: str = ""
             "That occurrence is already skipped, cancelled or over.", property="visitStartDateTime"
         )
     with transaction.atomic():
+        _locked(series.pk)
+        occurrence.status = OccurrenceStatus.SKIPPED
+        occurrence.save(update_fields=["status"])
         if order is not None:
             services.order_cancel(
                 user=user, order_id=order.order_id, reason=reason or f"Skipped in series {series.series_id}."
             )
-        occurrence.status = OccurrenceStatus.SKIPPED
-        occurrence.save(update_fields=["status"])
         _invite_changed(series.pk)
     logger.info("series %s: occurrence %s skipped", series.series_id, occurrence.pk)
     return occurrence
@@ -469,15 +541,15 @@ def series_cancel(*, user: User, series_id: str, reason, now: datetime | None = 
             raise services.OrderConflict(f"Series {series.series_id} is already over.", property="seriesId")
         for occurrence in SeriesOccurrence.objects.select_related("order").filter(series=series, visit_start__gt=now):
             order = _open_order(occurrence)
+            if occurrence.status == OccurrenceStatus.PLANNED or order is not None:
+                occurrence.status = OccurrenceStatus.CANCELLED
+                occurrence.save(update_fields=["status"])
             if order is not None:
                 try:
                     with transaction.atomic():
                         services.order_cancel(user=user, order_id=order.order_id, reason=reason)
                 except services.OrderConflict:  # closed meanwhile (the data centre's own status)
                     logger.info("series %s: order %s was closed meanwhile", series.series_id, order.order_id)
-            if occurrence.status == OccurrenceStatus.PLANNED or order is not None:
-                occurrence.status = OccurrenceStatus.CANCELLED
-                occurrence.save(update_fields=["status"])
         series.status = SeriesStatus.CANCELLED
         series.status_reason = reason
         series.save(update_fields=["status", "status_reason", "updated_at"])
@@ -509,15 +581,16 @@ class _Anchor(NamedTuple):
 
 
 def _recipients(series: VisitSeries) -> list[tuple[str, str]]:
-    """The owner and the people of the series' template with an email address, once each."""
+    """The owner and the people of the series' template with an email address, once each (the visitors
+    left out of the emails left out)."""
     template = series.template
     users = {
         u.username: u
         for u in User.objects.filter(organization_id=series.organization_id, username__in=_template_usernames(template))
     }
     people = [(series.owner.email, series.owner.display_name())]
-    details = template.get("details") if isinstance(template.get("details"), dict) else {}
-    for entry in [*(details.get("visitors") or []), *(template.get("contacts") or [])]:
+    visitors = [v for i, v in enumerate(_visitors(template)) if i not in series.left_out_visitors]
+    for entry in [*visitors, *(template.get("contacts") or [])]:
         if not isinstance(entry, dict):
             continue
         for name in entry.get("registeredUsers") or []:
@@ -547,11 +620,11 @@ def _invite_facts(series: VisitSeries, occurrences: list[SeriesOccurrence]) -> d
 
 
 def _event(series: VisitSeries, start: datetime, end: datetime, *, attendees, status: str) -> Event:
-    from .notifications import PHOTO_ID_REMINDER, add_people
+    from .notifications import PHOTO_ID_REMINDER, add_people, event_uid
 
     zone = series.ibx.zone
     event = Event()
-    event.add("uid", f"{series.invite_uid}@workvisits")
+    event.add("uid", event_uid(series.invite_uid))
     event.add("sequence", series.invite_sequence)
     event.add("dtstamp", datetime.now(UTC))
     event.add("dtstart", start.astimezone(zone))
@@ -595,7 +668,7 @@ def series_invite(series: VisitSeries, *, method: str = "REQUEST") -> str:
 def _invite_changed(series_pk: int, *, force_notify: bool = False) -> None:
     """After a change: a new SEQUENCE and an email when what the invite says changed (inside the caller's
     transaction; the email goes on commit)."""
-    series = VisitSeries.objects.select_for_update().select_related("owner").get(pk=series_pk)
+    series = VisitSeries.objects.select_for_update(of=("self",)).select_related("owner").get(pk=series_pk)
     occurrences = list(series.occurrences.order_by("recurrence_start"))
     facts = _invite_facts(series, occurrences)
     facts["recurrence"] = series.recurrence

@@ -364,6 +364,7 @@ def order_modify(
             fields[name] = value
             before[name] = getattr(order, name)
     with transaction.atomic():
+        in_series = _lock_series_of(order.pk)
         updated = Order.objects.filter(pk=order.pk, version=version, status=order.status).update(
             **fields, version=F("version") + 1, updated_at=timezone.now()
         )
@@ -409,7 +410,25 @@ def order_modify(
         )
         if order.status in HELD_UPSTREAM_STATUSES:
             enqueue_on_commit(tasks.modify_order, order.pk, order.version)
+        if in_series and ("visit_start" in before or "visit_end" in before):
+            _series_follow(order.pk)
     return order
+
+
+def _lock_series_of(order_pk: int) -> bool:
+    """Lock the series an order is an occurrence of, before the order (the series' lock order); whether
+    there is one."""
+    from . import series  # the series build on these services
+
+    return series.series_lock_for_order(order_pk) is not None
+
+
+def _series_follow(order_pk: int) -> None:
+    """An occurrence's order was moved or withdrawn: its series' recurring invite follows (an override, an
+    EXDATE, a new SEQUENCE)."""
+    from . import series
+
+    series.occurrence_follow_order(order_pk=order_pk)
 
 
 def _jsonable(value):
@@ -452,6 +471,7 @@ def order_cancel(
 
 def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str] = ()) -> Order:
     with transaction.atomic():
+        in_series = _lock_series_of(order_pk)
         order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
         if not order.is_open:
             raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
@@ -482,6 +502,8 @@ def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str
         )
         if held_upstream:
             enqueue_on_commit(tasks.cancel_order, order.pk)
+        if in_series:
+            _series_follow(order.pk)
     return order
 
 
@@ -540,6 +562,10 @@ def order_change_status(
         if order.status == to_status and not fields:
             return order
         _set_status(order, to_status, actor=actor, note=note, kind=kind, data=data, notify=notify, **fields)
+        if to_status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+            # After the commit, in a transaction of its own: the caller may hold the order's lock, and
+            # a series is locked before its orders. (The series' beat follows one this missed.)
+            transaction.on_commit(lambda: _series_follow(order_pk), robust=True)
         return order
 
 

@@ -353,7 +353,9 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     def done_series(self, body: dict, forms_by_step):
         """A repeated visit: a series through the same service as the API, its occurrences ordinary orders."""
         try:
-            created = series.series_create(user=self.request.user, data=body)
+            created = series.series_create(
+                user=self.request.user, data=body, left_out_visitors=forms_by_step["visitors"].left_out_indexes()
+            )
         except rules.RuleViolation as exc:
             return self.show_violation(exc, forms_by_step, body)
         self.storage.reset()
