@@ -1,6 +1,6 @@
 """A series is one event in its people's calendars: an occurrence's order invites to (and withdraws) its
-instance of the series' event, a change on the order's own page moves or removes that instance in the
-series' invite, and a person marked "Do not email this person" in the wizard hears of none of it."""
+instance of the series' event, a change on the order's own page (or the data centre's cancellation)
+moves or removes that instance in the series' invite, and a person marked "Do not email this person" in the wizard hears of none of it."""
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,7 +13,7 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from tests.test_web_wizard import all_steps, local, schedule, visitors, walk
-from workvisits import notifications, series
+from workvisits import notifications, series, services
 from workvisits.choices import EventKind, OccurrenceStatus, OrderStatus
 from workvisits.models import Order, SeriesOccurrence, VisitSeries
 
@@ -185,3 +185,23 @@ def test_a_person_marked_do_not_email_in_the_wizard_gets_no_series_or_occurrence
         notifications.notify_event(order.events.get(kind=EventKind.CREATED).pk)
     emailed = {m.to[0] for m in mailoutbox}
     assert "vera@fixit.example" in emailed and "quentin@fixit.example" not in emailed
+
+
+def test_an_order_the_data_centre_cancels_leaves_the_series_invite_once_that_commits(
+    orderer, make_body, django_capture_on_commit_callbacks
+):
+    created = weekly_series(orderer, make_body)
+    second = occurrences(created)[1]
+    services.order_change_status(
+        order_pk=second.order_id, to_status=OrderStatus.SUBMITTED, from_statuses={OrderStatus.QUEUED}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_change_status(
+            order_pk=second.order_id,
+            to_status=OrderStatus.CANCELLED,
+            from_statuses={OrderStatus.SUBMITTED},
+            note="The data centre reports the order CANCELLED.",
+        )
+    master = series_calendar(created)[0]
+    assert [d.dt for d in master["EXDATE"].dts] == [second.recurrence_start.astimezone(NY)]
+    assert master["SEQUENCE"] == 1
