@@ -122,6 +122,23 @@ def _series_for(user, series_id: str) -> VisitSeries:
         ) from None
 
 
+def _series_schema(**entry):
+    """The OpenAPI entry of an operation on one series (its id in the path)."""
+    return extend_schema(tags=TAGS, parameters=[_SERIES_ID, _CORRELATION], **entry)
+
+
+def _change_responses(success: int, invalid: str) -> dict:
+    """The documented answers of a change of a series: the series, or why not (`invalid`: what a 400 says)."""
+    return {
+        success: SeriesSerializer,
+        400: OpenApiResponse(s.ERRORS, description=invalid),
+        **_CHANGE_ERRORS,
+        **_NOT_FOUND,
+        **_AUTH_ERRORS,
+        **_BODY_ERRORS,
+    }
+
+
 def _object(data) -> dict:
     if not isinstance(data, dict):
         raise rules.RuleViolation([rules.RuleError("$", rules.INVALID, "The request body must be a JSON object.")])
@@ -174,35 +191,24 @@ class SeriesCreateView(ApiView):
 
 
 class SeriesView(ApiView):
-    @extend_schema(
+    @_series_schema(
         operation_id="getWorkVisitSeries",
-        tags=TAGS,
         summary="Read a series and its occurrences",
-        parameters=[_SERIES_ID, _CORRELATION],
         responses={200: SeriesSerializer, **_NOT_FOUND, **_AUTH_ERRORS},
     )
     def get(self, request, seriesId):  # noqa: N803 (the path's name)
         return Response(series_json(_series_for(request.user, seriesId)))
 
-    @extend_schema(
+    @_series_schema(
         operation_id="modifyWorkVisitSeries",
-        tags=TAGS,
         summary="Change a series from one occurrence on",
         description="`fromOccurrence` names the occurrence by its visitStartDateTime. A new visit start and end "
         "move it and every later occurrence alike on the IBX's wall clock (e.g. 09:00 to 10:00 local); placed "
         "orders are modified as by PATCH /colocations/v2/orders/workVisits/{orderId}. New `details.visitors` and "
         "`contacts` replace those of the occurrences not yet ordered (a placed order keeps its people). The "
         "changed occurrence is checked by every rule of a single visit.",
-        parameters=[_SERIES_ID, _CORRELATION],
         request=SeriesModifyRequestSerializer,
-        responses={
-            200: SeriesSerializer,
-            400: OpenApiResponse(s.ERRORS, description="Missing or invalid properties."),
-            **_CHANGE_ERRORS,
-            **_NOT_FOUND,
-            **_AUTH_ERRORS,
-            **_BODY_ERRORS,
-        },
+        responses=_change_responses(200, "Missing or invalid properties."),
     )
     def patch(self, request, seriesId):  # noqa: N803
         _series_for(request.user, seriesId)
@@ -211,12 +217,10 @@ class SeriesView(ApiView):
 
 
 class SeriesSkipView(ApiView):
-    @extend_schema(
+    @_series_schema(
         operation_id="skipWorkVisitSeriesOccurrence",
-        tags=TAGS,
         summary="Skip one occurrence",
         description="Its order, if placed, is cancelled (at the data centre too); the invite gets an EXDATE.",
-        parameters=[_SERIES_ID, _CORRELATION],
         request=SkipRequestSerializer,
         responses={200: SeriesSerializer, **_CHANGE_ERRORS, **_NOT_FOUND, **_AUTH_ERRORS, **_BODY_ERRORS},
     )
@@ -235,22 +239,13 @@ class SeriesSkipView(ApiView):
 
 
 class SeriesCancelView(ApiView):
-    @extend_schema(
+    @_series_schema(
         operation_id="cancelWorkVisitSeries",
-        tags=TAGS,
         summary="Cancel the rest of a series",
         description="Every occurrence yet to start is cancelled; each placed order through the ordinary "
         "cancellation (the data centre is told). Visits under way or over stay as they are.",
-        parameters=[_SERIES_ID, _CORRELATION],
         request=SeriesCancelRequestSerializer,
-        responses={
-            202: SeriesSerializer,
-            400: OpenApiResponse(s.ERRORS, description="reason missing or invalid."),
-            **_CHANGE_ERRORS,
-            **_NOT_FOUND,
-            **_AUTH_ERRORS,
-            **_BODY_ERRORS,
-        },
+        responses=_change_responses(202, "reason missing or invalid."),
     )
     def post(self, request, seriesId):  # noqa: N803
         _series_for(request.user, seriesId)

@@ -117,7 +117,12 @@ def _act(request, series_id: str, action, success: str):
     return redirect("series_detail", series_id=series.series_id)
 
 
-def _invalid_form(request, series_id: str, form: forms.Form):
+def _act_on_form(request, series_id: str, form_class: type[forms.Form], action, success: str):
+    """A series action from a posted form: an invalid form comes back as messages at the series page, a
+    valid one runs `action(series, cleaned_data)` through _act."""
+    form = form_class(request.POST)
+    if form.is_valid():
+        return _act(request, series_id, lambda series: action(series, form.cleaned_data), success)
     for field, problems in form.errors.items():
         label = form.fields[field].label if field in form.fields else ""
         for problem in problems:
@@ -128,14 +133,12 @@ def _invalid_form(request, series_id: str, form: forms.Form):
 @login_required
 @require_POST
 def series_skip(request, series_id):
-    form = OccurrenceForm(request.POST)
-    if not form.is_valid():
-        return _invalid_form(request, series_id, form)
-    return _act(
+    return _act_on_form(
         request,
         series_id,
-        lambda series: series_services.occurrence_skip(
-            user=request.user, series_id=series.series_id, visit_start=form.cleaned_data["occurrence"]
+        OccurrenceForm,
+        lambda series, data: series_services.occurrence_skip(
+            user=request.user, series_id=series.series_id, visit_start=data["occurrence"]
         ),
         "The visit is skipped; its order, if placed, is cancelled.",
     )
@@ -144,21 +147,14 @@ def series_skip(request, series_id):
 @login_required
 @require_POST
 def series_change(request, series_id):
-    form = ChangeForm(request.POST)
-    if not form.is_valid():
-        return _invalid_form(request, series_id, form)
-
-    def change(series):
+    def change(series, data):
         zone = series.ibx.zone
-        start, end = (
-            form.cleaned_data[name].replace(tzinfo=None).replace(tzinfo=zone).astimezone(UTC)
-            for name in ("start", "end")
-        )
+        start, end = (data[name].replace(tzinfo=None).replace(tzinfo=zone).astimezone(UTC) for name in ("start", "end"))
         series_services.series_modify(
             user=request.user,
             series_id=series.series_id,
             data={
-                "fromOccurrence": form.cleaned_data["occurrence"],
+                "fromOccurrence": data["occurrence"],
                 "details": {
                     "visitStartDateTime": rules.format_datetime(start),
                     "visitEndDateTime": rules.format_datetime(end),
@@ -166,20 +162,18 @@ def series_change(request, series_id):
             },
         )
 
-    return _act(request, series_id, change, "The series is changed from that visit on.")
+    return _act_on_form(request, series_id, ChangeForm, change, "The series is changed from that visit on.")
 
 
 @login_required
 @require_POST
 def series_cancel(request, series_id):
-    form = CancelRestForm(request.POST)
-    if not form.is_valid():
-        return _invalid_form(request, series_id, form)
-    return _act(
+    return _act_on_form(
         request,
         series_id,
-        lambda series: series_services.series_cancel(
-            user=request.user, series_id=series.series_id, reason=form.cleaned_data["reason"]
+        CancelRestForm,
+        lambda series, data: series_services.series_cancel(
+            user=request.user, series_id=series.series_id, reason=data["reason"]
         ),
         "The rest of the series is cancelled.",
     )
