@@ -20,7 +20,8 @@ PROGRESSION = ("RECEIVED", "IN_PROGRESS", "CLOSED")
 ORDER_STATUSES = ("RECEIVED", "IN_PROGRESS", "ON_HOLD", "CLOSED", "CANCELLED")
 FINAL_STATUSES = ("CLOSED", "CANCELLED")
 ATTACHMENT_DAYS = 40
-SETTING_TYPES = {"latency": float, "nosearch": bool, "statusStepSeconds": float, "tokenTimeout": int}
+SETTING_TYPES = {"latency": float, "nosearch": bool, "statusStepSeconds": float, "tokenTimeout": int,
+                 "frozenClock": bool}
 
 
 def iso(moment: datetime) -> str:
@@ -45,7 +46,7 @@ class Sandbox:
         for other in catalogue.other_clients:
             self.secrets[other["clientId"]] = (other["clientSecret"], Client(other["clientId"], other["userName"]))
         self.initial_settings = {"latency": 0.0, "nosearch": False, "statusStepSeconds": float(status_step_seconds),
-                                 "tokenTimeout": int(token_timeout)}
+                                 "tokenTimeout": int(token_timeout), "frozenClock": False}
         # A random start per process: a restarted sandbox must not hand out ids the portal already holds.
         self.order_numbers = itertools.count(secrets.randbelow(80_000_000) + 10_000_000)
         self.tokens: dict[str, tuple[Client, datetime]] = {}
@@ -56,6 +57,7 @@ class Sandbox:
         """Forget orders, attachments, faults, settings and requests, and put the clock back; tokens stay."""
         with self.lock:
             self.offset = timedelta(0)
+            self.frozen_at: datetime | None = None
             self.settings = dict(self.initial_settings)
             self.orders: dict[str, dict] = {}
             self.attachments: dict[str, dict] = {}
@@ -63,8 +65,9 @@ class Sandbox:
             self.requests: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
 
     def now(self) -> datetime:
-        """Real UTC time moved forward by every advance since the last reset."""
-        return datetime.now(UTC) + self.offset
+        """Real UTC time (or, with frozenClock, the moment it was frozen) moved forward by every advance
+        since the last reset: a frozen clock moves only when a test says so."""
+        return (self.frozen_at or datetime.now(UTC)) + self.offset
 
     def advance(self, seconds: float) -> datetime:
         with self.lock:
@@ -77,6 +80,9 @@ class Sandbox:
 
     def update_settings(self, changes: dict) -> dict:
         with self.lock:
+            if "frozenClock" in changes:
+                frozen = bool(changes["frozenClock"])
+                self.frozen_at = (self.frozen_at or datetime.now(UTC)) if frozen else None
             self.settings.update(changes)
             return dict(self.settings)
 

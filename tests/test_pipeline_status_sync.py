@@ -17,7 +17,7 @@ STEP = 0.5
 
 @pytest.fixture
 def stepping(sandbox, settings):
-    sandbox.settings(statusStepSeconds=STEP)
+    sandbox.settings(statusStepSeconds=STEP, frozenClock=True)  # time moves only by advance()
     settings.STATUS_SYNC_MIN_AGE = 0
     return sandbox
 
