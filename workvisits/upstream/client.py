@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import timezone
 
 from .. import correlation
 from . import ratelimit
@@ -197,10 +196,9 @@ class UpstreamClient:
         if authorized:
             headers["Authorization"] = f"Bearer {token or self.token()}"
         try:
-            ratelimit.acquire(self.deadline)
+            started_at = ratelimit.acquire(self.deadline)
         except ratelimit.Paused as exc:
             raise TransientUpstreamError(str(exc), retry_after=exc.wait) from None
-        started_at = timezone.now()
         started = time.monotonic()
         response = None
         failure: UpstreamError | None = None
@@ -254,7 +252,10 @@ class UpstreamClient:
         if not calls:
             return
         try:
-            UpstreamCall.objects.bulk_create(calls)
+            if len(calls) == 1:
+                calls[0].save()  # one INSERT: bulk_create() wraps even one row in a transaction
+            else:
+                UpstreamCall.objects.bulk_create(calls)
         except Exception:
             logger.warning("could not record %d upstream calls", len(calls), exc_info=True)
 

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
@@ -26,20 +27,21 @@ logger = logging.getLogger(__name__)
 LOG_KEY = "upstream:calls"
 PAUSE_KEY = "upstream:paused-until"
 
-# KEYS: the log, the pause. ARGV: the limit, a unique member. Returns microseconds to wait (0: go).
+# KEYS: the log, the pause. ARGV: the limit, a unique member. Returns {microseconds to wait, 0}, or
+# {0, the grant's time in microseconds} when the call may go.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > now then return paused - now end
+if paused > now then return {paused - now, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000000)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now, ARGV[2])
   redis.call('PEXPIRE', KEYS[1], 2000)
-  return 0
+  return {0, now}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + 1000000 - now)
+return {math.max(1, tonumber(oldest[2]) + 1000000 - now), 0}
 """
 # KEYS: the pause. ARGV: seconds. Moves "paused until" later, never earlier.
 _PAUSE = """
@@ -70,17 +72,17 @@ class _LocalLog:
         self.calls: deque[float] = deque()
         self.paused_until = 0.0
 
-    def acquire(self, limit: int) -> float:
+    def acquire(self, limit: int) -> tuple[float, datetime | None]:
         with self.lock:
             now = time.monotonic()
             if self.paused_until > now:
-                return self.paused_until - now
+                return self.paused_until - now, None
             while self.calls and self.calls[0] <= now - 1:
                 self.calls.popleft()
             if len(self.calls) < limit:
                 self.calls.append(now)
-                return 0.0
-            return max(0.001, self.calls[0] + 1 - now)
+                return 0.0, datetime.now(UTC)
+            return max(0.001, self.calls[0] + 1 - now), None
 
     def pause(self, seconds: float) -> None:
         with self.lock:
@@ -108,25 +110,28 @@ def _key(name: str) -> str:
     return f"{prefix}:{name}" if prefix else name
 
 
-def _try_acquire() -> float:
+def _try_acquire() -> tuple[float, datetime | None]:
+    """(seconds to wait, None), or (0, when the call was let go)."""
     limit = settings.UPSTREAM_MAX_RPS
     client = _client()
     if client is not None:
         try:
-            wait_us = client.eval(_ACQUIRE, 2, _key(LOG_KEY), _key(PAUSE_KEY), limit, uuid.uuid4().hex)
-            return int(wait_us) / 1_000_000
+            wait_us, granted_us = client.eval(_ACQUIRE, 2, _key(LOG_KEY), _key(PAUSE_KEY), limit, uuid.uuid4().hex)
+            granted = datetime.fromtimestamp(int(granted_us) / 1_000_000, UTC) if int(granted_us) else None
+            return int(wait_us) / 1_000_000, granted
         except redis.RedisError:
             logger.warning("upstream rate limit: Redis unavailable, limiting this process only", exc_info=True)
     return _local.acquire(limit)
 
 
-def acquire(deadline: float | None = None) -> None:
-    """Wait until this process may call the upstream; raises Paused when that is past `deadline`
-    (a time.monotonic() value)."""
+def acquire(deadline: float | None = None) -> datetime:
+    """Wait until this process may call the upstream and return when it was let go (by Redis's clock,
+    which every worker shares: the call log's start of the call); raises Paused when that is past
+    `deadline` (a time.monotonic() value)."""
     while True:
-        wait = _try_acquire()
-        if wait <= 0:
-            return
+        wait, granted = _try_acquire()
+        if granted is not None:
+            return granted
         if deadline is not None and time.monotonic() + wait > deadline:
             raise Paused(wait)
         time.sleep(wait)  # the rate limit itself: waiting is what it is for
