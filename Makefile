@@ -37,7 +37,7 @@ run: seed
 	@trap 'trap - INT TERM EXIT; kill -- $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	$(PY) manage.py run_sandbox & \
 	$(VENV)/bin/celery -A portal worker --loglevel INFO --concurrency 2 --queues celery --hostname default@%h & \
-	$(VENV)/bin/celery -A portal worker --loglevel INFO --pool threads --concurrency 8 --queues upstream --hostname upstream@%h & \
+	DATABASE_POOL_MAX_SIZE=8 $(VENV)/bin/celery -A portal worker --loglevel INFO --pool threads --concurrency 8 --queues upstream --hostname upstream@%h & \
 	$(VENV)/bin/celery -A portal beat --loglevel INFO & \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
 	wait -n; echo "A portal process stopped; stopping the others."

@@ -121,6 +121,17 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         options = DATABASES["default"].setdefault("OPTIONS", {})
         options.setdefault("server_side_binding", True)
         options.setdefault("prepare_threshold", 2)
+    # A process-wide pool of connections (Django's psycopg pool): the upstream worker gives its
+    # connection back while it waits on the data centre and takes a warm one (prepared statements
+    # kept) after, instead of opening a session per order. Its size bounds the process's sessions.
+    DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+    if DATABASE_POOL_MAX_SIZE:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the sessions (Django requires 0)
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
 # An order, its parts and its first event stored by one statement on PostgreSQL (workvisits/graph_insert.py);
 # off: the ORM's bulk_create() per table in a transaction.
 GRAPH_INSERT_ONE_STATEMENT = env.bool("GRAPH_INSERT_ONE_STATEMENT", default=True)

@@ -159,6 +159,7 @@ class Worker:
             "SWEEP_AFTER_SECONDS": "1",
             "SWEEP_EVERY_SECONDS": "1",
             "OPERATORS_EMAILS": "ops@dc.example",
+            "DATABASE_POOL_MAX_SIZE": "16",  # as deployed (docker-compose.yml's worker-upstream)
             **{k: str(v) for k, v in env.items()},
         }
         self.args = ["--pool", pool, "--concurrency", str(concurrency), "--queues", queues]
