@@ -1,6 +1,7 @@
 """A series is one event in its people's calendars: an occurrence's order invites to (and withdraws) its
 instance of the series' event, a change on the order's own page (or the data centre's cancellation)
-moves or removes that instance in the series' invite, and a person marked "Do not email this person" in the wizard hears of none of it."""
+moves or removes that instance in the series' invite, and a person marked "Do not email this person"
+in the wizard hears of none of it."""
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -427,10 +428,8 @@ def notify_order(order_pk: int, order: Order | None = None) -> int:
     """Send the emails of every event of the order that calls for some and has not had them yet, in
     one batch; returns how many went out now. `order`, when given, is the order already read with
     the parts an email shows (as selectors.order_for_notice reads them)."""
-    pending = list(
-        OrderEvent.objects.filter(order_id=order_pk, kind__in=services.NOTIFIED_EVENTS, notified_at__isnull=True)
-        .order_by("id")
-    )
+    history = _history(order_pk)
+    pending = [e for e in history if e.kind in services.NOTIFIED_EVENTS and e.notified_at is None]
     if not pending:
         return 0
     if order is None:
@@ -438,7 +437,7 @@ def notify_order(order_pk: int, order: Order | None = None) -> int:
             order = selectors.order_for_notice(order_pk)
         except Order.DoesNotExist:
             return 0
-    return _notify(order, pending)
+    return _notify(order, pending, history)
 
 
 def notify_event(event_pk: int) -> int:
@@ -446,28 +445,38 @@ def notify_event(event_pk: int) -> int:
     event = selectors.event_for_notice(event_pk)
     if event is None:
         return 0
-    return _notify(event.order, [event])
+    return _notify(event.order, [event], _history(event.order_id))
 
 
-def _sequences(order: Order, upto: int) -> dict[int, int]:
+def _history(order_pk: int) -> list[OrderEvent]:
+    """In one query, the order's events that the emails follow: those that call for emails (their
+    invites' SEQUENCE) and the emails that carried an invite (whose calendars hold the visit)."""
+    invites = Q(kind=EventKind.EMAIL, data__has_key="invite")
+    return list(
+        OrderEvent.objects.filter(Q(kind__in=services.NOTIFIED_EVENTS) | invites, order_id=order_pk).order_by("id")
+    )
+
+
+def _sequences(order: Order, upto: int, history: list[OrderEvent]) -> dict[int, int]:
     """The SEQUENCE of each invite-bearing event of the order: how many such events came before it."""
     sequence, numbers = 0, {}
-    for event in OrderEvent.objects.filter(order=order, kind__in=services.NOTIFIED_EVENTS, pk__lte=upto).order_by("id"):
-        if _notice_of(event, order)[2] is not None:
+    for event in history:
+        if event.pk <= upto and event.kind in services.NOTIFIED_EVENTS and _notice_of(event, order)[2] is not None:
             numbers[event.pk] = sequence
             sequence += 1
     return numbers
 
 
-def _holding_invites(order: Order) -> dict[str, str]:
+def _holding_invites(history: list[OrderEvent]) -> dict[str, str]:
     """The people whose calendars hold the visit now (lower-case email -> email), from the emails sent."""
     holding: dict[str, str] = {}
-    sent = OrderEvent.objects.filter(order=order, kind=EventKind.EMAIL, data__has_key="invite").order_by("id")
-    for data in sent.values_list("data", flat=True):
-        email = str(data.get("recipient") or "")
-        if data.get("invite") == "REQUEST":
+    for event in history:
+        if event.kind != EventKind.EMAIL:
+            continue
+        email = str(event.data.get("recipient") or "")
+        if event.data.get("invite") == "REQUEST":
             holding[email.lower()] = email
-        elif data.get("invite") == "CANCEL":
+        elif event.data.get("invite") == "CANCEL":
             holding.pop(email.lower(), None)
     return holding
 
@@ -492,11 +501,11 @@ def _plan(events: list[OrderEvent], order: Order) -> list[tuple[OrderEvent, str,
     return plan
 
 
-def _notify(order: Order, events: list[OrderEvent]) -> int:
+def _notify(order: Order, events: list[OrderEvent], history: list[OrderEvent]) -> int:
     people = recipients(order)
     plan = _plan(events, order)
-    sequences = _sequences(order, max(event.pk for event in events)) if plan else {}
-    holding = _holding_invites(order)
+    sequences = _sequences(order, max(event.pk for event in events), history) if plan else {}
+    holding = _holding_invites(history)
     names = messages.Names.from_order(order)
     emails, failed = [], []
     for event, notice, key, method in plan:

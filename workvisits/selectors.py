@@ -496,7 +496,8 @@ def order_list_page(
 
 
 def order_with_parts(pk: int) -> Order:
-    return _with_parts(Order.objects.all()).get(pk=pk)
+    """The order as the upstream bodies and its emails need it (an occurrence's series for its invite)."""
+    return _with_parts(Order.objects.select_related("series_occurrence__series")).get(pk=pk)
 
 
 # What an email about an order needs (recipients, templates, invite): the parts of order_with_parts

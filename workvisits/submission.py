@@ -70,15 +70,18 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # Leases.
-def order_claim(*, order_pk: int, statuses, seconds: float | None = None, **fields) -> str | None:
-    """Claim the order for this worker if it is in `statuses` and nobody holds a live lease on it;
-    returns the lease's owner id, or None. `fields` are stored in the same UPDATE."""
+def order_claim(
+    *, order_pk: int, statuses, seconds: float | None = None, where: Q | None = None, **fields
+) -> str | None:
+    """Claim the order for this worker if it is in `statuses` (and matches `where`) and nobody holds a
+    live lease on it; returns the lease's owner id, or None. `fields` are stored in the same UPDATE."""
     owner = uuid.uuid4().hex
     now = timezone.now()
     lease = timedelta(seconds=seconds if seconds is not None else settings.SUBMIT_LEASE_SECONDS)
     claimed = (
         Order.objects.filter(pk=order_pk, status__in=statuses)
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .filter(where or Q())
         .update(lease_owner=owner, lease_expires_at=now + lease, updated_at=now, **fields)
     )
     return owner if claimed else None
@@ -113,10 +116,26 @@ def _send_submission(order_pk: int, countdown: float | None = None) -> bool:
 # Submission.
 def order_submit(*, order_pk: int) -> Outcome:
     """One attempt to bring a QUEUED order to the upstream (the submit task's whole work)."""
+    try:
+        return _claim_and_attempt(order_pk)
+    except DatabaseError as exc:
+        # The database went away (or no pooled session came in time): the next attempt is sent now; if
+        # this one held the lease, that attempt waits for it to run out (an upstream call that may have
+        # gone out left `upstream_uncertain` set, so it is looked up). Broker down too: the sweeper.
+        logger.warning("order %s: database error during the attempt (%s); trying again", order_pk, exc)
+        connection.close()
+        _send_submission(order_pk, countdown=backoff_delay(1))
+        return Outcome("database error")
+
+
+def _claim_and_attempt(order_pk: int) -> Outcome:
     now = timezone.now()
-    order = Order.objects.filter(pk=order_pk).first()
-    if order is None or order.status != OrderStatus.QUEUED or order.upstream_order_id:
-        return Outcome(f"nothing to do ({order.status if order else 'no order'})")
+    try:
+        order = selectors.order_with_parts(order_pk)
+    except Order.DoesNotExist:
+        return Outcome("nothing to do (no order)")
+    if order.status != OrderStatus.QUEUED or order.upstream_order_id:
+        return Outcome(f"nothing to do ({order.status})")
     if order.next_attempt_at and order.next_attempt_at > now + timedelta(seconds=1):
         return Outcome("not yet")  # an early duplicate: the scheduled message (or the sweeper) follows
     if order.lease_expires_at and order.lease_expires_at > now:
@@ -124,40 +143,38 @@ def order_submit(*, order_pk: int) -> Outcome:
         wait = (order.lease_expires_at - now).total_seconds() + 1
         _send_submission(order_pk, countdown=wait)
         return Outcome("busy", wait)
+    files = _files(order)
+    # The common case (nothing to look up, no files) goes straight to the create: the flag that the
+    # upstream may hold the order is set by the claim itself, which holds only if nobody set it since
+    # the read (an attempt that died after its create must be looked up, never sent again).
+    direct = not order.upstream_uncertain and not files
+    body = payloads.create_body(order, [], None) if direct else None  # before the claim: a bug here sets no flag
+    flags = {"upstream_uncertain": True} if direct else {}
     owner = order_claim(
         order_pk=order_pk,
         statuses={OrderStatus.QUEUED},
+        where=Q(upstream_order_id__isnull=True, upstream_uncertain=order.upstream_uncertain),
         submit_attempts=F("submit_attempts") + 1,
         first_attempt_at=Coalesce(F("first_attempt_at"), now),
         next_attempt_at=None,
+        **flags,
     )
     if owner is None:
         return Outcome("claimed by another worker")
-    try:
-        return _attempt(order_pk, owner)
-    except DatabaseError as exc:
-        # The database went away mid-attempt: the lease runs out and the sweeper sends the order again
-        # (an upstream call that may have gone out left `upstream_uncertain` set, so it is looked up).
-        logger.warning("order %s: database error during the attempt (%s); the sweeper retries", order_pk, exc)
-        connection.close()
-        return Outcome("database error")
+    order.submit_attempts += 1
+    order.first_attempt_at = order.first_attempt_at or now
+    return _attempt(order, owner, files, body)
 
 
-def _attempt(order_pk: int, owner: str) -> Outcome:
-    order = selectors.order_with_parts(order_pk)
+def _attempt(order: Order, owner: str, files: list[tuple], body: dict | None) -> Outcome:
+    """The upstream calls of one attempt, with the lease held (`body`: the create body when it was
+    built before the claim, i.e. the order has no files and nothing to look up)."""
+    order_pk = order.pk
     attempt = order.submit_attempts
-    files = _files(order)
+    direct = body is not None
     client = UpstreamClient(deadline=_deadline(), record_later=True)
     read_version = order.version  # the body carries the order at this version; later changes are PATCHed
-    body = None
     creating = False
-    # The common case (nothing to look up, no files) goes straight to the create: the flag is set
-    # before the one release of the connection.
-    direct = not order.upstream_uncertain and not files
-    if direct:
-        body = payloads.create_body(order, [], None)
-        if not Order.objects.filter(pk=order_pk, lease_owner=owner).update(upstream_uncertain=True):
-            return Outcome("lease lost")
     _let_go_of_the_database()
     try:
         upstream_id = _look_up(client, order) if order.upstream_uncertain else None
@@ -318,10 +335,14 @@ def _submitted_meanwhile(order_pk: int, upstream_id: str, fields: dict) -> Outco
 
 
 def _changes_after(order: Order, read_version: int) -> None:
-    """Changes the create body carried are marked sent; later ones are PATCHed now."""
+    """Changes the create body carried are marked sent; later ones are PATCHed now (one SELECT when, as
+    mostly, the order had no change)."""
     changes = OrderEvent.objects.filter(order_id=order.pk, kind=EventKind.MODIFIED, sent_upstream_at__isnull=True)
-    changes.filter(data__version__lte=read_version).update(sent_upstream_at=timezone.now())
-    if changes.exists():
+    unsent = list(changes.values_list("pk", "data__version"))
+    carried = [pk for pk, version in unsent if version is not None and version <= read_version]
+    if carried:
+        OrderEvent.objects.filter(pk__in=carried).update(sent_upstream_at=timezone.now())
+    if len(carried) < len(unsent):
         services.enqueue(tasks.modify_order, order.pk, order.version)
 
 
