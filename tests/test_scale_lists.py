@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from workvisits import selectors, services
-from workvisits.admin import BoundedCountPaginator
+from workvisits.admin.orders import BoundedCountPaginator
 from workvisits.models import Order
 
 from .api_support import Api

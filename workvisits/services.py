@@ -19,6 +19,8 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from . import downloads, graph_insert, rules, selectors, tasks, throttles, uploads, webhooks
 from .choices import (
     HELD_UPSTREAM_STATUSES,
+    RESUBMITTABLE_STATUSES,
+    REVIEWABLE_STATUSES,
     ContactType,
     EventKind,
     OrderStatus,
@@ -548,7 +550,7 @@ def order_approve(*, reviewer: User, order_pk: int, note: str = "") -> Order:
     order = order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.QUEUED,
-        from_statuses={OrderStatus.PENDING_REVIEW},
+        from_statuses=REVIEWABLE_STATUSES,
         actor=reviewer,
         note=note or "Approved.",
         kind=EventKind.APPROVED,
@@ -567,7 +569,7 @@ def order_reject(*, reviewer: User, order_pk: int, reason: str) -> Order:
     order = order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.REJECTED,
-        from_statuses={OrderStatus.PENDING_REVIEW},
+        from_statuses=REVIEWABLE_STATUSES,
         actor=reviewer,
         note=reason.strip(),
         kind=EventKind.REJECTED,
@@ -583,7 +585,7 @@ def order_resubmit(*, operator: User, order_pk: int) -> Order:
     order = order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.QUEUED,
-        from_statuses={OrderStatus.FAILED},
+        from_statuses=RESUBMITTABLE_STATUSES,
         actor=operator,
         note="Resubmitted by an operator.",
         submit_attempts=0,
