@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from workvisits import health
+from portal import health
 from workvisits.admin import door
 
 admin.site.site_header = "Work-visit portal administration"

@@ -25,7 +25,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from .. import correlation
+from portal import correlation
+
 from . import ratelimit
 from .errors import PermanentUpstreamError, TransientUpstreamError, UpstreamError, error_from_response
 
