@@ -658,7 +658,7 @@ def api_client_create(*, user: User, name: str = "") -> tuple[ApiClient, str]:
     secret = secrets.token_urlsafe(32)
     client = ApiClient.objects.create(
         user=user,
-        name=name[:100],
+        name=name[: ApiClient._meta.get_field("name").max_length],
         client_id=f"wv-{secrets.token_hex(12)}",
         secret_hash=api_secret_digest(secret),
     )

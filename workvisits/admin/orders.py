@@ -187,7 +187,7 @@ class NeedsOperatorFilter(admin.SimpleListFilter):
 class LinkForm(forms.Form):
     upstream_order_id = forms.CharField(
         label="Data centre order number",
-        max_length=100,
+        max_length=rules.UPSTREAM_ORDER_ID_MAX,
         help_text="As the data centre's portal shows it, e.g. 1-23232322. The order becomes SUBMITTED as that order.",
     )
 

@@ -6,7 +6,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
+from .. import rules
 from ..models import (
+    REVIEW_CONDITION_FIELDS,
     OrderingGrant,
     Organization,
     User,
@@ -44,27 +46,17 @@ class OrganizationAdmin(SimpleHistoryAdmin):
         (
             "Review policy",
             {
-                "fields": (
-                    "review_mode",
-                    "review_within_24_hours",
-                    "review_non_registered_visitors",
-                    "review_new_purchase_order",
-                    "review_night_or_weekend",
-                ),
-                "description": "Which orders wait for a reviewer. The conditions apply when the mode is "
-                "'Review orders that match the conditions'; night is 20:00–07:00 in the IBX's time zone.",
+                "fields": ("review_mode", *REVIEW_CONDITION_FIELDS),
+                "description": "Which orders wait for a reviewer. The conditions apply when the mode is 'Review "
+                f"orders that match the conditions'; night is {rules.NIGHT_STARTS:02}:00–{rules.NIGHT_ENDS:02}:00 in "
+                "the IBX's time zone.",
             },
         ),
     )
 
     @admin.display(description="conditions")
     def review_conditions(self, obj):
-        fields = (
-            "review_within_24_hours",
-            "review_non_registered_visitors",
-            "review_new_purchase_order",
-            "review_night_or_weekend",
-        )
+        fields = REVIEW_CONDITION_FIELDS
         return ", ".join(str(Organization._meta.get_field(f).verbose_name) for f in fields if getattr(obj, f)) or "—"
 
 
