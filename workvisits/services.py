@@ -720,16 +720,6 @@ def api_token_issue(*, client_id, client_secret, address: str = "") -> tuple[str
     return token, record
 
 
-def api_failures_reset(*, client_id: str, address: str) -> None:
-    """Forget the failed token requests of a client id from an address (an operator unblocking a script)."""
-    throttles.TOKEN_FAILURES.reset(client_id, address)
-
-
-def api_token_revoke(*, token: ApiToken) -> None:
-    """Revoke one token; calls with it fail from now on."""
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-
-
 # ---------------------------------------------------------------------------------------------
 # Password reset: the request only enqueues; a worker looks the address up and sends the link, so a
 # known address is answered exactly as fast as an unknown one.
