@@ -4,11 +4,14 @@ import os
 
 from celery import Celery, signals
 
+from . import correlation
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["portal"], related_name="health")  # the workers' heartbeat
 CORRELATION_HEADER = "portal_correlation_id"
 # The correlation-id binding of each running task, by task id: under the threads pool several tasks
 # run at once in one process, so it cannot live on the (shared) task object.
@@ -27,8 +30,6 @@ def _use_django_logging(**_):
 
 @signals.before_task_publish.connect
 def _carry_correlation_id(headers=None, **_):
-    from workvisits import correlation
-
     if headers is not None and correlation.get():
         # Not "correlation_id": Celery gives that name to the AMQP property, which is the task id.
         headers.setdefault(CORRELATION_HEADER, correlation.get())
@@ -36,8 +37,6 @@ def _carry_correlation_id(headers=None, **_):
 
 @signals.task_prerun.connect
 def _bind_correlation_id(task_id=None, task=None, **_):
-    from workvisits import correlation
-
     request = task.request if task else None
     value = getattr(request, CORRELATION_HEADER, None) or task_id
     _bindings[task_id] = correlation.bind(value)
@@ -45,8 +44,6 @@ def _bind_correlation_id(task_id=None, task=None, **_):
 
 @signals.task_postrun.connect
 def _unbind_correlation_id(task_id=None, **_):
-    from workvisits import correlation
-
     token = _bindings.pop(task_id, None)
     if token is not None:
         correlation.reset(token)

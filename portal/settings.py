@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "workvisits.correlation.CorrelationIdMiddleware",
+    "portal.correlation.CorrelationIdMiddleware",
     "workvisits.middleware.BadAddressMiddleware",
     "workvisits.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -388,7 +388,7 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "workvisits.correlation.CorrelationIdFilter"}},
+    "filters": {"correlation": {"()": "portal.correlation.CorrelationIdFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

@@ -1,14 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from workvisits import admin_door, health
+from portal import health
+from workvisits.admin import door
 
 admin.site.site_header = "Work-visit portal administration"
 admin.site.site_title = "Work-visit portal"
 
 urlpatterns = [
-    path("admin/door-list/", admin.site.admin_view(admin_door.door_list_view), name="admin_door_list"),
-    path("admin/visits-calendar/", admin.site.admin_view(admin_door.staff_calendar_view), name="admin_visits_calendar"),
+    path("admin/door-list/", admin.site.admin_view(door.door_list_view), name="admin_door_list"),
+    path("admin/visits-calendar/", admin.site.admin_view(door.staff_calendar_view), name="admin_visits_calendar"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -4,7 +4,7 @@ import json
 
 from django.test import Client
 
-from workvisits import correlation
+from portal import correlation
 from workvisits.services import api_client_create, api_token_issue
 
 SEED_CREATE_SAMPLE = {

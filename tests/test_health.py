@@ -7,9 +7,9 @@ import time
 import pytest
 from django.core.cache import cache
 
+from portal import correlation, health
 from portal.celery import app
 from tests.pipeline_harness import RedisServer, pipeline_fixture, wait_for  # noqa: F401
-from workvisits import correlation, health
 
 
 def _point_at(settings, redis_server: RedisServer) -> None:

@@ -217,8 +217,7 @@ def test_the_command_imports_lookup_v2_and_v1_from_the_upstream_over_http(demo, 
     assert paths == [f"{LOOKUP}?permissionCode=WORK_VISIT", f"{V1}?detail=true"]
 
     # The periodic task beat sends is registered under its name and does the same.
-    assert app.tasks["workvisits.import_locations"].run.__module__ == "workvisits.locations"
-    assert locations.import_locations.apply().get().startswith("no change; ")
+    assert app.tasks["workvisits.import_locations"].apply().get().startswith("no change; ")
     assert settings.CELERY_BEAT_SCHEDULE["import locations"]["task"] == "workvisits.import_locations"
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from workvisits import selectors, services
@@ -52,6 +53,14 @@ def _nodes(plan: dict):
 
 def _plan(queryset) -> list[dict]:
     return list(_nodes(json.loads(queryset.explain(format="json"))[0]["Plan"]))
+
+
+def _sql_plan(sql: str) -> list[dict]:
+    """The plan of a query as the production code sent it (captured with its parameters bound)."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        plan = cursor.fetchone()[0]
+    return list(_nodes((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]))
 
 
 def _uses(nodes, index: str) -> bool:
@@ -126,9 +135,13 @@ def test_the_searches_read_the_trigram_indexes(many):
             assert _uses(nodes, index), _shown(nodes)
         assert not _scans(nodes, "workvisits_order") and not _scans(nodes, "workvisits_visitor"), _shown(nodes)
 
-    found = selectors.orders_search(user=many, search=selectors.OrderSearch(q=wanted.order_id[-6:]))
-    assert [o.order_id for o in found] == [wanted.order_id]
-    nodes = _plan(found.values("id")[:20])
+    with CaptureQueriesContext(connection) as captured:
+        found, total = selectors.order_search_page(
+            user=many, search=selectors.OrderSearch(q=wanted.order_id[-6:]), number=0, size=20
+        )
+    assert [o.order_id for o in found] == [wanted.order_id] and total == 1
+    page_ids = next(q["sql"] for q in captured if q["sql"].startswith('SELECT "workvisits_order"."id" AS "id" FROM'))
+    nodes = _sql_plan(page_ids)
     for index in ("order_search_id", "order_search_reference", "order_search_upstream_id"):
         assert _uses(nodes, index), _shown(nodes)
     assert not _scans(nodes, "workvisits_order"), _shown(nodes)

@@ -15,7 +15,7 @@ class WorkVisitsConfig(AppConfig):
 
     def ready(self):
         # Celery tasks defined outside tasks.py register when their module is imported.
-        from . import health, locations, mfa  # noqa: F401  (mfa: its sign-in receiver)
+        from . import locations, mfa  # noqa: F401  (mfa: its sign-in receiver)
         from .audit import connect_audit_signals
 
         connect_audit_signals()

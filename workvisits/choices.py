@@ -26,6 +26,10 @@ UPSTREAM_STATUSES = frozenset(
 # The upstream holds the order: changes and cancellations must be sent to it.
 HELD_UPSTREAM_STATUSES = frozenset({OrderStatus.SUBMITTED}) | UPSTREAM_STATUSES
 OPEN_UPSTREAM_STATUSES = HELD_UPSTREAM_STATUSES - CLOSED_STATUSES
+# The statuses a staff action starts from: the services refuse any other, the admin offers its buttons by them.
+REVIEWABLE_STATUSES = frozenset({OrderStatus.PENDING_REVIEW})
+RESUBMITTABLE_STATUSES = frozenset({OrderStatus.FAILED})
+NEEDS_CHECK_STATUSES = frozenset({OrderStatus.NEEDS_CHECK})
 
 
 class ContactType(models.TextChoices):

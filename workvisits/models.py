@@ -25,6 +25,14 @@ from .choices import (
     SeriesStatus,
 )
 
+# The review policy's conditions: each field `review_<name>` is the rules' ReviewPolicy.<name>.
+REVIEW_CONDITION_FIELDS = (
+    "review_within_24_hours",
+    "review_non_registered_visitors",
+    "review_new_purchase_order",
+    "review_night_or_weekend",
+)
+
 
 class Organization(models.Model):
     """A customer of the data centre. Its review policy says which orders wait for a reviewer."""
@@ -59,13 +67,8 @@ class Organization(models.Model):
         super().save(*args, **kwargs)
 
     def review_policy(self) -> rules.ReviewPolicy:
-        return rules.ReviewPolicy(
-            mode=self.review_mode,
-            within_24_hours=self.review_within_24_hours,
-            non_registered_visitors=self.review_non_registered_visitors,
-            new_purchase_order=self.review_new_purchase_order,
-            night_or_weekend=self.review_night_or_weekend,
-        )
+        conditions = {field.removeprefix("review_"): getattr(self, field) for field in REVIEW_CONDITION_FIELDS}
+        return rules.ReviewPolicy(mode=self.review_mode, **conditions)
 
 
 def validate_email_address(value: str) -> None:
@@ -261,7 +264,7 @@ class Order(models.Model):
     visit_end = models.DateTimeField()
     # Not indexed alone: the lists' (organization, status, visit_start) index serves status filters.
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.QUEUED)
-    upstream_order_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    upstream_order_id = models.CharField(max_length=rules.UPSTREAM_ORDER_ID_MAX, null=True, blank=True, unique=True)
     # The calendar invite's UID; the X-Correlation-Id of every attempt to create the order upstream.
     submission_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Submission progress (workvisits/submission.py). The submit task was published at:

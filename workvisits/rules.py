@@ -28,6 +28,7 @@ ATTACHMENT_NAME_MAX = 255
 DETAIL_VALUE_MAX = 254
 PO_NUMBER_MAX = 40
 PO_AMOUNT_MAX = 40
+UPSTREAM_ORDER_ID_MAX = 100  # the data centre's order number
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_VISIT_LENGTH = timedelta(days=14)
@@ -804,9 +805,10 @@ def attachment_file_errors(name: str, size: int, head: bytes, path: str = "file"
     errors = _Errors()
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if size > MAX_ATTACHMENT_BYTES:
-        errors.invalid(path, f"{path} is {size / 1048576:.1f} MB; attachments may be at most 10 MB.")
-    if not name or len(name) > 255 or "/" in name or "\\" in name or "\x00" in name:
-        errors.invalid(path, f"{path} needs a plain file name of at most 255 characters.")
+        most = MAX_ATTACHMENT_BYTES // 1048576
+        errors.invalid(path, f"{path} is {size / 1048576:.1f} MB; attachments may be at most {most} MB.")
+    if not name or len(name) > ATTACHMENT_NAME_MAX or "/" in name or "\\" in name or "\x00" in name:
+        errors.invalid(path, f"{path} needs a plain file name of at most {ATTACHMENT_NAME_MAX} characters.")
     if extension not in ATTACHMENT_EXTENSIONS:
         errors.invalid(
             path,

@@ -19,6 +19,8 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from . import downloads, graph_insert, rules, selectors, tasks, throttles, uploads, webhooks
 from .choices import (
     HELD_UPSTREAM_STATUSES,
+    RESUBMITTABLE_STATUSES,
+    REVIEWABLE_STATUSES,
     ContactType,
     EventKind,
     OrderStatus,
@@ -574,7 +576,7 @@ def order_approve(*, reviewer: User, order_pk: int, note: str = "") -> Order:
     order = order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.QUEUED,
-        from_statuses={OrderStatus.PENDING_REVIEW},
+        from_statuses=REVIEWABLE_STATUSES,
         actor=reviewer,
         note=note or "Approved.",
         kind=EventKind.APPROVED,
@@ -593,7 +595,7 @@ def order_reject(*, reviewer: User, order_pk: int, reason: str) -> Order:
     order = order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.REJECTED,
-        from_statuses={OrderStatus.PENDING_REVIEW},
+        from_statuses=REVIEWABLE_STATUSES,
         actor=reviewer,
         note=reason.strip(),
         kind=EventKind.REJECTED,
@@ -609,7 +611,7 @@ def order_resubmit(*, operator: User, order_pk: int) -> Order:
     order = order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.QUEUED,
-        from_statuses={OrderStatus.FAILED},
+        from_statuses=RESUBMITTABLE_STATUSES,
         actor=operator,
         note="Resubmitted by an operator.",
         submit_attempts=0,
@@ -682,7 +684,7 @@ def api_client_create(*, user: User, name: str = "") -> tuple[ApiClient, str]:
     secret = secrets.token_urlsafe(32)
     client = ApiClient.objects.create(
         user=user,
-        name=name[:100],
+        name=name[: ApiClient._meta.get_field("name").max_length],
         client_id=f"wv-{secrets.token_hex(12)}",
         secret_hash=api_secret_digest(secret),
     )
@@ -742,16 +744,6 @@ def api_token_issue(*, client_id, client_secret, address: str = "") -> tuple[str
     ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
     record.client = client
     return token, record
-
-
-def api_failures_reset(*, client_id: str, address: str) -> None:
-    """Forget the failed token requests of a client id from an address (an operator unblocking a script)."""
-    throttles.TOKEN_FAILURES.reset(client_id, address)
-
-
-def api_token_revoke(*, token: ApiToken) -> None:
-    """Revoke one token; calls with it fail from now on."""
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 # ---------------------------------------------------------------------------------------------

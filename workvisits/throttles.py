@@ -71,12 +71,6 @@ class Throttle:
         except Exception:
             logger.warning("throttle %s not counted: the cache is unavailable", self.name, exc_info=True)
 
-    def reset(self, *parts: str) -> None:
-        try:
-            cache.delete(self._key(*parts))
-        except Exception:
-            logger.warning("throttle %s not reset: the cache is unavailable", self.name, exc_info=True)
-
 
 # Failed token requests for one client id from one address.
 TOKEN_FAILURES = Throttle("token-failures", limit=5, window=15 * 60)

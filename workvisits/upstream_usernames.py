@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from .csv_files import csv_text
 from .models import User
 
 COLUMN = "upstream_username"
 KEYS = ("username", "email")
-MAX_BYTES = 5 * 1024 * 1024
 NAME_MAX = User._meta.get_field("upstream_username").max_length
 
 
@@ -76,13 +76,7 @@ def _find_user(key: str, value: str) -> tuple[User | None, str | None]:
 
 def upstream_usernames_import(*, data: bytes) -> UsernameImport:
     """Apply a CSV file of portal users and their upstream usernames; see the module text."""
-    if len(data) > MAX_BYTES:
-        raise UsernameImportRefused(f"The CSV file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsernameImportRefused("The CSV file is not UTF-8 text.") from None
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(csv_text(data, refused=UsernameImportRefused)))
     key, reader.fieldnames = _header(reader)
     result = UsernameImport()
     wanted: dict[int, tuple[str, User, str | None]] = {}  # user pk -> (where, user, new name)

@@ -57,6 +57,7 @@ DELIVERY_HEADER = "Portal-Delivery"
 EVENT_HEADER = "Portal-Event"
 USER_AGENT = "WorkVisitPortal-Webhooks/1"
 MAX_ENDPOINTS_PER_ORGANIZATION = 10
+LATEST_DELIVERIES = 100  # an endpoint's deliveries its page and the API show
 DESCRIPTION_MAX = 200
 PENDING, SUCCEEDED, FAILED = (
     WebhookDeliveryStatus.PENDING,
@@ -105,7 +106,7 @@ def endpoint_for_user(user: User, endpoint_id) -> WebhookEndpoint:
     return endpoints_for_user(user).get(endpoint_id=endpoint_id)
 
 
-def deliveries_for_endpoint(endpoint: WebhookEndpoint, limit: int = 100) -> list[WebhookDelivery]:
+def deliveries_for_endpoint(endpoint: WebhookEndpoint, limit: int = LATEST_DELIVERIES) -> list[WebhookDelivery]:
     """The endpoint's latest deliveries, newest first, with their attempts and orders."""
     return list(
         WebhookDelivery.objects.filter(endpoint=endpoint)

@@ -15,7 +15,9 @@ from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from .. import correlation, rules
+from portal import correlation
+
+from .. import rules
 from ..middleware import API_PREFIXES
 from ..services import OrderConflict, OrderNotFound
 

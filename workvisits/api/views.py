@@ -157,8 +157,9 @@ class TokenView(ApiView):
         operation_id="token",
         tags=["Authentication"],
         summary="Get an access token (client credentials)",
-        description="Failed attempts are throttled: after 5 failures for one client id from one address, further "
-        "requests for that client id from that address get 429 for 15 minutes; other clients are not affected.",
+        description=f"Failed attempts are throttled: after {throttles.TOKEN_FAILURES.limit} failures for one client id "
+        "from one address, further requests for that client id from that address get 429 for "
+        f"{throttles.TOKEN_FAILURES.window // 60} minutes; other clients are not affected.",
         request=s.TokenRequestSerializer,
         responses={
             200: s.TokenSerializer,

@@ -266,7 +266,7 @@ class DeliveriesView(ApiView):
     @extend_schema(
         operation_id="listWebhookDeliveries",
         tags=TAGS,
-        summary="The endpoint's latest deliveries (100), newest first, with every attempt",
+        summary=f"The endpoint's latest deliveries ({webhooks.LATEST_DELIVERIES}), newest first, with every attempt",
         parameters=[_ENDPOINT_ID],
         responses={200: DeliveryListSerializer, **_FORBIDDEN, **_NOT_FOUND, **_AUTH_ERRORS},
     )

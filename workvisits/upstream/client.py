@@ -24,7 +24,8 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from .. import correlation
+from portal import correlation
+
 from . import ratelimit
 from .errors import PermanentUpstreamError, TransientUpstreamError, UpstreamError, error_from_response
 

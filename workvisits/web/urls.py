@@ -14,7 +14,11 @@ urlpatterns = [
     path(
         "login/",
         auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, extra_context={"failure_limit": settings.AXES_FAILURE_LIMIT}
+            redirect_authenticated_user=True,
+            extra_context={
+                "failure_limit": settings.AXES_FAILURE_LIMIT,
+                "cooloff_minutes": round(settings.AXES_COOLOFF_TIME * 60),
+            },
         ),
         name="login",
     ),

@@ -13,12 +13,12 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from . import selectors
-from .choices import OrderStatus
-from .models import IBX, Order, Organization
-from .web import visits_calendar
-from .web.messages import zone_label
-from .web.visits_calendar import local_days
+from .. import selectors
+from ..choices import OrderStatus
+from ..models import IBX, Order, Organization
+from ..web import visits_calendar
+from ..web.messages import zone_label
+from ..web.visits_calendar import local_days
 
 DOOR_PERMISSION = "workvisits.view_order"
 

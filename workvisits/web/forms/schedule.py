@@ -1,0 +1,116 @@
+"""Step 2: when, in the IBX's time, and how often."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.utils import timezone
+
+from ... import recurrence, rules
+from .common import StepForm, apply_rule_errors
+
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT)
+
+    def __init__(self, **kwargs):
+        super().__init__(input_formats=[LOCAL_INPUT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"], **kwargs)
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is not None and rules.to_utc(result) is None:
+            raise forms.ValidationError("Choose a date and time before the year 9999.", code="out_of_range")
+        return result
+
+
+class ZonedForm(StepForm):
+    """A form whose date-times are typed in the IBX's zone; cleaned values are UTC."""
+
+    def __init__(self, *args, zone_name: str = "UTC", **kwargs):
+        self.zone_name = zone_name
+        super().__init__(*args, **kwargs)
+
+    def full_clean(self):
+        with timezone.override(self.zone_name):
+            super().full_clean()
+
+    def utc(self, name):
+        value = self.cleaned_data.get(name)
+        return value.astimezone(UTC) if value else None
+
+
+class ScheduleForm(ZonedForm):
+    step_title = "Schedule"
+    start = LocalDateTimeField(label="Visit start")
+    end = LocalDateTimeField(label="Visit end")
+    open_cabinet = forms.BooleanField(
+        label="Open the cabinet for the visitors",
+        required=False,
+        help_text="Tick if the data centre staff should unlock the cabinet when the visitors arrive.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The prefilled defaults are shown in UTC too, before anything is typed.
+        zone = ZoneInfo(self.zone_name)
+        self.start_utc, self.end_utc = (
+            value.replace(tzinfo=zone).astimezone(UTC) if isinstance(value, datetime) and not self.is_bound else None
+            for value in (self.initial.get("start"), self.initial.get("end"))
+        )
+
+    # A series of visits (workvisits/series.py): the same visit repeated, each ordered ahead as its own.
+    repeat = forms.ChoiceField(
+        label="Repeat",
+        choices=recurrence.REPEAT_CHOICES,
+        required=False,
+        help_text="Each visit becomes its own work visit, ordered a few days ahead, at the same local time.",
+    )
+    repeat_count = forms.IntegerField(
+        label="Number of visits", min_value=2, max_value=recurrence.MAX_OCCURRENCES, required=False
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        # Kept apart from cleaned_data, which loses a value once an error is added to its field.
+        self.start_utc, self.end_utc = self.utc("start"), self.utc("end")
+        errors = rules.schedule_errors(self.start_utc, self.end_utc, self.ctx.now if self.ctx else timezone.now())
+        apply_rule_errors(self, errors, self.field_for)
+        if cleaned.get("repeat") and not cleaned.get("repeat_count"):
+            self.add_error("repeat_count", "Say how many visits the series has.")
+        elif self.recurrence() and self.start_utc and self.end_utc:
+            problems, _ = recurrence.validate_recurrence(
+                self.recurrence(), first_start=self.start_utc, first_end=self.end_utc, zone=ZoneInfo(self.zone_name)
+            )
+            apply_rule_errors(self, problems, self.field_for)
+        return cleaned
+
+    def recurrence(self) -> str:
+        """The RRULE of the repeat chosen ("" when the visit does not repeat)."""
+        kind, count, start = (self.cleaned_data.get(k) for k in ("repeat", "repeat_count", "start"))
+        if not (kind and count and start):
+            return ""
+        return recurrence.rule_for_repeat(kind, count, start.astimezone(ZoneInfo(self.zone_name)))
+
+    def field_for(self, path):
+        return {
+            "details.visitStartDateTime": "start",
+            "details.visitEndDateTime": "end",
+            "details.openCabinet": "open_cabinet",
+            "recurrence": "repeat",
+        }.get(path)
+
+    def body(self):
+        body = {
+            "details": {
+                "visitStartDateTime": rules.format_datetime(self.utc("start")),
+                "visitEndDateTime": rules.format_datetime(self.utc("end")),
+                "openCabinet": bool(self.cleaned_data.get("open_cabinet")),
+            }
+        }
+        if self.recurrence():
+            body["recurrence"] = self.recurrence()
+        return body
