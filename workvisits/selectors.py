@@ -654,12 +654,6 @@ class OrderSearch:
     sorts: tuple[tuple[str, bool], ...] = ()  # (sort name, descending)
 
 
-def orders_search(*, user: User, search: OrderSearch) -> QuerySet[Order]:
-    """The orders `user` may see that match an Order History search, sorted (newest first by default),
-    each with its parts loaded when read."""
-    return _with_parts(_search_matches(user, search))
-
-
 def _search_matches(user: User, search: OrderSearch) -> QuerySet[Order]:
     orders = orders_for_user(user=user)
     if search.product_types and "WORK_VISIT" not in search.product_types:

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import notifications, selectors, services, tasks
-from .choices import OPEN_UPSTREAM_STATUSES, EventKind, OrderStatus
+from .choices import NEEDS_CHECK_STATUSES, OPEN_UPSTREAM_STATUSES, EventKind, OrderStatus
 from .models import Order, OrderEvent, User
 from .upstream import payloads
 from .upstream.client import UpstreamClient
@@ -465,7 +465,7 @@ def order_link_upstream(*, operator: User, order_pk: int, upstream_order_id: str
     order = services.order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.SUBMITTED,
-        from_statuses={OrderStatus.NEEDS_CHECK},
+        from_statuses=NEEDS_CHECK_STATUSES,
         actor=operator,
         note=f"Linked by an operator to data centre order {upstream_order_id}.",
         data={"upstreamOrderId": upstream_order_id, "linkedBy": operator.username},
@@ -490,7 +490,7 @@ def order_confirm_not_upstream(*, operator: User, order_pk: int) -> Order:
     order = services.order_change_status(
         order_pk=order_pk,
         to_status=OrderStatus.QUEUED,
-        from_statuses={OrderStatus.NEEDS_CHECK},
+        from_statuses=NEEDS_CHECK_STATUSES,
         actor=operator,
         note="An operator confirmed the data centre does not have the order; it is sent again.",
         data={"confirmedBy": operator.username},

@@ -21,10 +21,11 @@ from ..models import VisitSeries
 from .messages import Names, local_span, rule_messages
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+OCCURRENCE_KEY_MAX = 40  # an occurrence is named by its start: ISO 8601 with its UTC offset
 
 
 class OccurrenceForm(forms.Form):
-    occurrence = forms.CharField(max_length=40)
+    occurrence = forms.CharField(max_length=OCCURRENCE_KEY_MAX)
 
 
 class ChangeForm(OccurrenceForm):
