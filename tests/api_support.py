@@ -5,6 +5,7 @@ import json
 from django.test import Client
 
 from portal import correlation
+from workvisits.api.errors import API_PREFIXES
 from workvisits.services import api_client_create, api_token_issue
 
 SEED_CREATE_SAMPLE = {
@@ -114,7 +115,6 @@ def media_in(settings, folder) -> None:
     }
 
 
-API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
 
 
 class StrictErrorKeys:

@@ -17,7 +17,6 @@ from playwright.sync_api import expect
 from tests.test_browser_portal import PHONE, browser, live_demo, shot  # noqa: F401 (fixtures)
 from tests.test_web_messages import JSON_PATH
 from workvisits import notifications, services
-from workvisits.choices import EventKind
 from workvisits.models import Order
 
 pytestmark = [
@@ -93,7 +92,7 @@ def test_the_order_page_follows_the_order_by_itself_and_hands_out_its_calendar_f
     make_body,  # noqa: F811
 ):
     order = queued_order(live_demo["orderer"], make_body)
-    notifications.notify_event(order.events.get(kind=EventKind.CREATED).pk)
+    notifications.notify_order(order.pk)
     page = sign_in(browser, live_server, "orderer")
     page.goto(f"{live_server.url}/orders/{order.order_id}/")
     expect(page.locator("#order-status")).to_contain_text("Waiting for the data centre")
@@ -212,7 +211,7 @@ def test_every_customer_page_passes_the_audit_and_the_dashboard_fits_a_phone(
     axe_source,  # noqa: F811
 ):
     order = queued_order(live_demo["orderer"], make_body)
-    notifications.notify_event(order.events.get(kind=EventKind.CREATED).pk)
+    notifications.notify_order(order.pk)
     page = sign_in(browser, live_server, "orderer", viewport=PHONE)
     card = page.locator(".order-table tbody tr").first
     for label in ("Visit", "Visitors", "Status"):

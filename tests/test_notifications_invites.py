@@ -43,8 +43,8 @@ def order(orderer, make_body):
 
 def test_every_contact_is_told_once_with_the_visit_in_the_ibx_zone(order):
     created = order.events.get(kind=EventKind.CREATED)
-    assert notifications.notify_event(created.pk) == 3
-    assert notifications.notify_event(created.pk) == 0  # a retried task
+    assert notifications.notify_order(created.order_id) == 3
+    assert notifications.notify_order(created.order_id) == 0  # a retried task
     assert sorted(m.to[0] for m in mail.outbox) == ["nina@fixit.example", "orderer@acme.example", "tess@acme.example"]
     message = mail.outbox[0]
     local = order.visit_start.astimezone(order.ibx.zone)
@@ -56,7 +56,7 @@ def test_every_contact_is_told_once_with_the_visit_in_the_ibx_zone(order):
 
 
 def test_invite_keeps_its_uid_raises_sequence_and_is_cancelled(order, orderer):
-    notifications.notify_event(order.events.get(kind=EventKind.CREATED).pk)
+    notifications.notify_order(order.pk)
     method, first = _invite(mail.outbox[0])
     assert method == "REQUEST" and first.get("method") == "REQUEST"
     zones = [str(tz.get("tzid")) for tz in first.walk("VTIMEZONE")]
@@ -71,7 +71,7 @@ def test_invite_keeps_its_uid_raises_sequence_and_is_cancelled(order, orderer):
         window = {"visitStartDateTime": format_datetime(start), "visitEndDateTime": format_datetime(end)}
         services.order_modify(user=orderer, order_id=order.order_id, data={"details": window})
         mail.outbox.clear()
-        notifications.notify_event(order.events.filter(kind=EventKind.MODIFIED).last().pk)
+        notifications.notify_order(order.pk)
         method, updated = _invite(mail.outbox[0])
         assert method == "REQUEST" and _event(updated)["uid"] == _event(first)["uid"]
         assert _event(updated)["sequence"] > _event(first)["sequence"]
@@ -81,7 +81,7 @@ def test_invite_keeps_its_uid_raises_sequence_and_is_cancelled(order, orderer):
 
     services.order_cancel(user=orderer, order_id=order.order_id, reason="No longer needed.")
     mail.outbox.clear()
-    notifications.notify_event(order.events.get(kind=EventKind.CANCEL_REQUESTED).pk)
+    notifications.notify_order(order.pk)
     method, cancelled = _invite(mail.outbox[0])
     assert method == "CANCEL" and cancelled.get("method") == "CANCEL"
     assert _event(cancelled)["uid"] == _event(first)["uid"]
@@ -94,12 +94,12 @@ def test_a_failed_send_is_retried_and_nobody_gets_it_twice(order, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
     with pytest.raises(notifications.DeliveryError):
-        notifications.notify_event(created.pk)
+        notifications.notify_order(created.order_id)
     assert not SentNotification.objects.filter(sent_at__isnull=True).exists()
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    assert notifications.notify_event(created.pk) == 3
-    assert notifications.notify_event(created.pk) == 0
+    assert notifications.notify_order(created.order_id) == 3
+    assert notifications.notify_order(created.order_id) == 0
     assert len(mail.outbox) == 3
 
 
@@ -111,7 +111,7 @@ def test_rejection_tells_the_reasons(order, users):
         note="Refused.",
         rejection_reasons=[{"property": "details.cages[0].id", "reason": "The cage is being decommissioned."}],
     )
-    notifications.notify_event(order.events.get(kind=EventKind.REJECTED).pk)
+    notifications.notify_order(order.pk)
     assert len(mail.outbox) == 3
     assert "Cage DC2:01:123456: The cage is being decommissioned." in mail.outbox[0].body
     assert "details.cages" not in mail.outbox[0].body
@@ -159,7 +159,7 @@ def _accept(order, upstream="1-555"):
 
 def test_a_waiting_order_is_tentative_for_everyone_at_the_door_and_a_left_out_visitor_hears_nothing(visit, settings):
     settings.PORTAL_BASE_URL = "https://portal.example"
-    assert notifications.notify_event(visit.events.get(kind=EventKind.CREATED).pk) == 3
+    assert notifications.notify_order(visit.pk) == 3
     sent = _by_recipient()
     assert set(sent) == {"orderer@acme.example", "nina@fixit.example", "vera@fixit.example"}
     for message in sent.values():
@@ -203,7 +203,7 @@ def test_an_answer_after_a_minute_confirms_the_tentative_entry_with_a_higher_seq
 
 @pytest.mark.parametrize("ending", ["rejected", "failed", "cancelled"])
 def test_a_rejected_failed_or_cancelled_order_withdraws_every_invite_it_sent(visit, orderer, ending):
-    notifications.notify_event(visit.events.get(kind=EventKind.CREATED).pk)
+    notifications.notify_order(visit.pk)
     invited = {m.to[0]: _event(_invite(m)[1]) for m in mail.outbox}
     mail.outbox.clear()
     if ending == "rejected":

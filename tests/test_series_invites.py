@@ -15,7 +15,7 @@ from icalendar import Calendar
 
 from tests.test_web_wizard import all_steps, local, schedule, visitors, walk
 from workvisits import notifications, series, services
-from workvisits.choices import EventKind, OccurrenceStatus, OrderStatus
+from workvisits.choices import OccurrenceStatus, OrderStatus
 from workvisits.models import Order, SeriesOccurrence, VisitSeries
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,7 @@ def orderer_client(client, orderer):
 def test_an_occurrences_order_invites_to_its_instance_of_the_series_event(orderer, make_body, mailoutbox):
     created = weekly_series(orderer, make_body)
     first = occurrences(created)[0]
-    notifications.notify_event(first.order.events.get(kind=EventKind.CREATED).pk)
+    notifications.notify_order(first.order.pk)
 
     method, calendar = invite_of(mailoutbox[0])
     events = list(calendar.walk("VEVENT"))
@@ -112,7 +112,7 @@ def test_rescheduling_one_occurrences_order_on_its_page_moves_it_in_the_series_i
 
     # The order's own email about the change moves the same instance.
     mailoutbox.clear()
-    notifications.notify_event(order.events.get(kind=EventKind.MODIFIED).pk)
+    notifications.notify_order(order.pk)
     method, calendar = invite_of(mailoutbox[0])
     (instance,) = calendar.walk("VEVENT")
     assert instance["UID"] == events[0]["UID"]
@@ -125,7 +125,7 @@ def test_cancelling_one_occurrences_order_on_its_page_takes_it_out_of_the_series
 ):
     created = weekly_series(orderer, make_body)
     first = occurrences(created)[0]
-    notifications.notify_event(first.order.events.get(kind=EventKind.CREATED).pk)  # in the calendars
+    notifications.notify_order(first.order.pk)  # in the calendars
     mailoutbox.clear()
 
     response = orderer_client.post(
@@ -141,7 +141,7 @@ def test_cancelling_one_occurrences_order_on_its_page_takes_it_out_of_the_series
     assert master["SEQUENCE"] == 1 and "RRULE" in master
 
     # The order withdraws its instance only, not the series.
-    notifications.notify_event(first.order.events.get(kind=EventKind.CANCEL_REQUESTED).pk)
+    notifications.notify_order(first.order.pk)
     method, calendar = invite_of(mailoutbox[0])
     (instance,) = calendar.walk("VEVENT")
     assert method == "CANCEL" and instance["UID"] == master["UID"]
@@ -183,7 +183,7 @@ def test_a_person_marked_do_not_email_in_the_wizard_gets_no_series_or_occurrence
     mailoutbox.clear()
     for order in orders:
         assert [v.notify for v in order.visitors.order_by("id")] == [True, False, True]
-        notifications.notify_event(order.events.get(kind=EventKind.CREATED).pk)
+        notifications.notify_order(order.pk)
     emailed = {m.to[0] for m in mailoutbox}
     assert "vera@fixit.example" in emailed and "quentin@fixit.example" not in emailed
 

@@ -243,7 +243,7 @@ def test_upstream_reasons_are_said_in_words_on_the_order_page_and_in_the_email(o
     assert "Cage DC2:01:123456: account 1234567890 is on credit hold." in text
     assert "The first name of visitor Olivia Orderer: Does not match the photo ID on file." in text
     assert not JSON_PATH.search(text)
-    notifications.notify_event(order.events.get(kind=EventKind.REJECTED).pk)
+    notifications.notify_order(order.pk)
     body = mail.outbox[0].body
     assert "Cage DC2:01:123456: account 1234567890 is on credit hold." in body
     assert not JSON_PATH.search(body)

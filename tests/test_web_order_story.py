@@ -40,7 +40,7 @@ def page_of(client, order, name="order_detail"):
 
 
 def test_the_emails_of_one_notice_are_one_entry_newest_first(signed_in, order):
-    notifications.notify_event(order.events.get(kind=EventKind.CREATED).pk)
+    notifications.notify_order(order.pk)
     services.record_event(order=order, kind=EventKind.NOTE, note="A note from the data centre.")
     text = visible_text(page_of(signed_in, order))
     assert "Received: emailed to 3 people" in text
@@ -141,7 +141,7 @@ def test_a_left_out_visitor_chosen_in_the_wizard_is_not_emailed(signed_in, order
     placed = Order.objects.exclude(pk=order.pk).get()
     assert [v.notify for v in placed.visitors.order_by("id")] == [True, False]
     mail.outbox.clear()
-    notifications.notify_event(placed.events.get(kind=EventKind.CREATED).pk)
+    notifications.notify_order(placed.pk)
     assert "quentin@fixit.example" not in {m.to[0] for m in mail.outbox}
 
 

@@ -3,6 +3,8 @@ sign-in only moves last_login, which is no change of the account, so it adds no 
 
 from django.db.models.signals import pre_save
 
+from .models import User
+
 
 def _skip_sign_ins(sender, instance, update_fields=None, **kwargs):
     if update_fields is not None and set(update_fields) == {"last_login"}:
@@ -12,6 +14,4 @@ def _skip_sign_ins(sender, instance, update_fields=None, **kwargs):
 
 
 def connect_audit_signals() -> None:
-    from .models import User
-
     pre_save.connect(_skip_sign_ins, sender=User, dispatch_uid="workvisits-audit-skip-sign-ins")

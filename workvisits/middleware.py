@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
-from . import rules
+from . import mfa, rules, uploads
+from .api.errors import API_PREFIXES, TOO_LARGE, error_entries
 
-API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
 # Public documents of the API: cacheable like any static page.
 PUBLIC_API_PATHS = ("/colocations/v2/openapi.json", "/colocations/v2/docs", "/colocations/v2/redoc")
 
@@ -90,8 +90,6 @@ class BodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from . import uploads
-
         api = request.path.startswith(API_PREFIXES)
         most = rules.MAX_ATTACHMENT_BYTES // 1048576
         try:
@@ -110,9 +108,7 @@ class BodyLimitMiddleware:
         else:
             return self.get_response(request)
         if api:
-            from .api import errors
-
-            body = errors.error_entries([(errors.TOO_LARGE, [("Content-Length", reason)])])
+            body = error_entries([(TOO_LARGE, [("Content-Length", reason)])])
             return JsonResponse(body, status=status, safe=False)
         if request.path == reverse("wizard_upload"):
             return JsonResponse({"errors": [reason]}, status=status)
@@ -143,8 +139,6 @@ class SecondFactorMiddleware:
         return path.startswith(exempt)
 
     def __call__(self, request):
-        from . import mfa
-
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or user.is_verified() or self._exempt(request.path):
             return self.get_response(request)

@@ -440,14 +440,6 @@ def notify_order(order_pk: int, order: Order | None = None) -> int:
     return _notify(order, pending, history)
 
 
-def notify_event(event_pk: int) -> int:
-    """Send the emails one event calls for; returns how many went out now."""
-    event = selectors.event_for_notice(event_pk)
-    if event is None:
-        return 0
-    return _notify(event.order, [event], _history(event.order_id))
-
-
 def _history(order_pk: int) -> list[OrderEvent]:
     """In one query, the order's events that the emails follow: those that call for emails (their
     invites' SEQUENCE) and the emails that carried an invite (whose calendars hold the visit)."""

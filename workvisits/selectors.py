@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.db import connection, connections
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -31,7 +31,6 @@ from .models import (
     Contact,
     Order,
     OrderCage,
-    OrderEvent,
     OrderingGrant,
     Organization,
     User,
@@ -516,17 +515,6 @@ def _notice_parts() -> list[Prefetch]:
 
 def order_for_notice(pk: int) -> Order:
     return Order.objects.select_related(*_NOTICE_JOINS).prefetch_related(*_notice_parts()).get(pk=pk)
-
-
-def event_for_notice(event_pk: int) -> OrderEvent | None:
-    """An event with its order loaded as order_for_notice does, in four queries; None when it is gone."""
-    joins = [f"order__{name}" for name in _NOTICE_JOINS]
-    try:
-        event = OrderEvent.objects.select_related(*joins).get(pk=event_pk)
-    except OrderEvent.DoesNotExist:
-        return None
-    prefetch_related_objects([event.order], *_notice_parts())
-    return event
 
 
 def order_facts(order: Order) -> rules.OrderFacts:

@@ -9,7 +9,6 @@ calendar invite (RRULE, EXDATE and RECURRENCE-ID overrides), kept true as occurr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -26,19 +25,24 @@ from django.urls import reverse
 from django.utils import timezone
 from icalendar import Event, vRecur
 
-from . import recurrence, rules, selectors, services, tasks
+from . import recurrence, rules, selectors, services
 from .choices import ContactType, OccurrenceStatus, OrderStatus, SeriesStatus
 from .models import IBX, Order, SeriesEmail, SeriesOccurrence, User, VisitSeries
+from .notifications import PHOTO_ID_REMINDER, DeliveryError, add_people, calendar_text, event_uid
+from .series_invite import (
+    GONE,
+    WITHDRAWN_ORDER_STATUSES,
+    invite_changed,
+    invite_facts,
+    occurrence_follow_order,
+    recipients,
+    template_usernames,
+    template_visitors,
+)
 from .web import messages
 
 logger = logging.getLogger(__name__)
 
-# Occurrences that are not visits any more: the invite's EXDATE.
-GONE = frozenset(
-    {OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED, OccurrenceStatus.NOT_CREATED, OccurrenceStatus.MISSED}
-)
-# An order of a series that was withdrawn (by its page, the API, a reviewer or the data centre).
-WITHDRAWN_ORDER_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED})
 OPEN_SERIES = frozenset({SeriesStatus.ACTIVE, SeriesStatus.PAUSED})
 MODIFY_KEYS = ("fromOccurrence", "details", "contacts")
 MODIFY_DETAILS_KEYS = ("visitStartDateTime", "visitEndDateTime", "visitors")
@@ -77,26 +81,10 @@ def series_of_order(order: Order) -> VisitSeries | None:
     return occurrence.series if occurrence else None
 
 
-def _template_usernames(template: dict, contact_type: str | None = None) -> set[str]:
-    names: set[str] = set()
-    details = template.get("details") if isinstance(template.get("details"), dict) else {}
-    entries = [] if contact_type else list(details.get("visitors") or [])
-    entries += [c for c in template.get("contacts") or [] if contact_type is None or c.get("type") == contact_type]
-    for entry in entries:
-        if isinstance(entry, dict):
-            names.update(name for name in entry.get("registeredUsers") or [] if isinstance(name, str))
-    return names
-
-
-def _visitors(template: dict) -> list:
-    details = template.get("details") if isinstance(template.get("details"), dict) else {}
-    return list(details.get("visitors") or [])
-
-
 def _still_left_out(before: dict, left_out: list[int], after: dict) -> list[int]:
     """The positions in `after`'s visitors of the people left out of the emails in `before` (the same entry)."""
-    quiet = [entry for i, entry in enumerate(_visitors(before)) if i in left_out]
-    return [i for i, entry in enumerate(_visitors(after)) if entry in quiet]
+    quiet = [entry for i, entry in enumerate(template_visitors(before)) if i in left_out]
+    return [i for i, entry in enumerate(template_visitors(after)) if entry in quiet]
 
 
 def _template_cage_ids(template: dict) -> frozenset[str]:
@@ -120,7 +108,7 @@ def user_may_change_series(user: User, series: VisitSeries) -> bool:
             visit_start=timezone.now(),
             visit_end=timezone.now(),
             ordered_by=series.owner.username,
-            technical_usernames=frozenset(_template_usernames(series.template, ContactType.TECHNICAL)),
+            technical_usernames=frozenset(template_usernames(series.template, ContactType.TECHNICAL)),
             cage_ids=_template_cage_ids(series.template),
         ),
     )
@@ -211,7 +199,7 @@ def series_create(
     if errors:
         raise rules.RuleViolation(errors)
     template = _template_of(body)
-    left_out = sorted({i for i in left_out_visitors if 0 <= i < len(_visitors(template))})
+    left_out = sorted({i for i in left_out_visitors if 0 <= i < len(template_visitors(template))})
     with transaction.atomic():
         series = VisitSeries.objects.create(
             organization_id=user.organization_id,
@@ -236,7 +224,7 @@ def series_create(
             ]
         )
         series_materialize(now=now, series_pk=series.pk)
-        _invite_changed(series.pk)
+        invite_changed(series.pk)
     logger.info("series %s created with %d occurrences", series.series_id, len(rule.occurrences))
     return series
 
@@ -269,7 +257,7 @@ def _materialize_one(occurrence_pk: int, now: datetime) -> bool:
             occurrence.status = OccurrenceStatus.MISSED
             occurrence.reason = "Its start passed before its order could be created."
             occurrence.save(update_fields=["status", "reason"])
-            _invite_changed(series.pk)
+            invite_changed(series.pk)
             return False
         body = occurrence_body(occurrence)
         try:
@@ -287,46 +275,12 @@ def _materialize_one(occurrence_pk: int, now: datetime) -> bool:
             series.status_reason = f"The visit of {when} could not be ordered: {occurrence.reason}"
             series.save(update_fields=["status", "status_reason", "updated_at"])
             logger.info("series %s paused: occurrence %s broke a rule", series.series_id, occurrence.pk)
-            _invite_changed(series.pk, force_notify=True)
+            invite_changed(series.pk, force_notify=True)
             return False
         occurrence.order = order
         occurrence.status = OccurrenceStatus.CREATED
         occurrence.save(update_fields=["order", "status"])
     return True
-
-
-def series_lock_for_order(order_pk: int) -> int | None:
-    """Lock the series an order is an occurrence of and return its key (None for an order of its own).
-
-    An order-level change takes this lock before the order's, as the series' own actions do, so the
-    two never wait on each other."""
-    return (
-        VisitSeries.objects.select_for_update(of=("self",))
-        .filter(occurrences__order_id=order_pk)
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-def occurrence_follow_order(*, order_pk: int) -> bool:
-    """The occurrence of an order changed by itself (its page, the API, a reviewer, the data centre) follows
-    it: a withdrawn order's occurrence leaves the invite (EXDATE), a moved one's is an override. Returns
-    whether the occurrence changed (the invite then gets a new SEQUENCE and is emailed)."""
-    with transaction.atomic():
-        series_pk = series_lock_for_order(order_pk)
-        if series_pk is None:
-            return False
-        order = Order.objects.only("status", "visit_start", "visit_end").get(pk=order_pk)
-        ordered = SeriesOccurrence.objects.filter(order_id=order_pk, status=OccurrenceStatus.CREATED)
-        if order.status in WITHDRAWN_ORDER_STATUSES:
-            changed = ordered.update(status=OccurrenceStatus.CANCELLED)
-        else:
-            changed = ordered.exclude(visit_start=order.visit_start, visit_end=order.visit_end).update(
-                visit_start=order.visit_start, visit_end=order.visit_end
-            )
-        if changed:
-            _invite_changed(series_pk)
-    return bool(changed)
 
 
 def _follow_orders() -> None:
@@ -499,7 +453,7 @@ def series_modify(*, user: User, series_id: str, data, now: datetime | None = No
             VisitSeries.objects.filter(pk=series.pk).update(
                 template=template, left_out_visitors=left_out, updated_at=now
             )
-        _invite_changed(series.pk)
+        invite_changed(series.pk)
     logger.info("series %s changed from %s on", series.series_id, rules.format_datetime(pivot.visit_start))
     return series_for_user(user, series_id)
 
@@ -521,7 +475,7 @@ def occurrence_skip(*, user: User, series_id: str, visit_start, reason: str = ""
             services.order_cancel(
                 user=user, order_id=order.order_id, reason=reason or f"Skipped in series {series.series_id}."
             )
-        _invite_changed(series.pk)
+        invite_changed(series.pk)
     logger.info("series %s: occurrence %s skipped", series.series_id, occurrence.pk)
     return occurrence
 
@@ -553,7 +507,7 @@ def series_cancel(*, user: User, series_id: str, reason, now: datetime | None = 
         series.status = SeriesStatus.CANCELLED
         series.status_reason = reason
         series.save(update_fields=["status", "status_reason", "updated_at"])
-        _invite_changed(series.pk)
+        invite_changed(series.pk)
     logger.info("series %s cancelled", series.series_id)
     return series_for_user(user, series_id)
 
@@ -580,48 +534,11 @@ class _Anchor(NamedTuple):
     visit_start: datetime
 
 
-def _recipients(series: VisitSeries) -> list[tuple[str, str]]:
-    """The owner and the people of the series' template with an email address, once each (the visitors
-    left out of the emails left out)."""
-    template = series.template
-    users = {
-        u.username: u
-        for u in User.objects.filter(organization_id=series.organization_id, username__in=_template_usernames(template))
-    }
-    people = [(series.owner.email, series.owner.display_name())]
-    visitors = [v for i, v in enumerate(_visitors(template)) if i not in series.left_out_visitors]
-    for entry in [*visitors, *(template.get("contacts") or [])]:
-        if not isinstance(entry, dict):
-            continue
-        for name in entry.get("registeredUsers") or []:
-            if name in users:
-                people.append((users[name].email, users[name].display_name()))
-        email = next(
-            (d.get("value") for d in entry.get("details") or [] if isinstance(d, dict) and d.get("type") == "EMAIL"), ""
-        )
-        if email:
-            people.append((email, f"{entry.get('firstName') or ''} {entry.get('lastName') or ''}".strip()))
-    seen: set[str] = set()
-    return [(e, n) for e, n in people if e and not (e.lower() in seen or seen.add(e.lower()))]
-
-
 def series_url(series: VisitSeries) -> str:
     return settings.PORTAL_BASE_URL.rstrip("/") + reverse("series_detail", kwargs={"series_id": series.series_id})
 
 
-def _invite_facts(series: VisitSeries, occurrences: list[SeriesOccurrence]) -> dict:
-    gone = [o.recurrence_start for o in occurrences if o.status in GONE]
-    moved = [
-        (o.recurrence_start, o.visit_start, o.visit_end)
-        for o in occurrences
-        if o.status not in GONE and (o.visit_start, o.visit_end) != (o.recurrence_start, o.recurrence_end)
-    ]
-    return {"cancelled": series.status == SeriesStatus.CANCELLED, "gone": gone, "moved": moved}
-
-
 def _event(series: VisitSeries, start: datetime, end: datetime, *, attendees, status: str) -> Event:
-    from .notifications import PHOTO_ID_REMINDER, add_people, event_uid
-
     zone = series.ibx.zone
     event = Event()
     event.add("uid", event_uid(series.invite_uid))
@@ -643,15 +560,13 @@ def _event(series: VisitSeries, start: datetime, end: datetime, *, attendees, st
 def series_invite(series: VisitSeries, *, method: str = "REQUEST") -> str:
     """The series as one recurring VEVENT (RRULE, EXDATE of the occurrences left out) with a
     RECURRENCE-ID override for each occurrence moved off the rule; METHOD:CANCEL withdraws it all."""
-    from .notifications import calendar_text
-
     occurrences = list(series.occurrences.order_by("recurrence_start"))
     first = occurrences[0]
-    attendees = _recipients(series)
+    attendees = recipients(series)
     status = "CANCELLED" if method == "CANCEL" else "CONFIRMED"
     master = _event(series, first.recurrence_start, first.recurrence_end, attendees=attendees, status=status)
     master.add("rrule", vRecur.from_ical(series.recurrence))
-    facts = _invite_facts(series, occurrences)
+    facts = invite_facts(series, occurrences)
     zone = series.ibx.zone
     if facts["gone"]:
         master.add("exdate", [start.astimezone(zone) for start in facts["gone"]])
@@ -663,25 +578,6 @@ def series_invite(series: VisitSeries, *, method: str = "REQUEST") -> str:
             override.add("recurrence-id", recurrence_id.astimezone(zone))
             events.append((anchor, override))
     return calendar_text(events, method=method)
-
-
-def _invite_changed(series_pk: int, *, force_notify: bool = False) -> None:
-    """After a change: a new SEQUENCE and an email when what the invite says changed (inside the caller's
-    transaction; the email goes on commit)."""
-    series = VisitSeries.objects.select_for_update(of=("self",)).select_related("owner").get(pk=series_pk)
-    occurrences = list(series.occurrences.order_by("recurrence_start"))
-    facts = _invite_facts(series, occurrences)
-    facts["recurrence"] = series.recurrence
-    facts["people"] = _recipients(series)
-    digest = hashlib.sha256(json.dumps(facts, default=str, sort_keys=True).encode()).hexdigest()
-    if digest != series.invite_digest:
-        if series.invite_digest:
-            series.invite_sequence += 1
-        series.invite_digest = digest
-        series.save(update_fields=["invite_digest", "invite_sequence", "updated_at"])
-    elif not force_notify:
-        return
-    services.enqueue_on_commit(tasks.notify_series, series.pk)
 
 
 def _message(email, connection) -> EmailMultiAlternatives:
@@ -700,8 +596,6 @@ def _message(email, connection) -> EmailMultiAlternatives:
 def series_notify(*, series_pk: int) -> int:
     """Email the invite's current SEQUENCE (if not yet sent) to the series' people and tell the owner of
     each occurrence that could not be ordered; each email at most once (SeriesEmail). Returns how many went out."""
-    from .notifications import DeliveryError
-
     series = VisitSeries.objects.select_related("ibx", "owner").filter(pk=series_pk).first()
     if series is None:
         return 0
@@ -719,7 +613,7 @@ def series_notify(*, series_pk: int) -> int:
         subject = f"Work visit series {series.series_id} " + (
             "cancelled" if method == "CANCEL" else "changed" if sequence else "in your calendar"
         )
-        for email, name in _recipients(series):
+        for email, name in recipients(series):
             ctx = {
                 **context,
                 "name": name,

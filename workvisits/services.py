@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import downloads, graph_insert, rules, selectors, tasks, throttles, uploads, webhooks
+from . import downloads, graph_insert, rules, selectors, series_invite, tasks, throttles, uploads, webhooks
 from .choices import (
     HELD_UPSTREAM_STATUSES,
     RESUBMITTABLE_STATUSES,
@@ -25,6 +25,7 @@ from .choices import (
     EventKind,
     OrderStatus,
 )
+from .exceptions import OrderChangeDenied, OrderConflict, OrderNotFound
 from .models import (
     ApiClient,
     ApiToken,
@@ -38,6 +39,7 @@ from .models import (
     User,
     Visitor,
 )
+from .queueing import enqueue, enqueue_on_commit
 from .web.messages import local_span
 
 logger = logging.getLogger(__name__)
@@ -47,37 +49,6 @@ logger = logging.getLogger(__name__)
 NOTIFIED_EVENTS = frozenset(
     {EventKind.CREATED, EventKind.STATUS, EventKind.MODIFIED, EventKind.REJECTED, EventKind.CANCEL_REQUESTED}
 )
-
-
-class OrderConflict(Exception):
-    """The order's state (or a concurrent change) forbids the action: HTTP 409, naming `property`."""
-
-    def __init__(self, message: str, property: str = "orderId"):  # noqa: A002 (the error entry's key)
-        self.message, self.property = message, property
-        super().__init__(message)
-
-
-class OrderNotFound(Exception):
-    """No such order for this user: HTTP 404."""
-
-
-class OrderChangeDenied(rules.RuleViolation):
-    """The user may see the order but not change or cancel it: HTTP 403 (EQ-2012007)."""
-
-
-def enqueue(task, *args, countdown: float | None = None) -> bool:
-    """Send a task, never failing the caller: with the broker down (a short timeout, see
-    CELERY_BROKER_TRANSPORT_OPTIONS) the sweeper sends it later."""
-    try:
-        task.apply_async(args, countdown=countdown)
-    except Exception:  # broker down or misconfigured: the order keeps its state and is swept up later
-        logger.warning("could not enqueue %s%r; the sweeper will retry", task.name, args, exc_info=True)
-        return False
-    return True
-
-
-def enqueue_on_commit(task, *args) -> None:
-    transaction.on_commit(lambda: enqueue(task, *args))
 
 
 def send_for_submission_on_commit(order_pk: int) -> None:
@@ -420,17 +391,13 @@ def order_modify(
 def _lock_series_of(order_pk: int) -> bool:
     """Lock the series an order is an occurrence of, before the order (the series' lock order); whether
     there is one."""
-    from . import series  # the series build on these services
-
-    return series.series_lock_for_order(order_pk) is not None
+    return series_invite.series_lock_for_order(order_pk) is not None
 
 
 def _series_follow(order_pk: int) -> None:
     """An occurrence's order was moved or withdrawn: its series' recurring invite follows (an override, an
     EXDATE, a new SEQUENCE)."""
-    from . import series
-
-    series.occurrence_follow_order(order_pk=order_pk)
+    series_invite.occurrence_follow_order(order_pk=order_pk)
 
 
 def _jsonable(value):

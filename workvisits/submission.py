@@ -36,7 +36,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import notifications, selectors, services, tasks
+from . import notifications, queueing, selectors, services, tasks
 from .choices import NEEDS_CHECK_STATUSES, OPEN_UPSTREAM_STATUSES, EventKind, OrderStatus
 from .models import Order, OrderEvent, User
 from .upstream import payloads
@@ -109,7 +109,7 @@ def _let_go_of_the_database() -> None:
 
 
 def _send_submission(order_pk: int, countdown: float | None = None) -> bool:
-    return services.enqueue(tasks.submit_order, order_pk, countdown=countdown)
+    return queueing.enqueue(tasks.submit_order, order_pk, countdown=countdown)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,7 +343,7 @@ def _changes_after(order: Order, read_version: int) -> None:
     if carried:
         OrderEvent.objects.filter(pk__in=carried).update(sent_upstream_at=timezone.now())
     if len(carried) < len(unsent):
-        services.enqueue(tasks.modify_order, order.pk, order.version)
+        queueing.enqueue(tasks.modify_order, order.pk, order.version)
 
 
 def _rejected(order: Order, owner: str, exc: PermanentUpstreamError, body: dict | None) -> Outcome:
@@ -450,7 +450,7 @@ def _tell(order: Order | None) -> None:
         notifications.notify_order(order.pk, order=order)
     except Exception:  # mail down, or a bug: the emails are not lost, the task sends them
         logger.warning("order %s: emails not sent with the submission; a task retries", order.pk, exc_info=True)
-        services.enqueue(tasks.notify_order, order.pk, countdown=backoff_delay(1))
+        queueing.enqueue(tasks.notify_order, order.pk, countdown=backoff_delay(1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +476,7 @@ def order_link_upstream(*, operator: User, order_pk: int, upstream_order_id: str
     if order is None:
         raise services.OrderConflict("Only orders being checked with the data centre can be linked.")
     transaction.on_commit(lambda: _changes_after(order, 0))
-    services.enqueue_on_commit(
+    queueing.enqueue_on_commit(
         tasks.alert_operators,
         order.pk,
         f"Work visit {order.order_id} linked to data centre order {upstream_order_id}",
@@ -503,7 +503,7 @@ def order_confirm_not_upstream(*, operator: User, order_pk: int) -> Order:
     if order is None:
         raise services.OrderConflict("Only orders being checked with the data centre can be resubmitted this way.")
     services.send_for_submission_on_commit(order.pk)
-    services.enqueue_on_commit(
+    queueing.enqueue_on_commit(
         tasks.alert_operators,
         order.pk,
         f"Work visit {order.order_id} resubmitted after a check",
@@ -687,7 +687,7 @@ def orders_sweep() -> dict[str, int]:
     unnotified = OrderEvent.objects.filter(kind__in=services.NOTIFIED_EVENTS, notified_at__isnull=True, **recent)
     notifies = list(unnotified.order_by().values_list("order_id", flat=True).distinct()[:SWEEP_BATCH])
     for pk in notifies:
-        services.enqueue(tasks.notify_order, pk)
+        queueing.enqueue(tasks.notify_order, pk)
 
     unsent = OrderEvent.objects.filter(
         kind=EventKind.MODIFIED,
@@ -698,7 +698,7 @@ def orders_sweep() -> dict[str, int]:
     )
     changes = list(unsent.order_by().values_list("order_id", "order__version").distinct()[:SWEEP_BATCH])
     for pk, version in changes:
-        services.enqueue(tasks.modify_order, pk, version)
+        queueing.enqueue(tasks.modify_order, pk, version)
 
     uncancelled = Order.objects.filter(
         status=OrderStatus.CANCELLED,
@@ -712,7 +712,7 @@ def orders_sweep() -> dict[str, int]:
         ]
     )
     for pk in cancels:
-        services.enqueue(tasks.cancel_order, pk)
+        queueing.enqueue(tasks.cancel_order, pk)
     counts = {
         "submissions": len(submits),
         "notifications": len(notifies),

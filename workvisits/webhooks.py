@@ -35,7 +35,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from . import rules, selectors, tasks
+from . import queueing, rules, selectors, tasks
+from .api.schemas import order_json
 from .choices import EventKind, OrderStatus
 from .models import (
     WEBHOOK_URL_MAX,
@@ -369,8 +370,6 @@ def order_event_recorded(
         endpoints = endpoints_for_event(order.organization_id, kind)
     if not endpoints:
         return []
-    from .api.schemas import order_json  # (the API's module imports the services, which import this one)
-
     shape = order_json(selectors.order_with_parts(order.pk))
     created_at = rules.format_datetime(event.created_at or timezone.now())
     deliveries = []
@@ -389,10 +388,8 @@ def order_event_recorded(
 
 
 def _send(pks: list[int], countdown: float | None = None) -> None:
-    from .services import enqueue  # (the services import this module)
-
     for pk in pks:
-        enqueue(tasks.deliver_webhook, pk, countdown=countdown)
+        queueing.enqueue(tasks.deliver_webhook, pk, countdown=countdown)
 
 
 def _send_on_commit(pks: list[int]) -> None:

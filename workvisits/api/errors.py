@@ -18,8 +18,10 @@ from rest_framework.response import Response
 from portal import correlation
 
 from .. import rules
-from ..middleware import API_PREFIXES
-from ..services import OrderConflict, OrderNotFound
+from ..exceptions import OrderConflict, OrderNotFound
+
+# The paths the API answers under: errors there are JSON arrays, never HTML.
+API_PREFIXES = ("/colocations/", "/v1/", "/oauth2/")
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from django import forms, template
 from django.utils.html import format_html
 
+from workvisits import selectors
 from workvisits.choices import OrderStatus
 from workvisits.web import messages
 
@@ -155,8 +156,6 @@ def field_row(field, extra: str = "", hint: str = ""):
 def user_may_order(context, user) -> bool:
     """Whether the menu offers "Schedule a visit": only to users who hold an ordering grant (a page whose
     view already asked passes it as `may_order`: no second query)."""
-    from workvisits import selectors
-
     if "may_order" in context:
         return bool(context["may_order"])
     return bool(user.is_authenticated and selectors.user_may_order(user))

@@ -26,6 +26,7 @@ from django.core.cache import cache
 
 from portal import correlation
 
+from ..models import UpstreamCall
 from . import ratelimit
 from .errors import PermanentUpstreamError, TransientUpstreamError, UpstreamError, error_from_response
 
@@ -185,8 +186,6 @@ class UpstreamClient:
         token: str | None = None,
         correlation_id: str,
     ) -> httpx.Response:
-        from ..models import UpstreamCall
-
         url = self.base_url + path
         headers = {correlation.HEADER: correlation_id, "Accept": "application/json"}
         content = None
@@ -247,8 +246,6 @@ class UpstreamClient:
 
     def save_calls(self) -> None:
         """Store the calls made since the last save (the log must never break the calls it records)."""
-        from ..models import UpstreamCall
-
         calls, self.calls = self.calls, []
         if not calls:
             return

@@ -20,6 +20,7 @@ from .. import rules, selectors
 from ..choices import OrderStatus
 from . import forms
 from .messages import zone_label
+from .views import order_filters  # the dashboard's reading of its filter form
 
 MONTH, WEEK = "month", "week"
 
@@ -229,8 +230,6 @@ def page_context(orders: list, span: Span, today: date, kept: dict) -> dict:
 @require_GET
 def visits_calendar(request):
     """The month or week of visits the user may see, narrowed by the dashboard's filters."""
-    from .views import order_filters  # the dashboard's reading of its filter form
-
     user = request.user
     today = user_today(user)
     span = requested_span(request, today)
