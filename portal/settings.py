@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "workvisits.middleware.SessionIdleMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -362,7 +363,9 @@ SESSION_COOKIE_HTTPONLY = True
 # A session ends after SESSION_IDLE_HOURS without a request (each request starts the period again).
 SESSION_IDLE_HOURS = env.float("SESSION_IDLE_HOURS", default=12)
 SESSION_COOKIE_AGE = int(SESSION_IDLE_HOURS * 3600)
-SESSION_SAVE_EVERY_REQUEST = True
+# The period starts again by a write of the session at most this often (workvisits.middleware), not by a
+# write on every request: a session ends up to this much before SESSION_IDLE_HOURS are over.
+SESSION_REFRESH_SECONDS = min(300, SESSION_COOKIE_AGE // 100)
 # No inline script anywhere: every script is a static file of the portal (or of the admin and API docs).
 # Inline style attributes stay allowed (the admin, Bootstrap's and the API docs' widgets use them).
 CONTENT_SECURITY_POLICY = {

@@ -92,9 +92,25 @@ def test_a_session_ends_after_twelve_idle_hours_and_each_request_starts_the_peri
         assert client.get(reverse("dashboard")).status_code == 200
         clock.shift(timedelta(hours=11))  # 22 hours after sign-in, 11 after the last request
         assert client.get(reverse("dashboard")).status_code == 200
-        clock.shift(timedelta(hours=12, minutes=1))
+        clock.shift(timedelta(hours=12))
         response = client.get(reverse("dashboard"))
         assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_the_idle_period_is_restarted_by_one_write_every_few_minutes_not_every_request(client, orderer, settings):
+    from django.contrib.sessions.models import Session
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        client.force_login(orderer)
+        client.get(reverse("dashboard"))
+        expiry = Session.objects.get().expire_date
+        clock.shift(timedelta(seconds=settings.SESSION_REFRESH_SECONDS - 1))
+        client.get(reverse("dashboard"))
+        assert Session.objects.get().expire_date == expiry  # no write
+        clock.shift(timedelta(seconds=1))
+        client.get(reverse("dashboard"))
+        assert Session.objects.get().expire_date == expiry + timedelta(seconds=settings.SESSION_REFRESH_SECONDS)
 
 
 def test_readyz_names_the_failing_check_without_detail_to_anonymous_callers(client, db, settings, users):

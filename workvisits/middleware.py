@@ -3,6 +3,7 @@ never kept by a cache."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
@@ -157,3 +158,23 @@ class SecondFactorMiddleware:
                 "Give your second sign-in factor's code first.", content_type="text/plain; charset=utf-8"
             )
         return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
+
+
+class SessionIdleMiddleware:
+    """A signed-in session's idle period starts again with each request, but the session row is written
+    only when its last write is SESSION_REFRESH_SECONDS old (not on every request): the session then
+    ends between SESSION_IDLE_HOURS minus that and SESSION_IDLE_HOURS after the last request."""
+
+    KEY = "idle_refreshed_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None)
+        if session is not None and user is not None and user.is_authenticated:
+            now = int(time.time())
+            if now - int(session.get(self.KEY, 0)) >= settings.SESSION_REFRESH_SECONDS:
+                session[self.KEY] = now  # marks the session modified: saved with a new expiry
+        return self.get_response(request)

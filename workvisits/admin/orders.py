@@ -258,6 +258,9 @@ class OrderAdmin(admin.ModelAdmin):
     # row; the visit-date filter covers dates), no second count of the unfiltered table, and a page
     # count that stops counting at EXACT_COUNT_UP_TO rows.
     show_full_result_count = False
+    # Each row goes through the admin's per-cell rendering (a checkbox widget, a link, several cells): the
+    # list's time is its rows', so a page holds 50 (docs/performance.md, "Scale").
+    list_per_page = 50
     paginator = BoundedCountPaginator
     actions = [
         "approve_orders",
