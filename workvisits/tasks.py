@@ -81,6 +81,15 @@ def notify_order(self, order_pk: int) -> str:
     return f"{sent} sent"
 
 
+@shared_task(name="workvisits.import_locations")
+def import_locations() -> str:
+    """Bring the locations catalogue in line with the upstream (periodic, and the admin's button)."""
+    from .locations import import_locations_from_upstream, sync_counts
+
+    sync = import_locations_from_upstream()
+    return f"{sync_counts(sync)}; {len(sync.errors)} errors"
+
+
 @shared_task(name="workvisits.alert_operators", ignore_result=True)
 def alert_operators(order_pk: int, subject: str, detail: str) -> int:
     """Tell the operators about an order (an operator's action on it, for the others)."""

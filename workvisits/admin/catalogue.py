@@ -10,7 +10,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from .. import locations, queueing
+from .. import locations, queueing, tasks
 from ..catalogue import catalogue_changed
 from ..models import (
     IBX,
@@ -172,7 +172,7 @@ class LocationSyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """Ask a worker to import the upstream's locations now (the beat does it on its own schedule)."""
         if not self.has_import_permission(request) or request.method != "POST":
             raise PermissionDenied
-        if queueing.enqueue(locations.import_locations):
+        if queueing.enqueue(tasks.import_locations):
             self.message_user(request, "A worker imports the upstream's locations now; reload in a moment.")
         else:
             self.message_user(request, "The task queue cannot be reached; try again later.", messages.ERROR)

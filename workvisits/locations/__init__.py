@@ -5,7 +5,6 @@ row reporting what it created, updated and retired, and every entry it could not
 from .importer import (
     SOURCE_CSV,
     SOURCE_UPSTREAM,
-    import_locations,
     import_locations_answer,
     import_locations_csv,
     import_locations_from_upstream,
@@ -22,7 +21,6 @@ __all__ = [
     "entries_from_csv",
     "entries_from_lookup",
     "facts_from_v1",
-    "import_locations",
     "import_locations_answer",
     "import_locations_csv",
     "import_locations_from_upstream",

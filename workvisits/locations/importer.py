@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -296,10 +295,3 @@ def import_locations_from_upstream(*, started_by: User | None = None) -> Locatio
             source=SOURCE_UPSTREAM, started_by=started_by, errors=[{"where": "upstream", "message": message}]
         )
         raise
-
-
-@shared_task(name="workvisits.import_locations")
-def import_locations() -> str:
-    """Periodic: bring the locations catalogue in line with the upstream."""
-    sync = import_locations_from_upstream()
-    return f"{sync_counts(sync)}; {len(sync.errors)} errors"
