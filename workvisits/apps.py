@@ -14,10 +14,13 @@ class WorkVisitsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Celery tasks defined outside tasks.py register when their module is imported.
-        from . import locations, mfa  # noqa: F401  (mfa: its sign-in receiver)
+        from django.contrib.auth.signals import user_logged_in
+
+        from . import mfa  # noqa: F401  (its sign-in receiver)
         from .audit import connect_audit_signals
+        from .middleware import SessionIdleMiddleware
 
         connect_audit_signals()
+        user_logged_in.connect(SessionIdleMiddleware.signed_in, dispatch_uid="workvisits-session-idle-start")
         # Permissions added by later migrations reach the staff groups after every migrate.
         post_migrate.connect(_update_staff_roles, sender=self)

@@ -167,6 +167,12 @@ class SessionIdleMiddleware:
 
     KEY = "idle_refreshed_at"
 
+    @classmethod
+    def signed_in(cls, sender, request, user, **kwargs):
+        """The sign-in writes the session anyway: the idle period starts there (user_logged_in receiver)."""
+        if getattr(request, "session", None) is not None:
+            request.session[cls.KEY] = int(time.time())
+
     def __init__(self, get_response):
         self.get_response = get_response
 

@@ -31,10 +31,12 @@ from .models import (
     Contact,
     Order,
     OrderCage,
+    OrderEvent,
     OrderingGrant,
     Organization,
     User,
     Visitor,
+    VisitSeries,
     WebhookEndpoint,
 )
 
@@ -779,3 +781,39 @@ def door_orders(*, first_day, last_day, ibx: str = "") -> list[Order]:
         Prefetch("visitors", queryset=Visitor.objects.select_related("user").order_by("id")),
     )
     return list(_overlapping(orders, first_day, last_day)[: CALENDAR_MAX_VISITS + 1])
+
+
+def order_events(order: Order) -> QuerySet[OrderEvent]:
+    """The order's timeline, oldest first, each event with who did it."""
+    return OrderEvent.objects.filter(order=order).select_related("actor").order_by("created_at", "id")
+
+
+def upcoming_orders_for_feed(*, user: User, now: datetime, left_out: Iterable[str]) -> QuerySet[Order]:
+    """The orders a user's calendar feed shows: not yet over, not in `left_out` statuses, soonest first."""
+    return (
+        orders_with_parts(user=user).filter(visit_end__gte=now).exclude(status__in=left_out).order_by("visit_start")
+    )
+
+
+def series_list_for_user(user: User, *, limit: int = 200) -> list[VisitSeries]:
+    """The series a user sees: all the organization's with the permission to see its orders, else their own."""
+    if not user.organization_id:
+        return []
+    found = VisitSeries.objects.filter(organization_id=user.organization_id).select_related("ibx")
+    if not user_sees_all_orders(user):
+        found = found.filter(owner=user)
+    return list(found[:limit])
+
+
+def organization_attachments(user: User, ids: Iterable[str]) -> list[Attachment]:
+    """The files of the user's organization among `ids` (ids that are not UUIDs match nothing)."""
+    wanted = []
+    for value in ids:
+        try:
+            wanted.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not wanted or not user.organization_id:
+        return []
+    return list(Attachment.objects.filter(organization_id=user.organization_id, id__in=wanted))
+

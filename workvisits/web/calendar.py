@@ -18,12 +18,7 @@ def order_ics(order) -> str:
 
 def feed_ics(user) -> str:
     """The organization's upcoming visits the user may see, each in its IBX's zone."""
-    orders = (
-        selectors.orders_with_parts(user=user)
-        .filter(visit_end__gte=timezone.now())
-        .exclude(status__in=FEED_STATUSES_LEFT_OUT)
-        .order_by("visit_start")
-    )
+    orders = selectors.upcoming_orders_for_feed(user=user, now=timezone.now(), left_out=FEED_STATUSES_LEFT_OUT)
     events = [
         (o, notifications.visit_event(o, sequence=o.version, status=notifications.invite_status(o.status)))
         for o in orders

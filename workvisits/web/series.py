@@ -54,12 +54,7 @@ def _status_words(status: str) -> str:
 
 @login_required
 def series_list(request):
-    found = VisitSeries.objects.none()
-    if request.user.organization_id:
-        found = VisitSeries.objects.filter(organization_id=request.user.organization_id).select_related("ibx")
-        if not selectors.user_sees_all_orders(request.user):
-            found = found.filter(owner=request.user)
-    return render(request, "workvisits/series_list.html", {"series_list": found[:200]})
+    return render(request, "workvisits/series_list.html", {"series_list": selectors.series_list_for_user(request.user)})
 
 
 @login_required

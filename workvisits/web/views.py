@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import downloads, rules, selectors, services
-from ..models import Order, OrderEvent
+from ..models import Order
 from . import calendar, forms
 from .messages import Names
 from .wizard import require_ordering_permission
@@ -103,7 +103,7 @@ def timeline(order) -> list[dict]:
     """The order's story, newest first; the emails of one notice are one entry ("Received: emailed to 3 people")."""
     entries: list[dict] = []
     by_notice: dict[str, dict] = {}
-    for event in OrderEvent.objects.filter(order=order).select_related("actor").order_by("created_at", "id"):
+    for event in selectors.order_events(order):
         notice = str(event.data.get("notice") or "") if event.kind == "EMAIL" else ""
         recipient = event.data.get("recipient") if notice else None
         if recipient:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
@@ -17,7 +16,7 @@ from formtools.wizard.views import NamedUrlSessionWizardView
 
 from .. import rules, selectors, series, services
 from ..choices import Availability, ContactType
-from ..models import Attachment, Order
+from ..models import Order
 from . import forms, prefill
 from .messages import Names, humanize, purchase_order_words
 
@@ -267,11 +266,7 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             self.storage.extra_data = {k: v for k, v in self.storage.extra_data.items() if k != "errors"}
         if current == "details":
             ids = form["attachments"].value() or []
-            context["attachment_rows"] = list(
-                Attachment.objects.filter(
-                    organization_id=self.request.user.organization_id, id__in=[i for i in ids if _is_uuid(i)]
-                )
-            )
+            context["attachment_rows"] = selectors.organization_attachments(self.request.user, ids)
         if current == "location":
             context["cage_rows"] = form.rows_for(form.selected_ibx())
         if current == "review":
@@ -308,9 +303,7 @@ class WorkVisitWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 f"{visitors.raw_visitors[i]['firstName']} {visitors.raw_visitors[i]['lastName']}"
                 for i in visitors.left_out_indexes()
             ],
-            "attachments": list(
-                Attachment.objects.filter(organization_id=self.request.user.organization_id, id__in=ids)
-            ),
+            "attachments": selectors.organization_attachments(self.request.user, ids),
         }
 
     def get_template_names(self):
@@ -401,11 +394,3 @@ def _date_or_none(value):
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
