@@ -22,6 +22,7 @@ from .choices import OPEN_UPSTREAM_STATUSES, ContactType, OrderStatus
 from .models import (
     IBX,
     ORDER_SEARCHED,
+    REVIEW_CONDITION_FIELDS,
     Account,
     ApiToken,
     Attachment,
@@ -80,14 +81,7 @@ class Ordering(NamedTuple):
     has_webhooks: bool = False  # the organization has an active webhook endpoint (workvisits/webhooks.py)
 
 
-_STATE_FIELDS = (
-    "catalogue_version",
-    "review_mode",
-    "review_within_24_hours",
-    "review_non_registered_visitors",
-    "review_new_purchase_order",
-    "review_night_or_weekend",
-)
+_STATE_FIELDS = ("catalogue_version", "review_mode", *REVIEW_CONDITION_FIELDS)
 
 
 def ordering_context(
