@@ -3,8 +3,9 @@
 The submission of one order is a small state machine on the order's row:
 
 - A worker **claims** a QUEUED order with a lease (`lease_owner`, `lease_expires_at`: one UPDATE
-  that only succeeds when no live lease exists), then **closes its database connection** while it
-  talks to the upstream; every upstream call of the attempt ends before the lease does. A worker
+  that only succeeds when no live lease exists), then **gives its database session back** (to the
+  process's pool, DATABASE_POOL_MAX_SIZE) while it talks to the upstream; every upstream call of the
+  attempt ends before the lease does. A worker
   killed mid-attempt leaves a lease that runs out; the sweeper then sends the order again.
 - Before the create is sent, `upstream_uncertain` is set: "this create may reach the upstream".
   A definite answer (201, a 4xx, 503, 429, 408, a request that never left) clears it; an ambiguous
