@@ -42,15 +42,13 @@ def test_create_stores_the_order_its_parts_and_its_first_event(
 
 
 def test_an_order_waiting_for_review_is_only_notified(
-    orderer, make_body, monkeypatch, django_capture_on_commit_callbacks
+    orderer, make_body, published_tasks, django_capture_on_commit_callbacks
 ):
     Organization.objects.filter(pk=orderer.organization_id).update(review_mode=ReviewMode.ALL)
-    sent = []
-    monkeypatch.setattr(services, "enqueue", lambda name, *args, **kwargs: sent.append((name, args)))
     with django_capture_on_commit_callbacks(execute=True):
         order = services.order_create(user=orderer, data=make_body())
     assert order.status == OrderStatus.PENDING_REVIEW
-    assert sent == [(tasks.notify_order, (order.pk,))]
+    assert published_tasks == [(tasks.notify_order.name, (order.pk,))]
 
 
 def test_create_refuses_with_every_error_and_stores_nothing(orderer, make_body):
