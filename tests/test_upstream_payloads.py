@@ -6,20 +6,12 @@ import json
 
 import pytest
 
+from tests.orders_support import NINA
 from workvisits import notifications, services
 from workvisits.models import Order, User
 from workvisits.rules import DESCRIPTION_MAX
 from workvisits.upstream import payloads
 
-NINA = {
-    "type": "TECHNICAL",
-    "firstName": "Nina",
-    "lastName": "Night",
-    "companyName": "Fixit Ltd",
-    "details": [{"type": "EMAIL", "value": "nina@fixit.example"}],
-    "availability": "ANYTIME",
-    "timezone": "Europe/Amsterdam",
-}
 SAM = [{"type": "MOBILE", "value": "+31 6 1234 5678"}]
 
 
