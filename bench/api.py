@@ -20,12 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,98 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def bench_database(url: str, suffix: str = "apibench") -> tuple[str, dict, str]:
-    """Make an empty `<name>_<suffix>` database next to the one in `url`; returns its URL, DSN and name."""
-    import environ
-    import psycopg
-
-    config = environ.Env.db_url_config(url or "postgres://postgres@127.0.0.1:5432/portal")
-    if config["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("the benchmarks need PostgreSQL: set DATABASE_URL=postgres://...")
-    name = f"{config['NAME']}_{suffix}"
-    dsn = {
-        "host": config.get("HOST") or "127.0.0.1",
-        "port": config.get("PORT") or 5432,
-        "user": config.get("USER") or "postgres",
-        "password": config.get("PASSWORD") or None,
-    }
-    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = (url or "postgres://postgres@127.0.0.1:5432/portal").rsplit("/", 1)[0]
-    return f"{base}/{name}", dsn, name
-
-
-def drop_database(dsn: dict, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class KeepAlive:
-    """A minimal HTTP/1.1 client on one persistent connection: cheap enough not to be what is measured."""
-
-    def __init__(self, port: int):
-        self.port, self.sock, self.buffer = port, None, b""
-
-    def _connect(self):
-        self.sock = socket.create_connection(("127.0.0.1", self.port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buffer = b""
-
-    def _recv(self) -> bytes:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed by the server")
-        return chunk
-
-    def request(self, raw: bytes) -> tuple[int, bytes]:
-        for attempt in (1, 2):
-            try:
-                if self.sock is None:
-                    self._connect()
-                self.sock.sendall(raw)
-                while b"\r\n\r\n" not in self.buffer:
-                    self.buffer += self._recv()
-                break
-            except (ConnectionError, OSError):
-                self.close()
-                if attempt == 2:
-                    raise
-        head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        lower = head.lower()
-        length = 0
-        marker = lower.find(b"\r\ncontent-length:")
-        if marker >= 0:
-            length = int(lower[marker + 17 : lower.find(b"\r\n", marker + 2)].strip())
-        while len(rest) < length:
-            rest += self._recv()
-        body, self.buffer = rest[:length], rest[length:]
-        if b"\r\nconnection: close" in lower:
-            self.close()
-        return int(head[9:12]), body
-
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-        self.sock, self.buffer = None, b""
-
-
-def _raw(method: str, path: str, token: str | None = None, body: bytes | None = None) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
-    if token:
-        lines.append(f"Authorization: Bearer {token}")
-    if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+from support import (  # noqa: E402
+    KeepAlive,
+    bench_database,
+    django_setup,
+    drop_database,
+    gunicorn_start,
+    gunicorn_stop,
+    raw_request,
+)
 
 
 def load(port: int, raw: bytes, expect: int, clients: int, seconds: float) -> dict:
@@ -302,21 +216,7 @@ def main() -> int:
 
     database_url, dsn, db_name = bench_database(os.environ.get("DATABASE_URL", ""))
     redis_url = os.environ.get("REDIS_URL", "")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "CELERY_BROKER_URL": redis_url or "memory://",
-        "EMAIL_URL": "dummymail://",
-        "LOG_LEVEL": "WARNING",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-    }
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    env = django_setup(database_url, CELERY_BROKER_URL=redis_url or "memory://")
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
@@ -361,55 +261,24 @@ def main() -> int:
         counts.append(len(queries.captured_queries))
     connection.close()
 
-    port = _free_port()
-    log = tempfile.NamedTemporaryFile(prefix="bench-api-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
-    gunicorn = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "portal.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(args.threads),
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    gunicorn, port = gunicorn_start(env, workers=args.workers, threads=args.threads, log_prefix="bench-api")
     failed = False
     try:
-        probe = KeepAlive(port)
-        for _ in range(200):
-            try:
-                if probe.request(_raw("GET", "/healthz"))[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise SystemExit(f"gunicorn did not answer; see {log.name}")
-        probe.close()
-
         phases = [
-            ("trivial  GET /healthz", _raw("GET", "/healthz"), 200),
+            ("trivial  GET /healthz", raw_request("GET", "/healthz"), 200),
             (
                 "create   POST /colocations/v2/orders/workVisits",
-                _raw("POST", "/colocations/v2/orders/workVisits", token, body),
+                raw_request("POST", "/colocations/v2/orders/workVisits", token=token, body=body),
                 201,
             ),
-            ("list     GET /colocations/v2/orders?size=20", _raw("GET", "/colocations/v2/orders?size=20", token), 200),
+            (
+                "list     GET /colocations/v2/orders?size=20",
+                raw_request("GET", "/colocations/v2/orders?size=20", token=token),
+                200,
+            ),
             # Measured again at the end: the ratio takes the better of the two, so a slow first
             # phase (the database still writing out the setup, a busy neighbour) cannot flatter it.
-            ("trivial  GET /healthz (again)", _raw("GET", "/healthz"), 200),
+            ("trivial  GET /healthz (again)", raw_request("GET", "/healthz"), 200),
         ]
         results = {}
         for name, raw, expect in phases:
@@ -445,11 +314,7 @@ def main() -> int:
         )
         connection.close()
     finally:
-        os.killpg(gunicorn.pid, signal.SIGTERM)
-        try:
-            gunicorn.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(gunicorn.pid, signal.SIGKILL)
+        gunicorn_stop(gunicorn)
         if args.cpu and not failed:
             cpu_runs({**env, "BENCH_TOKEN": token, "BENCH_BODY": body.decode()}, args.cpu, args.creates, args.profile)
         if redis_url:

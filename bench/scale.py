@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from api import KeepAlive, _free_port, bench_database, drop_database  # noqa: E402 (the API bench's, reused)
+from support import (  # noqa: E402
+    KeepAlive,
+    bench_database,
+    django_setup,
+    drop_database,
+    gunicorn_start,
+    gunicorn_stop,
+    raw_request,
+)
 
 # Orders of the big organization and of each small one; small organizations besides Globex.
 BIG, SMALL, OTHERS = 200_000, 2_000, 49
@@ -181,17 +186,6 @@ def build(dsn: dict, name: str) -> dict:
     return {"seconds": built, "vacuum_seconds": time.perf_counter() - began - built, "steps": steps, **counts}
 
 
-def _request(method: str, path: str, *, cookie: str = "", token: str = "", body: bytes | None = None) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
-    if cookie:
-        lines.append(f"Cookie: {cookie}")
-    if token:
-        lines.append(f"Authorization: Bearer {token}")
-    if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
-
-
 def measure(conn: KeepAlive, raw: bytes, requests: int, warmup: int) -> dict:
     """`warmup` requests, then `requests` measured ones, one after the other on one connection."""
     statuses, latencies, size = set(), [], 0
@@ -221,22 +215,7 @@ def main() -> int:
     args = parser.parse_args()
 
     database_url, dsn, db_name = bench_database(os.environ.get("DATABASE_URL", ""), "scale")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "CELERY_BROKER_URL": "memory://",
-        "REDIS_URL": os.environ.get("REDIS_URL", ""),
-        "EMAIL_URL": "dummymail://",
-        "LOG_LEVEL": "WARNING",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-    }
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    env = django_setup(database_url, CELERY_BROKER_URL="memory://", REDIS_URL=os.environ.get("REDIS_URL", ""))
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
@@ -349,47 +328,14 @@ def main() -> int:
                 queries[name, label] = len(captured.captured_queries)
         connection.close()
 
-        port = _free_port()
-        log = tempfile.NamedTemporaryFile(prefix="bench-scale-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
-        gunicorn = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "portal.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "2",
-                "--keep-alive",
-                "30",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        gunicorn, port = gunicorn_start(env, workers=1, threads=2, log_prefix="bench-scale")
         conn = KeepAlive(port)
-        for _ in range(200):
-            try:
-                if conn.request(_request("GET", "/healthz"))[0] == 200:
-                    break
-            except OSError:
-                conn.close()
-                time.sleep(0.05)
-        else:
-            raise SystemExit(f"gunicorn did not answer; see {log.name}")
 
-        healthz = measure(conn, _request("GET", "/healthz"), args.requests, args.warmup)
+        healthz = measure(conn, raw_request("GET", "/healthz"), args.requests, args.warmup)
         results = {}
         for name, kind, method, path, body in pages:
             for label, persona in personas.items():
-                raw = _request(
+                raw = raw_request(
                     method,
                     path(persona),
                     cookie=staff_cookie if kind == "admin" else (persona["cookie"] if kind == "web" else ""),
@@ -397,7 +343,7 @@ def main() -> int:
                     body=body(persona) if callable(body) else body,
                 )
                 results[name, label] = measure(conn, raw, args.requests, args.warmup)
-        healthz_again = measure(conn, _request("GET", "/healthz"), args.requests, args.warmup)
+        healthz_again = measure(conn, raw_request("GET", "/healthz"), args.requests, args.warmup)
         conn.close()
         trivial = min(healthz["p50"], healthz_again["p50"])
 
@@ -438,11 +384,7 @@ def main() -> int:
         print("result:", "a target was missed" if failed else "every target met")
     finally:
         if gunicorn is not None:
-            os.killpg(gunicorn.pid, signal.SIGTERM)
-            try:
-                gunicorn.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(gunicorn.pid, signal.SIGKILL)
+            gunicorn_stop(gunicorn)
         from django.db import connections
 
         connections.close_all()

@@ -24,11 +24,7 @@ CHECK_TIMEOUT = 2.0  # seconds per check
 @shared_task(name=HEARTBEAT_TASK, ignore_result=True)
 def heartbeat() -> None:
     """Run by a worker every HEARTBEAT_EVERY seconds (the beat sends it): proves a worker takes tasks."""
-    _write_heartbeat(time.time())
-
-
-def _write_heartbeat(moment: float) -> None:
-    cache.set(HEARTBEAT_KEY, moment, timeout=24 * 3600)
+    cache.set(HEARTBEAT_KEY, time.time(), timeout=24 * 3600)
 
 
 def healthz(request):

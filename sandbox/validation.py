@@ -165,6 +165,15 @@ def _list(problems: Problems, body: dict, key: str, prefix: str, *, required: bo
     return value
 
 
+def _objects(problems: Problems, body: dict, key: str, prefix: str, *, required: bool,
+             most: int | None = None):
+    """Each object of a list with its path (``details.cages[0]``); what is not an object is a problem."""
+    for index, item in enumerate(_list(problems, body, key, prefix, required=required, most=most) or []):
+        path = f"{_join(prefix, key)}[{index}]"
+        if _object(problems, item, path) is not None:
+            yield path, item
+
+
 def _choice(problems: Problems, body: dict, key: str, prefix: str, choices, *, required: bool) -> str | None:
     value = _string(problems, body, key, prefix, required=required)
     if value is not None and value not in choices:
@@ -225,11 +234,7 @@ def _visit_times(problems: Problems, start, end, prefix: str, ctx: Context, *, r
 
 
 def _attachments(problems: Problems, body: dict, ctx: Context) -> None:
-    for index, item in enumerate(_list(problems, body, "attachments", "", required=False,
-                                       most=MAX_ATTACHMENTS) or []):
-        path = f"attachments[{index}]"
-        if _object(problems, item, path) is None:
-            continue
+    for path, item in _objects(problems, body, "attachments", "", required=False, most=MAX_ATTACHMENTS):
         _unknown(problems, item, ATTACHMENT_KEYS, path, "An attachment")
         attachment_id = _string(problems, item, "id", path, required=True)
         _string(problems, item, "name", path, required=False)
@@ -241,10 +246,7 @@ def _attachments(problems: Problems, body: dict, ctx: Context) -> None:
 def _cages(problems: Problems, details: dict, ctx: Context) -> list[str]:
     """Check the cages; returns the account numbers ordered on."""
     numbers = []
-    for index, item in enumerate(_list(problems, details, "cages", "details", required=True) or []):
-        path = f"details.cages[{index}]"
-        if _object(problems, item, path) is None:
-            continue
+    for path, item in _objects(problems, details, "cages", "details", required=True):
         _unknown(problems, item, CAGE_KEYS, path, "A cage")
         cage_id = _string(problems, item, "id", path, required=True)
         number = _string(problems, item, "accountNumber", path, required=False)
@@ -277,10 +279,7 @@ def _cages(problems: Problems, details: dict, ctx: Context) -> list[str]:
 
 
 def _visitors(problems: Problems, details: dict, ctx: Context) -> None:
-    for index, item in enumerate(_list(problems, details, "visitors", "details", required=True) or []):
-        path = f"details.visitors[{index}]"
-        if _object(problems, item, path) is None:
-            continue
+    for path, item in _objects(problems, details, "visitors", "details", required=True):
         if "registeredUsers" in item:
             _unknown(problems, item, REGISTERED_VISITOR_KEYS, path, "A registered visitor")
             _usernames(problems, item, path, ctx, most=MAX_REGISTERED_VISITORS)
@@ -307,10 +306,7 @@ def _contact_detail(problems: Problems, detail, path: str, types) -> str | None:
 
 def _contacts(problems: Problems, body: dict, ctx: Context) -> None:
     technical_paths = []
-    for index, item in enumerate(_list(problems, body, "contacts", "", required=False) or []):
-        path = f"contacts[{index}]"
-        if _object(problems, item, path) is None:
-            continue
+    for path, item in _objects(problems, body, "contacts", "", required=False):
         if "registeredUsers" in item:
             _unknown(problems, item, REGISTERED_CONTACT_KEYS, path, "A registered contact")
             kind = _choice(problems, item, "type", path, CONTACT_TYPES, required=True)
@@ -423,11 +419,7 @@ def modify_problems(body, ctx: Context, visit: dict) -> tuple[Problems, dict]:
         problems.missing("details")
         return problems, change
     contacts = []
-    for index, item in enumerate(_list(problems, body, "contacts", "", required=False,
-                                       most=MAX_MODIFY_CONTACTS) or []):
-        path = f"contacts[{index}]"
-        if _object(problems, item, path) is None:
-            continue
+    for path, item in _objects(problems, body, "contacts", "", required=False, most=MAX_MODIFY_CONTACTS):
         _unknown(problems, item, REGISTERED_CONTACT_KEYS, path, "A notification contact")
         kind = _string(problems, item, "type", path, required=True)
         if kind is not None and kind != "NOTIFICATION":

@@ -1,6 +1,7 @@
 """Helpers of the admin tests: orders in a given state, made through the services, and action posts."""
 
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from workvisits import services
@@ -30,4 +31,4 @@ def post_action(client, action, *orders, headers=None, **extra):
 
 
 def messages_of(response) -> list[str]:
-    return [str(m) for m in response.wsgi_request._messages]
+    return [str(m) for m in get_messages(response.wsgi_request)]

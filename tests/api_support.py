@@ -1,11 +1,13 @@
 """Helpers of the JSON API tests: tokens made through the credential services, calls with them."""
 
+import copy
 import json
 
 from django.test import Client
 
 from portal import correlation
 from workvisits.api.errors import API_PREFIXES
+from workvisits.models import Order
 from workvisits.services import api_client_create, api_token_issue
 
 SEED_CREATE_SAMPLE = {
@@ -115,8 +117,6 @@ def media_in(settings, folder) -> None:
     }
 
 
-
-
 class StrictErrorKeys:
     """Test middleware: every error the API answers is an array of entries with only the upstream's keys.
 
@@ -143,3 +143,17 @@ class StrictErrorKeys:
                     assert all(isinstance(value, str) for value in info.values()), info
             StrictErrorKeys.checked += 1
         return response
+
+
+def add_order_copies(template, n: int) -> None:
+    """`n` copies of an order with its cages, visitors and contacts: 500 creates through the API would be slow."""
+    source = Order.objects.get(pk=template.pk)
+    for _ in range(n):
+        clone = copy.copy(source)
+        clone.pk = None
+        clone.order_id = Order._meta.get_field("order_id").default()
+        clone.submission_key = Order._meta.get_field("submission_key").default()
+        clone.save()
+        for part in list(source.cages.all()) + list(source.visitors.all()) + list(source.contacts.all()):
+            part.pk, part.order = None, clone
+            part.save()

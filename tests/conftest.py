@@ -2,12 +2,12 @@
 
 import os
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.utils import timezone
+
+from tests.sandbox_support import visit_body as sandbox_visit_body
 
 
 def pytest_configure(config):
@@ -62,23 +62,8 @@ def globex(users):
 
 
 def visit_body(start=None, hours=4, **overrides):
-    """A valid create body for the demo organization Acme, starting tomorrow unless told."""
-    from workvisits.rules import format_datetime
-
-    start = start or (timezone.now() + timedelta(days=1)).replace(microsecond=0)
-    body = {
-        "description": "Replace a failed power supply in cabinet 0101.",
-        "customerReferenceId": "ACME-4711",
-        "details": {
-            "cages": [{"id": "DC2:01:123456", "accountNumber": "1234567890", "cabinetId": "DC2:01:123456:0101"}],
-            "openCabinet": False,
-            "visitStartDateTime": format_datetime(start),
-            "visitEndDateTime": format_datetime(start + timedelta(hours=hours)),
-            "visitors": [{"registeredUsers": ["orderer"]}],
-        },
-    }
-    body.update(overrides)
-    return body
+    """A valid create body for the demo organization Acme (the orderer visits), starting tomorrow unless told."""
+    return sandbox_visit_body(start, hours, visitor="orderer", **overrides)
 
 
 @pytest.fixture

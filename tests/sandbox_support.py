@@ -32,17 +32,26 @@ TLS = ssl.create_default_context()
 class SandboxProcess:
     """``python -m sandbox`` on a free port, with its control API as methods."""
 
-    def __init__(self, *, data: str | None = None, env: dict | None = None, startup_seconds: float = 30.0,
-                 client_id: str = CLIENT_ID, client_secret: str = CLIENT_SECRET):
+    def __init__(
+        self,
+        *,
+        data: str | None = None,
+        env: dict | None = None,
+        startup_seconds: float = 30.0,
+        client_id: str = CLIENT_ID,
+        client_secret: str = CLIENT_SECRET,
+    ):
         self.client_id, self.client_secret = client_id, client_secret
         self.log = tempfile.NamedTemporaryFile(prefix="sandbox-", suffix=".log", delete=False)  # noqa: SIM115
         command = [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", "0"]
         if data:
             command += ["--data", data]
         self.process = subprocess.Popen(
-            command, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, "SANDBOX_CLIENT_ID": client_id, "SANDBOX_CLIENT_SECRET": client_secret,
-                 **(env or {})},
+            command,
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "SANDBOX_CLIENT_ID": client_id, "SANDBOX_CLIENT_SECRET": client_secret, **(env or {})},
         )
         try:
             self.url = self._wait_ready(startup_seconds)
@@ -103,7 +112,8 @@ class SandboxProcess:
 
     def requests(self, method: str | None = None, path_prefix: str | None = None) -> list[dict]:
         return [
-            r for r in self.state()["requests"]
+            r
+            for r in self.state()["requests"]
             if (method is None or r["method"] == method) and (path_prefix is None or r["path"].startswith(path_prefix))
         ]
 
@@ -133,16 +143,22 @@ class SandboxProcess:
 
     # -- calling it as the upstream ------------------------------------------------------------
     def token(self, client_id: str | None = None, client_secret: str | None = None) -> str:
-        response = self.control.post("/oauth2/v1/token", json={
-            "client_id": client_id or self.client_id, "client_secret": client_secret or self.client_secret,
-            "grant_type": "client_credentials"})
+        response = self.control.post(
+            "/oauth2/v1/token",
+            json={
+                "client_id": client_id or self.client_id,
+                "client_secret": client_secret or self.client_secret,
+                "grant_type": "client_credentials",
+            },
+        )
         response.raise_for_status()
         return response.json()["access_token"]
 
     def client(self, **credentials) -> httpx.Client:
         """An httpx client that calls the sandbox as the upstream, with a fresh token."""
-        return httpx.Client(base_url=self.url, timeout=30, verify=TLS,
-                            headers={"authorization": f"Bearer {self.token(**credentials)}"})
+        return httpx.Client(
+            base_url=self.url, timeout=30, verify=TLS, headers={"authorization": f"Bearer {self.token(**credentials)}"}
+        )
 
     def stop(self) -> None:
         if getattr(self, "control", None) is not None:
@@ -166,8 +182,8 @@ def wire_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def visit_body(start: datetime | None = None, hours: int = 4, **overrides) -> dict:
-    """A create body the sandbox accepts: Acme's cage in DC2, a registered visitor, starting tomorrow."""
+def visit_body(start: datetime | None = None, hours: int = 4, *, visitor: str = "acme_technician", **overrides) -> dict:
+    """A create body for Acme's cage in DC2 with one registered visitor, starting tomorrow unless told."""
     start = start or (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
     body = {
         "description": "Replace a failed power supply in cabinet 0101.",
@@ -177,7 +193,7 @@ def visit_body(start: datetime | None = None, hours: int = 4, **overrides) -> di
             "openCabinet": False,
             "visitStartDateTime": wire_time(start),
             "visitEndDateTime": wire_time(start + timedelta(hours=hours)),
-            "visitors": [{"registeredUsers": ["acme_technician"]}],
+            "visitors": [{"registeredUsers": [visitor]}],
         },
     }
     body.update(overrides)

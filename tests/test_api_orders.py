@@ -8,10 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.api_support import SEED_MODIFY_SAMPLE, Api, error_props
+from tests.api_support import SEED_MODIFY_SAMPLE, Api, add_order_copies, error_props
 from workvisits import services
 from workvisits.choices import EventKind, OrderStatus
-from workvisits.models import Order
 from workvisits.rules import format_datetime
 
 # The Orders v2 fields, then the portal's own.
@@ -130,23 +129,10 @@ def test_the_list_costs_the_same_queries_for_5_and_500_orders(orderer, make_body
     api = Api(orderer)
     template = services.order_create(user=orderer, data=make_body())
 
-    def add_copies(n):
-        # The same rows the service makes, copied in bulk: 500 creates through the API would be slow.
-        source = Order.objects.get(pk=template.pk)
-        for _ in range(n):
-            clone = copy.copy(source)
-            clone.pk = None
-            clone.order_id = Order._meta.get_field("order_id").default()
-            clone.submission_key = Order._meta.get_field("submission_key").default()
-            clone.save()
-            for part in list(source.cages.all()) + list(source.visitors.all()) + list(source.contacts.all()):
-                part.pk, part.order = None, clone
-                part.save()
-
-    add_copies(4)
+    add_order_copies(template, 4)
     with CaptureQueriesContext(connection) as five:
         assert len(api.get("/colocations/v2/orders", {"size": 100}).json()["content"]) == 5
-    add_copies(495)
+    add_order_copies(template, 495)
     with django_assert_num_queries(len(five.captured_queries)):
         response = api.get("/colocations/v2/orders", {"size": 100})
     assert len(response.json()["content"]) == 100

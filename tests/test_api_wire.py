@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.api_support import Api, StrictErrorKeys, error_props, media_in
+from tests.api_support import Api, StrictErrorKeys, add_order_copies, error_props, media_in
 from workvisits import services
 from workvisits.choices import EventKind, OrderStatus
 from workvisits.models import Attachment, Order
@@ -151,23 +151,11 @@ def test_retrieve_orders_costs_the_same_queries_for_5_and_500_orders(orderer, ma
     api = Api(orderer)
     template = services.order_create(user=orderer, data=make_body())
 
-    def add_copies(n):
-        source = Order.objects.get(pk=template.pk)
-        for _ in range(n):
-            clone = copy.copy(source)
-            clone.pk = None
-            clone.order_id = Order._meta.get_field("order_id").default()
-            clone.submission_key = Order._meta.get_field("submission_key").default()
-            clone.save()
-            for part in list(source.cages.all()) + list(source.visitors.all()) + list(source.contacts.all()):
-                part.pk, part.order = None, clone
-                part.save()
-
     search = {"page": {"size": 100}, "sorts": [{"name": "orderNumber", "direction": "ASC"}]}
-    add_copies(4)
+    add_order_copies(template, 4)
     with CaptureQueriesContext(connection) as five:
         assert len(api.post(RETRIEVE, search).json()["content"]) == 5
-    add_copies(495)
+    add_order_copies(template, 495)
     with django_assert_num_queries(len(five.captured_queries)):
         response = api.post(RETRIEVE, search)
     assert len(response.json()["content"]) == 100 and response.json()["page"]["totalElements"] == 500

@@ -14,7 +14,9 @@ from django.utils import timezone
 from icalendar import Calendar
 from playwright.sync_api import expect
 
+from tests.orders_support import order_with_a_typed_visitor
 from tests.test_browser_portal import PHONE, browser, live_demo, shot  # noqa: F401 (fixtures)
+from tests.test_browser_portal import sign_in as portal_sign_in
 from tests.test_web_messages import JSON_PATH
 from workvisits import notifications, services
 from workvisits.models import Order
@@ -43,17 +45,7 @@ def axe_source():
 
 def sign_in(browser, live_server, username, viewport=None):  # noqa: F811
     # bypass_csp: the audit's script is put into the page by the test, not served by the portal.
-    context = browser.new_context(
-        viewport=viewport or {"width": 1280, "height": 900}, bypass_csp=True, accept_downloads=True
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(f"{username}-demo-pass")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Work visits")).to_be_visible()
-    return page
+    return portal_sign_in(browser, live_server, username, viewport, bypass_csp=True, accept_downloads=True)
 
 
 def no_json_path(page):
@@ -71,27 +63,13 @@ def audit(page, axe_source):
     return [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in bad]
 
 
-def queued_order(user, make_body, **kwargs):
-    body = make_body(**kwargs)
-    body["details"]["visitors"] = [
-        {"registeredUsers": ["orderer"]},
-        {
-            "firstName": "Vera",
-            "lastName": "Visitor",
-            "companyName": "Fixit",
-            "details": [{"type": "EMAIL", "value": "vera@fixit.example"}],
-        },
-    ]
-    return services.order_create(user=user, data=body)
-
-
 def test_the_order_page_follows_the_order_by_itself_and_hands_out_its_calendar_file(
     browser,  # noqa: F811
     live_server,
     live_demo,  # noqa: F811
     make_body,  # noqa: F811
 ):
-    order = queued_order(live_demo["orderer"], make_body)
+    order = order_with_a_typed_visitor(live_demo["orderer"], make_body)
     notifications.notify_order(order.pk)
     page = sign_in(browser, live_server, "orderer")
     page.goto(f"{live_server.url}/orders/{order.order_id}/")
@@ -192,7 +170,7 @@ def test_wizard_errors_are_words_five_pasted_visitors_are_checked_row_by_row_and
     shot(page, "wizard-paste-one-bad-row")
     page.context.close()
 
-    order = queued_order(live_demo["orderer"], make_body)
+    order = order_with_a_typed_visitor(live_demo["orderer"], make_body)
     page = sign_in(browser, live_server, "orderer")
     page.goto(f"{live_server.url}/orders/{order.order_id}/")
     page.get_by_role("link", name="Schedule again").first.click()
@@ -210,7 +188,7 @@ def test_every_customer_page_passes_the_audit_and_the_dashboard_fits_a_phone(
     make_body,
     axe_source,  # noqa: F811
 ):
-    order = queued_order(live_demo["orderer"], make_body)
+    order = order_with_a_typed_visitor(live_demo["orderer"], make_body)
     notifications.notify_order(order.pk)
     page = sign_in(browser, live_server, "orderer", viewport=PHONE)
     card = page.locator(".order-table tbody tr").first
@@ -270,7 +248,7 @@ def test_the_wizard_can_be_used_with_the_keyboard_alone(browser, live_server, li
 
 def test_the_admin_order_list_fits_1280_px_with_the_status_in_view(browser, live_server, live_demo, make_body):  # noqa: F811
     for _ in range(3):
-        queued_order(live_demo["orderer"], make_body)
+        order_with_a_typed_visitor(live_demo["orderer"], make_body)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/login/?next=/admin/workvisits/order/")

@@ -72,9 +72,10 @@ def live_demo(transactional_db):
     return {u.username: u for u in User.objects.all()}
 
 
-def sign_in(browser, live_server, username, viewport=None):
-    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
+def sign_in(browser, live_server, username, viewport=None, **context_options):
+    """A fresh browser context signed in through the login page; the dashboard is showing."""
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, **context_options)
+    context.set_default_timeout(15_000)
     page = context.new_page()
     page.goto(f"{live_server.url}/login/")
     page.get_by_label("Username").fill(username)

@@ -6,7 +6,6 @@ import socket
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -114,28 +113,31 @@ def admin_client(users):
     return client
 
 
+def _save_in_admin(client, obj, data):
+    """A staff member saves the object's change form; the admin redirects once it is saved."""
+    response = client.post(f"/admin/workvisits/{obj._meta.model_name}/{obj.pk}/change/", data)
+    assert response.status_code == 302, response.content
+
+
 def test_an_ibx_deactivated_in_the_admin_refuses_the_next_create(warm, make_body, admin_client):
     ibx = IBX.objects.get(code="DC2")
-    response = admin_client.post(
-        f"/admin/workvisits/ibx/{ibx.pk}/change/",
-        {"code": ibx.code, "name": ibx.name, "timezone": ibx.timezone, "active": ""},
-    )
-    assert response.status_code == 302, response.content
+    _save_in_admin(admin_client, ibx, {"code": ibx.code, "name": ibx.name, "timezone": ibx.timezone, "active": ""})
     assert _create(warm, make_body()) == {"details.cages[0].id": rules.NO_CREATE_PERMISSION}
 
 
 def test_a_cabinet_retired_in_the_admin_refuses_the_next_create(warm, make_body, admin_client):
     cabinet = Cabinet.objects.get(cabinet_id=DC2_CABINET)
-    response = admin_client.post(
-        f"/admin/workvisits/cabinet/{cabinet.pk}/change/",
+    # "active" left unchecked.
+    _save_in_admin(
+        admin_client,
+        cabinet,
         {
             "cabinet_id": cabinet.cabinet_id,
             "cage": cabinet.cage_id,
             "account": cabinet.account_id,
             "cabinet_type": cabinet.cabinet_type,
-        },  # "active" unchecked
+        },
     )
-    assert response.status_code == 302, response.content
     assert _create(warm, make_body()) == {"details.cages[0].cabinetId": rules.INVALID}
 
 
@@ -157,8 +159,9 @@ def test_an_unused_cage_deleted_in_the_admin_is_unknown_to_the_next_create(warm,
 
 def test_an_account_put_on_credit_hold_in_the_admin_refuses_the_next_create(warm, make_body, admin_client):
     account = Account.objects.get(number="1234567890")
-    response = admin_client.post(
-        f"/admin/workvisits/account/{account.pk}/change/",
+    _save_in_admin(
+        admin_client,
+        account,
         {
             "number": account.number,
             "name": account.name,
@@ -166,14 +169,14 @@ def test_an_account_put_on_credit_hold_in_the_admin_refuses_the_next_create(warm
             "is_credit_hold": "on",
         },
     )
-    assert response.status_code == 302, response.content
     assert _create(warm, make_body()) == {"details.cages[0].accountNumber": rules.INVALID}
 
 
 def test_an_account_taken_off_the_cage_in_the_admin_refuses_the_next_create(warm, make_body, admin_client):
     cage = Cage.objects.get(cage_id=DC2_CAGE)
-    response = admin_client.post(
-        f"/admin/workvisits/cage/{cage.pk}/change/",
+    _save_in_admin(
+        admin_client,
+        cage,
         {
             "cage_id": cage.cage_id,
             "ibx": cage.ibx_id,
@@ -186,7 +189,6 @@ def test_an_account_taken_off_the_cage_in_the_admin_refuses_the_next_create(warm
             "cabinets-INITIAL_FORMS": "0",
         },
     )
-    assert response.status_code == 302, response.content
     assert _create(warm, make_body()) == {"details.cages[0].accountNumber": rules.INVALID}
 
 
@@ -262,7 +264,6 @@ def test_with_the_cache_down_orders_are_still_taken(orderer, make_body, settings
             "LOCATION": f"redis://127.0.0.1:{port}/0",
         }
     }
-    assert cache.get("anything") is None  # the error is ignored, as a miss
     assert _create(orderer, make_body()) == {}
     assert _create(orderer, make_body()) == {}
     OrderingGrant.objects.filter(user=orderer, ibx__code="DC2").delete()

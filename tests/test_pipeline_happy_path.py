@@ -3,6 +3,7 @@ reference, and everyone is told, once."""
 
 import pytest
 
+from tests.orders_support import NINA
 from tests.pipeline_harness import CREATE, pipeline_fixture, wait_for  # noqa: F401
 from workvisits import services, tasks
 from workvisits.choices import EventKind, OrderStatus
@@ -10,15 +11,7 @@ from workvisits.models import SentNotification, UpstreamCall
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-TECHNICAL = {
-    "type": "TECHNICAL",
-    "firstName": "Nina",
-    "lastName": "Night",
-    "companyName": "Fixit Ltd",
-    "details": [{"type": "EMAIL", "value": "nina@fixit.example"}],
-    "availability": "ANYTIME",
-    "timezone": "America/New_York",
-}
+TECHNICAL = {**NINA, "timezone": "America/New_York"}
 PEOPLE = {"orderer@acme.example", "nina@fixit.example", "tess@acme.example"}
 
 

@@ -113,8 +113,10 @@ def test_a_status_filter_uses_the_status_index(many):
 
 
 def test_the_ibx_choices_probe_the_organization_s_ibx_index(many):
-    assert selectors.ibx_codes_with_orders(user=many) == ["DC2"]
-    nodes = _plan(selectors._ibxs_with_orders(many.organization_id))
+    with CaptureQueriesContext(connection) as captured:
+        assert selectors.ibx_codes_with_orders(user=many) == ["DC2"]
+    (probe,) = captured.captured_queries  # the one query the filter's choices cost
+    nodes = _sql_plan(probe["sql"])
     assert _uses(nodes, "order_org_ibx"), _shown(nodes)
     assert not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "workvisits_order" for n in nodes)
 

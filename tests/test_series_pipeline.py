@@ -75,7 +75,7 @@ def test_occurrences_are_ordered_at_the_lead_time_and_skip_and_cancel_reach_the_
     event = wait_for(invite_with_exdate, timeout=30, what="the invite with the skipped visit left out")
     assert [d.dt for d in event["EXDATE"].dts] == [first.astimezone(NEW_YORK)]
     assert event["RRULE"]["FREQ"] == ["WEEKLY"] and event["RRULE"]["COUNT"] == [4]
-    assert event["SEQUENCE"] >= 1
+    assert event["SEQUENCE"] == 1
 
     # Cancel the rest: the second order is cancelled upstream, the two visits not yet ordered never will be.
     series.series_cancel(user=orderer, series_id=created.series_id, reason="The racks moved to AM1.")

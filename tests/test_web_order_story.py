@@ -8,6 +8,7 @@ from django.core import mail
 from django.urls import reverse
 from icalendar import Calendar
 
+from tests.orders_support import order_with_a_typed_visitor
 from tests.test_web_messages import visible_text
 from workvisits import notifications, services
 from workvisits.choices import EventKind
@@ -16,17 +17,9 @@ from workvisits.models import Order
 
 @pytest.fixture
 def order(orderer, make_body):
-    body = make_body(contacts=[{"type": "NOTIFICATION", "registeredUsers": ["technician", "orderer"]}])
-    body["details"]["visitors"] = [
-        {"registeredUsers": ["orderer"]},
-        {
-            "firstName": "Vera",
-            "lastName": "Visitor",
-            "companyName": "Fixit",
-            "details": [{"type": "EMAIL", "value": "vera@fixit.example"}],
-        },
-    ]
-    return services.order_create(user=orderer, data=body)
+    return order_with_a_typed_visitor(
+        orderer, make_body, contacts=[{"type": "NOTIFICATION", "registeredUsers": ["technician", "orderer"]}]
+    )
 
 
 @pytest.fixture

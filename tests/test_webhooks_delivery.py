@@ -9,8 +9,8 @@ import pytest
 from tests.pipeline_harness import pipeline_fixture, wait_for  # noqa: F401
 from tests.webhooks_support import Receiver, make_webhook_admin, verify
 from workvisits import rules, services, webhooks
-from workvisits.choices import OrderStatus
-from workvisits.models import WebhookDelivery, WebhookEvent
+from workvisits.choices import OrderStatus, WebhookEvent
+from workvisits.models import WebhookDelivery
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.webhooks_support import make_webhook_admin
 from workvisits import services, webhooks
-from workvisits.choices import EventKind, OrderStatus
-from workvisits.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from workvisits.choices import EventKind, OrderStatus, WebhookEvent
+from workvisits.models import WebhookDelivery, WebhookEndpoint
 
 
 def test_each_order_event_is_at_most_one_webhook_event():

@@ -91,3 +91,22 @@ class OccurrenceStatus(models.TextChoices):
     CANCELLED = "CANCELLED", "Cancelled"
     NOT_CREATED = "NOT_CREATED", "Not created (a rule was broken)"
     MISSED = "MISSED", "Not created (the series was paused)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks (workvisits/webhooks.py).
+class WebhookEvent(models.TextChoices):
+    PLACED = "order.placed", "Order placed"
+    ACCEPTED = "order.accepted", "Accepted by the data centre"
+    STATUS_CHANGED = "order.status_changed", "Status changed"
+    MODIFIED = "order.modified", "Order changed"
+    CANCELLED = "order.cancelled", "Cancelled"
+    REJECTED = "order.rejected", "Rejected"
+    FAILED = "order.failed", "Failed"
+    NEEDS_CHECK = "order.needs_check", "Being checked with the data centre"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    SUCCEEDED = "SUCCEEDED", "Succeeded"
+    FAILED = "FAILED", "Failed"

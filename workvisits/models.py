@@ -23,6 +23,8 @@ from .choices import (
     PurchaseOrderType,
     ReviewMode,
     SeriesStatus,
+    WebhookDeliveryStatus,
+    WebhookEvent,
 )
 
 # The review policy's conditions: each field `review_<name>` is the rules' ReviewPolicy.<name>.
@@ -477,22 +479,30 @@ class OrderEvent(models.Model):
         return text
 
 
-class SentNotification(models.Model):
-    """An email sent for an order: at most one per order, notice and recipient, whatever retries happen."""
+class SentEmail(models.Model):
+    """An email claimed before it is sent, so that retries send it at most once to each recipient."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
-    notice = models.CharField(max_length=64)  # e.g. "submitted", "modified:3", "reminder"
+    notice = models.CharField(max_length=64)  # e.g. "submitted", "modified:3", "reminder"; "invite:3", "paused:17"
     recipient = models.EmailField()
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["order", "notice", "recipient"], name="notify_once"),
-        ]
+        abstract = True
 
     def __str__(self):
         return f"{self.notice} to {self.recipient}"
+
+
+class SentNotification(SentEmail):
+    """An email sent for an order: at most one per order, notice and recipient, whatever retries happen."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "notice", "recipient"], name="notify_once"),
+        ]
 
 
 class CalendarFeed(models.Model):
@@ -661,35 +671,19 @@ class SeriesOccurrence(models.Model):
         return self.order.status if self.order_id else self.status
 
 
-class SeriesEmail(models.Model):
+class SeriesEmail(SentEmail):
     """An email of a series (its invite, a pause): at most one per series, notice and recipient."""
 
     series = models.ForeignKey(VisitSeries, on_delete=models.CASCADE, related_name="emails")
-    notice = models.CharField(max_length=64)  # e.g. "invite:3", "paused:17"
-    recipient = models.EmailField()
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["series", "notice", "recipient"], name="series_email_once"),
         ]
 
-    def __str__(self):
-        return f"{self.notice} to {self.recipient}"
+
 # Webhooks: an organization's endpoints, told of its orders' events (workvisits/webhooks.py).
 WEBHOOK_URL_MAX = 500
-
-
-class WebhookEvent(models.TextChoices):
-    PLACED = "order.placed", "Order placed"
-    ACCEPTED = "order.accepted", "Accepted by the data centre"
-    STATUS_CHANGED = "order.status_changed", "Status changed"
-    MODIFIED = "order.modified", "Order changed"
-    CANCELLED = "order.cancelled", "Cancelled"
-    REJECTED = "order.rejected", "Rejected"
-    FAILED = "order.failed", "Failed"
-    NEEDS_CHECK = "order.needs_check", "Being checked with the data centre"
 
 
 class WebhookEndpoint(models.Model):
@@ -723,12 +717,6 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self):
         return f"{self.url} ({self.organization})"
-
-
-class WebhookDeliveryStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    SUCCEEDED = "SUCCEEDED", "Succeeded"
-    FAILED = "FAILED", "Failed"
 
 
 class WebhookDelivery(models.Model):

@@ -298,6 +298,15 @@ def _string(
     return value.strip()
 
 
+def _text_errors_and_clean(
+    value, path: str, *, required: bool, lo: int, hi: int, what: str = ""
+) -> tuple[list[RuleError], str | None]:
+    """One free text on its own (a field of a form or of a request): its errors, or the stripped text."""
+    errors = _Errors()
+    clean = _string(errors, {path: value}, path, "", required=required, lo=lo, hi=hi, what=what)
+    return errors.items, clean
+
+
 # ---------------------------------------------------------------------------------------------
 # Dates and times.
 # Instants outside these bounds cannot be shown in every IBX's zone (Python's dates end with year 9999).
@@ -849,27 +858,16 @@ def attachment_file_errors(name: str, size: int, head: bytes, path: str = "file"
 # Free text of the order.
 def description_errors_and_clean(value, path: str = "description") -> tuple[list[RuleError], str | None]:
     """The description of the work: 10 to 4000 characters."""
-    errors = _Errors()
-    clean = _string(
-        errors,
-        {path: value},
-        path,
-        "",
-        required=True,
-        lo=DESCRIPTION_MIN,
-        hi=DESCRIPTION_MAX,
-        what=f"describe the work in {DESCRIPTION_MIN} to {DESCRIPTION_MAX} characters.",
-    )
-    return errors.items, clean
+    what = f"describe the work in {DESCRIPTION_MIN} to {DESCRIPTION_MAX} characters."
+    return _text_errors_and_clean(value, path, required=True, lo=DESCRIPTION_MIN, hi=DESCRIPTION_MAX, what=what)
 
 
 def customer_reference_errors_and_clean(value, path: str = "customerReferenceId") -> tuple[list[RuleError], str]:
     """The customer's own reference: optional, 1 to 40 characters."""
-    errors = _Errors()
-    clean = _string(
-        errors, {path: value}, path, "", required=False, lo=CUSTOMER_REFERENCE_MIN, hi=CUSTOMER_REFERENCE_MAX
+    errors, clean = _text_errors_and_clean(
+        value, path, required=False, lo=CUSTOMER_REFERENCE_MIN, hi=CUSTOMER_REFERENCE_MAX
     )
-    return errors.items, clean or ""
+    return errors, clean or ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -983,18 +981,8 @@ def validate_modify(
 
 def cancel_reason_errors_and_clean(reason, path: str = "reason") -> tuple[list[RuleError], str | None]:
     """Why an order is cancelled: 5 to 4000 characters."""
-    errors = _Errors()
-    clean = _string(
-        errors,
-        {path: reason},
-        path,
-        "",
-        required=True,
-        lo=CANCEL_REASON_MIN,
-        hi=CANCEL_REASON_MAX,
-        what=f"say why in {CANCEL_REASON_MIN} to {CANCEL_REASON_MAX} characters.",
-    )
-    return errors.items, clean
+    what = f"say why in {CANCEL_REASON_MIN} to {CANCEL_REASON_MAX} characters."
+    return _text_errors_and_clean(reason, path, required=True, lo=CANCEL_REASON_MIN, hi=CANCEL_REASON_MAX, what=what)
 
 
 def cancel_reason_errors(reason) -> list[RuleError]:

@@ -538,20 +538,25 @@ def order_change_status(
         return order
 
 
+def _queue_for_submission(*, order_pk: int, from_statuses: frozenset[str], refusal: str, **change) -> Order:
+    """QUEUED from one of `from_statuses` (else OrderConflict(refusal)), sent for submission on commit."""
+    order = order_change_status(order_pk=order_pk, to_status=OrderStatus.QUEUED, from_statuses=from_statuses, **change)
+    if order is None:
+        raise OrderConflict(refusal)
+    send_for_submission_on_commit(order.pk)
+    return order
+
+
 def order_approve(*, reviewer: User, order_pk: int, note: str = "") -> Order:
     """A reviewer lets a waiting order go to the data centre."""
-    order = order_change_status(
+    return _queue_for_submission(
         order_pk=order_pk,
-        to_status=OrderStatus.QUEUED,
         from_statuses=REVIEWABLE_STATUSES,
+        refusal="Only orders waiting for review can be approved.",
         actor=reviewer,
         note=note or "Approved.",
         kind=EventKind.APPROVED,
     )
-    if order is None:
-        raise OrderConflict("Only orders waiting for review can be approved.")
-    send_for_submission_on_commit(order.pk)
-    return order
 
 
 def order_reject(*, reviewer: User, order_pk: int, reason: str) -> Order:
@@ -575,20 +580,16 @@ def order_reject(*, reviewer: User, order_pk: int, reason: str) -> Order:
 
 def order_resubmit(*, operator: User, order_pk: int) -> Order:
     """An operator sends a FAILED order to the data centre again."""
-    order = order_change_status(
+    return _queue_for_submission(
         order_pk=order_pk,
-        to_status=OrderStatus.QUEUED,
         from_statuses=RESUBMITTABLE_STATUSES,
+        refusal="Only FAILED orders can be resubmitted.",
         actor=operator,
         note="Resubmitted by an operator.",
         submit_attempts=0,
         last_error="",
         next_attempt_at=None,
     )
-    if order is None:
-        raise OrderConflict("Only FAILED orders can be resubmitted.")
-    send_for_submission_on_commit(order.pk)
-    return order
 
 
 def order_staff_cancel(*, staff: User, order_pk: int, reason: str) -> Order:

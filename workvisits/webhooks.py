@@ -37,7 +37,7 @@ from django.utils.crypto import salted_hmac
 
 from . import queueing, rules, selectors, tasks
 from .api.schemas import order_json
-from .choices import EventKind, OrderStatus
+from .choices import EventKind, OrderStatus, WebhookDeliveryStatus, WebhookEvent
 from .models import (
     WEBHOOK_URL_MAX,
     Order,
@@ -45,9 +45,7 @@ from .models import (
     User,
     WebhookAttempt,
     WebhookDelivery,
-    WebhookDeliveryStatus,
     WebhookEndpoint,
-    WebhookEvent,
 )
 
 logger = logging.getLogger(__name__)

@@ -229,6 +229,32 @@ class BoundedCountPaginator(Paginator):
         return selectors.bounded_count(self.object_list, self.EXACT_COUNT_UP_TO)[0]
 
 
+def _each_order(service, actor: str, verb: str, *, description: str, permission: str):
+    """An admin action calling `service(<actor>=the staff member, order_pk=...)` for each selected order."""
+
+    @admin.action(description=description, permissions=[permission])
+    def action(self, request, queryset):
+        self._apply(request, queryset, verb, lambda order: service(**{actor: request.user}, order_pk=order.pk))
+
+    return action
+
+
+def _each_order_with_reason(service, actor: str, verb: str, *, title: str, description: str, permission: str):
+    """The same with a reason asked on an intermediate page first (rejecting, cancelling)."""
+
+    @admin.action(description=description, permissions=[permission])
+    def action(self, request, queryset):
+        return self._reason_page(
+            request,
+            queryset,
+            title,
+            lambda order, reason: service(**{actor: request.user}, order_pk=order.pk, reason=reason),
+            verb,
+        )
+
+    return action
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     # Five columns that fit a 1280 px screen with the status always in view; the rest is on the order page.
@@ -419,13 +445,15 @@ class OrderAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"{verb.capitalize()}: {', '.join(done)}.", messages.SUCCESS)
 
-    def _reason_page(self, request, queryset, action: str, title: str, call, verb: str):
+    def _reason_page(self, request, queryset, title: str, call, verb: str):
         """The intermediate page asking why; the reason goes on each order's timeline."""
         form = ReasonForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             reason = form.cleaned_data["reason"]
             self._apply(request, queryset, verb, lambda order: call(order, reason))
             return None  # back to the list
+        # Posted again to the action the admin's form named.
+        action = request.POST["action"]
         return self._action_page(request, "action_reason.html", title, form, queryset.order_by("pk"), action, verb=verb)
 
     def _action_page(self, request, template: str, title: str, form, orders, action: str, **extra):
@@ -442,34 +470,28 @@ class OrderAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, f"admin/workvisits/order/{template}", context)
 
-    @admin.action(description="Approve the selected orders (queue them for the data centre)", permissions=["review"])
-    def approve_orders(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            "approved",
-            lambda order: services.order_approve(reviewer=request.user, order_pk=order.pk),
-        )
-
-    @admin.action(description="Reject the selected orders, telling the customer why", permissions=["review"])
-    def reject_orders(self, request, queryset):
-        return self._reason_page(
-            request,
-            queryset,
-            "reject_orders",
-            "Reject orders",
-            lambda order, reason: services.order_reject(reviewer=request.user, order_pk=order.pk, reason=reason),
-            "rejected",
-        )
-
-    @admin.action(description="Resubmit the selected FAILED orders", permissions=["resubmit"])
-    def resubmit_orders(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            "resubmitted",
-            lambda order: services.order_resubmit(operator=request.user, order_pk=order.pk),
-        )
+    approve_orders = _each_order(
+        services.order_approve,
+        "reviewer",
+        "approved",
+        description="Approve the selected orders (queue them for the data centre)",
+        permission="review",
+    )
+    reject_orders = _each_order_with_reason(
+        services.order_reject,
+        "reviewer",
+        "rejected",
+        title="Reject orders",
+        description="Reject the selected orders, telling the customer why",
+        permission="review",
+    )
+    resubmit_orders = _each_order(
+        services.order_resubmit,
+        "operator",
+        "resubmitted",
+        description="Resubmit the selected FAILED orders",
+        permission="resubmit",
+    )
 
     @admin.action(description="Link the selected order to the data centre's order…", permissions=["resubmit"])
     def link_upstream_orders(self, request, queryset):
@@ -493,27 +515,21 @@ class OrderAdmin(admin.ModelAdmin):
             request, "action_link.html", "Link to the data centre's order", form, queryset, "link_upstream_orders"
         )
 
-    @admin.action(
-        description="Confirm the selected orders are not at the data centre and resubmit them", permissions=["resubmit"]
+    confirm_not_upstream = _each_order(
+        submission.order_confirm_not_upstream,
+        "operator",
+        "resubmitted",
+        description="Confirm the selected orders are not at the data centre and resubmit them",
+        permission="resubmit",
     )
-    def confirm_not_upstream(self, request, queryset):
-        self._apply(
-            request,
-            queryset,
-            "resubmitted",
-            lambda order: submission.order_confirm_not_upstream(operator=request.user, order_pk=order.pk),
-        )
-
-    @admin.action(description="Cancel the selected orders, telling the customer why", permissions=["staff_cancel"])
-    def cancel_orders(self, request, queryset):
-        return self._reason_page(
-            request,
-            queryset,
-            "cancel_orders",
-            "Cancel orders",
-            lambda order, reason: services.order_staff_cancel(staff=request.user, order_pk=order.pk, reason=reason),
-            "cancelled",
-        )
+    cancel_orders = _each_order_with_reason(
+        services.order_staff_cancel,
+        "staff",
+        "cancelled",
+        title="Cancel orders",
+        description="Cancel the selected orders, telling the customer why",
+        permission="staff_cancel",
+    )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The order page offers the actions its status and the staff member's permissions allow."""

@@ -15,7 +15,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from .. import rules, webhooks
-from ..models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEvent
+from ..choices import WebhookDeliveryStatus, WebhookEvent
+from ..models import WebhookDelivery, WebhookEndpoint
 from . import errors
 from . import schemas as s
 from .views import _AUTH_ERRORS, _BODY_ERRORS, ApiView, _header

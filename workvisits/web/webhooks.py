@@ -13,7 +13,8 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from .. import rules, webhooks
-from ..models import WEBHOOK_URL_MAX, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from ..choices import WebhookEvent
+from ..models import WEBHOOK_URL_MAX, WebhookDelivery, WebhookEndpoint
 
 
 class EndpointForm(forms.Form):
