@@ -121,6 +121,9 @@ def test_orderer_schedules_a_visit_from_sign_in_to_confirmation(browser, live_se
     day = (timezone.now() + timedelta(days=2)).astimezone(ZoneInfo("America/New_York")).date()
     page.get_by_label("Visit start").fill(f"{day.isoformat()}T09:00")
     page.get_by_label("Visit end").fill(f"{(day + timedelta(days=15)).isoformat()}T09:00")
+    page.get_by_label("Visit end").blur()
+    # The live check tells at once, before the step is sent (and its request is done when Next is clicked).
+    expect(page.locator("#schedule-live-errors")).to_contain_text("Security Access")
     page.get_by_role("button", name="Next").click()
     end = page.get_by_label("Visit end")
     expect(end).to_have_attribute("aria-invalid", "true")
