@@ -42,7 +42,7 @@ class ApiClientAdmin(SimpleHistoryAdmin):
         client, secret = services.api_client_create(user=obj.user, name=obj.name)
         obj.__dict__.update({k: v for k, v in client.__dict__.items() if k != "_state"})
         obj._state.adding = False
-        request._api_client_secret = secret
+        request.api_client_secret = secret
 
     def response_add(self, request, obj, post_url_continue=None):
         context = {
@@ -50,7 +50,7 @@ class ApiClientAdmin(SimpleHistoryAdmin):
             "title": "API client created",
             "opts": self.model._meta,
             "client": obj,
-            "secret": request._api_client_secret,
+            "secret": request.api_client_secret,
         }
         response = TemplateResponse(request, "admin/workvisits/apiclient/secret.html", context)
         response["Cache-Control"] = "no-store"

@@ -47,11 +47,11 @@ class IBXAdmin(CatalogueAdmin):
     search_fields = ("code", "name")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_cages=Count("cages", filter=Q(cages__active=True)))
+        return super().get_queryset(request).annotate(active_cages=Count("cages", filter=Q(cages__active=True)))
 
-    @admin.display(description="active cages", ordering="_cages")
+    @admin.display(description="active cages", ordering="active_cages")
     def cage_count(self, obj):
-        return obj._cages
+        return obj.active_cages
 
 
 class CabinetInline(admin.TabularInline):
