@@ -11,6 +11,9 @@ serving the default queue. Three phases, measured in one run:
 4. creates with the broker down against creates with it up, interleaved: the median difference
    (the promise: at most 0.5 s more).
 
+`--in-process N` measures instead one submission's CPU and statements without Celery: N orders, each
+submitted by `order_submit` in this process, one after another, against the sandbox.
+
 The worker's CPU time an order (from /proc) is printed too: work done, which the machine's other
 load changes far less than orders/s. `--worker-env NAME=VALUE` sets a setting of the worker only,
 for A/B runs of one device.
@@ -25,6 +28,7 @@ database `<name>_bench`, dropped and made again) and redis-server on PATH (a pri
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -78,12 +82,17 @@ def main() -> int:
     parser.add_argument("--broker-down-creates", type=int, default=20, help="creates of phase 4, each way")
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting of the worker process only (A/B runs), e.g. GRAPH_INSERT_ONE_STATEMENT=false")
+    parser.add_argument("--in-process", type=int, default=0, metavar="N",
+                        help="only: N orders submitted one by one in this process (CPU and statements an order)")
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = _bench_database(os.environ.get("DATABASE_URL", ""))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ["EMAIL_URL"] = "dummymail://"
     os.environ["LOG_LEVEL"] = "WARNING"
+    if args.in_process:  # as the upstream worker runs (a pool), with the submission messages kept in memory
+        os.environ.setdefault("DATABASE_POOL_MAX_SIZE", "4")
+        os.environ["CELERY_BROKER_URL"] = "memory://"
     import django
 
     django.setup()
@@ -100,6 +109,8 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    if args.in_process:
+        return in_process(args.in_process)
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     broker = RedisServer(workdir)
     broker.start()
@@ -189,6 +200,8 @@ def main() -> int:
 
         # 4. A create with the broker down (nothing listens on its port) against one with it up, interleaved.
         down_url = f"redis://127.0.0.1:{free_port()}/0"
+        # Each create's "could not enqueue" warning (with its traceback) is what this phase provokes.
+        logging.getLogger("workvisits.queueing").setLevel(logging.ERROR)
         timings: dict[str, list[float]] = {"up": [], "down": []}
         for i in range(2 * args.broker_down_creates):
             state = "down" if i % 2 else "up"
@@ -205,6 +218,44 @@ def main() -> int:
         worker.stop()
         sandbox.stop()
         broker.stop()
+
+
+def in_process(n: int) -> int:
+    """One submission at a time in this process (no broker, no worker, no threads) against the sandbox."""
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    from tests.conftest import visit_body
+    from tests.pipeline_harness import Sandbox
+    from workvisits import services
+    from workvisits.choices import OrderStatus
+    from workvisits.models import Order, User
+    from workvisits.submission import order_submit
+
+    orderer = User.objects.get(username="orderer")
+    sandbox = Sandbox()
+    try:
+        with transaction.atomic():
+            pks = [services.order_create(user=orderer, data=visit_body(description=f"Benchmark visit {i}.")).pk
+                   for i in range(n + 10)]
+        with override_settings(UPSTREAM_BASE_URL=sandbox.url, UPSTREAM_MAX_RPS=100000):
+            for pk in pks[:10]:  # warm up: the token, the sessions, the templates
+                order_submit(order_pk=pk)
+            with CaptureQueriesContext(connection) as queries:
+                order_submit(order_pk=pks[10])
+            started = time.process_time()
+            for pk in pks[11:]:
+                order_submit(order_pk=pk)
+            cpu = time.process_time() - started
+        submitted = Order.objects.filter(pk__in=pks, status=OrderStatus.SUBMITTED).count()
+        print(f"in-process submission, {n} orders one after another, database pool "
+              f"{settings.DATABASES['default'].get('OPTIONS', {}).get('pool') and 'on' or 'off'}: "
+              f"{1000 * cpu / (n - 1):.2f} ms of CPU an order, {len(queries.captured_queries)} statements; "
+              f"{submitted} of {n + 10} submitted")
+        return 0 if submitted == n + 10 else 1
+    finally:
+        sandbox.stop()
 
 
 if __name__ == "__main__":
