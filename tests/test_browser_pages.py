@@ -109,6 +109,7 @@ def test_wizard_errors_are_words_five_pasted_visitors_are_checked_row_by_row_and
 ):
     page = sign_in(browser, live_server, "orderer")
     page.get_by_role("link", name="Schedule a work visit").click()
+    page.wait_for_load_state()  # the page's scripts run: choosing the IBX then loads its cages
     page.get_by_label("IBX (data centre)").select_option("AM1")
     page.get_by_label("Cage AM1:02:200101").check()
     page.get_by_role("button", name="Next").click()

@@ -95,6 +95,7 @@ def test_orderer_schedules_a_visit_from_sign_in_to_confirmation(browser, live_se
 
     # 1. Location: the IBX narrows the cages, the account narrows the cabinets (htmx).
     expect(page.get_by_role("heading", name="Step 1 of 6: Location")).to_be_visible()
+    page.wait_for_load_state()  # the page's scripts run: choosing the IBX then loads its cages
     page.get_by_label("IBX (data centre)").select_option("AM1")
     expect(page.get_by_label("Cage AM1:02:200100")).to_be_visible()
     expect(page.get_by_text("is on credit hold: it cannot order")).to_be_visible()
