@@ -84,6 +84,22 @@ def test_registered_visitors_by_upstream_username_or_by_name_and_email(orderer, 
     ]
 
 
+def test_a_visitors_phone_stored_as_phone_is_sent_as_mobile_a_contacts_phone_stays_phone(orderer, make_body):
+    nina = {**NINA, "details": [*NINA["details"], {"type": "PHONE", "value": "+31 20 555 0101"}]}
+    visitor = {"firstName": "Sam", "lastName": "Spade", "companyName": "Fixit Ltd", "details": SAM}
+    order = _order(orderer, make_body(contacts=[nina], details={**make_body()["details"], "visitors": [visitor]}))
+    # Visitors the wizard stored with their phone as PHONE, before visitors took only MOBILE or EMAIL.
+    order.visitors.update(
+        details=[{"type": "PHONE", "value": "+31 6 1234 5678"}, {"type": "EMAIL", "value": "sam@fixit.example"}]
+    )
+    body = payloads.create_body(order)
+    assert body["details"]["visitors"][0]["details"] == [
+        {"type": "MOBILE", "value": "+31 6 1234 5678"},
+        {"type": "EMAIL", "value": "sam@fixit.example"},
+    ]
+    assert {"type": "PHONE", "value": "+31 20 555 0101"} in body["contacts"][0]["details"]
+
+
 def test_an_upstream_username_set_later_is_what_the_next_body_carries(orderer, viewer, make_body):
     order = _order(
         orderer, make_body(details={**make_body()["details"], "visitors": [{"registeredUsers": ["viewer"]}]})

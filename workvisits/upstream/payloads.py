@@ -55,9 +55,14 @@ def _names(user) -> dict:
     return {"firstName": user.first_name or user.username, "lastName": user.last_name or user.username}
 
 
-def _typed_details(person) -> list[dict] | None:
-    details = [{"type": d["type"], "value": d["value"]} for d in person.details or []]
+def _typed_details(person, renamed: dict | None = None) -> list[dict] | None:
+    renamed = renamed or {}
+    details = [{"type": renamed.get(d["type"], d["type"]), "value": d["value"]} for d in person.details or []]
     return details or None
+
+
+# A visitor's details are MOBILE or EMAIL upstream; the wizard once stored visitors' phones as PHONE.
+_VISITOR_DETAIL_TYPES = {DetailType.PHONE: DetailType.MOBILE}
 
 
 def visitor_entry(visitor, organization_name: str) -> dict:
@@ -73,7 +78,7 @@ def visitor_entry(visitor, organization_name: str) -> dict:
         "firstName": visitor.first_name,
         "lastName": visitor.last_name,
         "companyName": visitor.company_name,
-        "details": _typed_details(visitor),
+        "details": _typed_details(visitor, _VISITOR_DETAIL_TYPES),
     }
 
 
