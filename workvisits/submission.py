@@ -515,6 +515,12 @@ def order_confirm_not_upstream(*, operator: User, order_pk: int) -> Order:
 
 # ---------------------------------------------------------------------------------------------
 # Changes and cancellations of orders the upstream holds.
+def _correlation_id(order: Order, what: str) -> str:
+    """The X-Correlation-Id of one logical call about the order: a UUID, as the upstream takes it, the same
+    at every retry of that call (the create's is the submission key itself)."""
+    return str(uuid.uuid5(order.submission_key, what))
+
+
 def order_send_change(*, order_pk: int, version: int) -> Outcome:
     """PATCH the order's current visit window, open-cabinet flag and notification contacts."""
     order = selectors.order_with_parts(order_pk)
@@ -530,7 +536,7 @@ def order_send_change(*, order_pk: int, version: int) -> Outcome:
     _let_go_of_the_database()
     try:
         client.modify_work_visit(
-            order.upstream_order_id, body, order=order, correlation_id=f"{order.submission_key}-v{version}"
+            order.upstream_order_id, body, order=order, correlation_id=_correlation_id(order, f"modify-v{version}")
         )
     except PermanentUpstreamError as exc:
         client.save_calls()
@@ -587,7 +593,7 @@ def order_cancel_upstream(*, order_pk: int) -> Outcome:
             )
             services.record_event(order=order, kind=EventKind.UPSTREAM, note="The order never reached the data centre.")
             return Outcome("never upstream")
-        client.cancel_order(upstream_id, reason, order=order, correlation_id=f"{order.submission_key}-cancel")
+        done_note = _cancel(client, order, upstream_id, reason)
     except Inconclusive as exc:
         client.save_calls()
         order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now(), last_error=str(exc))
@@ -609,10 +615,29 @@ def order_cancel_upstream(*, order_pk: int) -> Outcome:
         raise
     client.save_calls()
     order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now())
-    services.record_event(
-        order=order, kind=EventKind.UPSTREAM, note=f"Order {upstream_id} cancelled at the data centre."
-    )
+    services.record_event(order=order, kind=EventKind.UPSTREAM, note=done_note)
     return Outcome("cancelled")
+
+
+def _cancel(client: UpstreamClient, order: Order, upstream_id: str, reason: str) -> str:
+    """Cancel the upstream order; returns the note of the cancellation done. A 409 for an order the upstream
+    reads as CANCELLED is done too: an earlier attempt whose answer was lost (no answer, 500/502/504) had
+    cancelled it. A read that fails transiently is retried with the cancellation; any other 409 is a refusal."""
+    try:
+        client.cancel_order(upstream_id, reason, order=order, correlation_id=_correlation_id(order, "cancel"))
+    except PermanentUpstreamError as exc:
+        if exc.status != 409 or _upstream_status(client, order, upstream_id) != OrderStatus.CANCELLED:
+            raise
+        return f"Order {upstream_id} was already cancelled at the data centre."
+    return f"Order {upstream_id} cancelled at the data centre."
+
+
+def _upstream_status(client: UpstreamClient, order: Order, upstream_id: str) -> str | None:
+    """The upstream's status of the order, None when it refuses to say or says something unreadable."""
+    try:
+        return client.get_order(upstream_id, order=order)["status"]
+    except (PermanentUpstreamError, ValueError):
+        return None
 
 
 def order_upstream_gave_up(*, order_pk: int, what: str, error: str) -> None:
