@@ -8,7 +8,7 @@ The submission of one order is a small state machine on the order's row:
   attempt ends before the lease does. A worker
   killed mid-attempt leaves a lease that runs out; the sweeper then sends the order again.
 - Before the create is sent, `upstream_uncertain` is set: "this create may reach the upstream".
-  A definite answer (201, a 4xx, 503, 429, 408, a request that never left) clears it; an ambiguous
+  A definite answer (a 2xx with the order id, a 4xx, 503, 429, 408, a request that never left) clears it; an ambiguous
   one (no answer, 500/502/504) or a killed worker leaves it set.
 - An attempt that finds the flag set first **looks the order up** in Order History (`q` = the
   reference sent). Exactly one order with that reference, created since the first attempt (less
@@ -253,8 +253,21 @@ def _look_up(client: UpstreamClient, order: Order) -> str | None:
         created = _when(item.get("createdAt"))
         if created is None:
             raise Inconclusive(f"an order with reference {reference!r} has no readable createdAt")
-        if created >= since and order.ibx.code in _as_list(item.get("ibx")) and item.get("orderNumber"):
-            candidates.append(str(item["orderNumber"]))
+        if created < since:
+            continue
+        # Created since the first attempt: it may be this order, so what cannot be read is never passed over
+        # (taking it for another order would create this one a second time).
+        ibxs = _as_list(item.get("ibx"))
+        if not ibxs:
+            raise Inconclusive(f"an order with reference {reference!r} created since the first attempt has no ibx")
+        if order.ibx.code not in ibxs:
+            continue
+        if item.get("orderNumber") in (None, ""):
+            raise Inconclusive(
+                f"an order with reference {reference!r} created in {order.ibx.code} since the first attempt "
+                "has no orderNumber"
+            )
+        candidates.append(str(item["orderNumber"]))
     taken = set(Order.objects.filter(upstream_order_id__in=candidates).values_list("upstream_order_id", flat=True))
     _let_go_of_the_database()
     candidates = [c for c in dict.fromkeys(candidates) if c not in taken]
