@@ -7,9 +7,11 @@ import json
 import pytest
 
 from tests.orders_support import NINA
-from workvisits import notifications, services
+from tests.pipeline_harness import sandbox_fixture  # noqa: F401
+from workvisits import notifications, services, submission
+from workvisits.choices import OrderStatus
 from workvisits.models import Order, User
-from workvisits.rules import DESCRIPTION_MAX
+from workvisits.rules import DESCRIPTION_MAX, DESCRIPTION_MIN
 from workvisits.upstream import payloads
 
 SAM = [{"type": "MOBILE", "value": "+31 6 1234 5678"}]
@@ -47,6 +49,23 @@ def test_the_order_id_ends_the_description(orderer, make_body):
     order = _order(orderer, make_body(description="Replace a failed power supply in cabinet 0101."))
     text = payloads.create_body(order)["description"]
     assert text == f"Replace a failed power supply in cabinet 0101.\n\nPortal order {order.order_id}"
+
+
+@pytest.mark.parametrize("empty", ["", "   \n "])
+def test_without_a_description_the_portal_order_sentence_alone_is_sent(orderer, make_body, empty):
+    order = _order(orderer, make_body())
+    order.description = empty  # the description is optional upstream
+    text = payloads.create_body(order)["description"]
+    assert text == f"Portal order {order.order_id}" and DESCRIPTION_MIN <= len(text) <= DESCRIPTION_MAX
+
+
+def test_an_order_without_a_description_is_accepted_by_the_sandbox_upstream(sandbox, orderer, make_body):
+    order = _order(orderer, make_body())
+    Order.objects.filter(pk=order.pk).update(description="")
+    assert submission.order_submit(order_pk=order.pk).result.startswith("submitted as ")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SUBMITTED
+    assert sandbox.orders()[0]["body"]["description"] == f"Portal order {order.order_id}"
 
 
 def test_a_long_description_is_shortened_never_the_order_id(orderer, make_body):

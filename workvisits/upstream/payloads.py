@@ -25,9 +25,13 @@ def sent_reference(order) -> str:
 
 def description(order) -> str:
     """The customer's description with the portal's order id at its end, within DESCRIPTION_MAX:
-    the customer's text is shortened when it must be, the id never."""
-    suffix = f"\n\n{ORDER_ID_LABEL} {order.order_id}"
-    text = order.description.strip()
+    the customer's text is shortened when it must be, the id never. With no description, the sentence
+    naming the portal's order alone (longer than DESCRIPTION_MIN: the upstream takes 10..4000 characters)."""
+    reference = f"{ORDER_ID_LABEL} {order.order_id}"
+    text = (order.description or "").strip()
+    if not text:
+        return reference
+    suffix = f"\n\n{reference}"
     room = DESCRIPTION_MAX - len(suffix)
     if len(text) > room:
         text = text[: room - len(TRIMMED)].rstrip() + TRIMMED
