@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from tests.mock_upstream import MockUpstream
+from tests.mock_upstream import mock_upstream  # noqa: F401
 from tests.pipeline_harness import CREATE, SEARCH, sandbox_fixture  # noqa: F401
 from tests.sandbox_support import visit_body as wire_body
 from workvisits import services, submission
@@ -91,22 +91,22 @@ def _uncertain(orderer, make_body, reference):
     return order
 
 
-def _history(monkeypatch, settings, content):
+def _history(mock_upstream, content):  # noqa: F811
     def answer(request):
         if request.url.path == "/v1/retrieve-orders":
             return httpx.Response(200, json={"content": content, "page": {"number": 0, "size": 50}})
         return httpx.Response(201, headers={"Location": "/orders/1-999"})  # the create
 
-    return MockUpstream(monkeypatch, settings, answer)
+    return mock_upstream(answer)
 
 
 def _item(reference, **fields):
     return {"customerReferenceNumbers": [reference], "createdAt": timezone.now().isoformat(), **fields}
 
 
-def test_an_order_history_content_of_one_object_is_the_order_found(monkeypatch, settings, orderer, make_body):
+def test_an_order_history_content_of_one_object_is_the_order_found(mock_upstream, orderer, make_body):  # noqa: F811
     order = _uncertain(orderer, make_body, "ONE-OBJECT")
-    upstream = _history(monkeypatch, settings, _item("ONE-OBJECT", orderNumber="1-555", ibx=["DC2"]))
+    upstream = _history(mock_upstream, _item("ONE-OBJECT", orderNumber="1-555", ibx=["DC2"]))
     assert _attempt_again(order).result == "submitted as 1-555"
     assert order.upstream_order_id == "1-555"
     assert not upstream.calls("POST", "/colocations/v2/orders/workVisits")
@@ -118,17 +118,17 @@ def test_an_order_history_content_of_one_object_is_the_order_found(monkeypatch, 
     ids=["no orderNumber", "no ibx"],
 )
 def test_a_recent_order_with_the_reference_that_cannot_be_read_waits_for_an_operator(
-    monkeypatch, settings, orderer, make_body, fields, missing
+    mock_upstream, orderer, make_body, fields, missing  # noqa: F811
 ):
     order = _uncertain(orderer, make_body, "HALF-READ")
-    upstream = _history(monkeypatch, settings, [_item("HALF-READ", **fields)])
+    upstream = _history(mock_upstream, [_item("HALF-READ", **fields)])
     assert _attempt_again(order).result == "needs check"
     assert order.status == OrderStatus.NEEDS_CHECK and missing in order.last_error
     assert not upstream.calls("POST", "/colocations/v2/orders/workVisits")  # never a second create
 
 
-def test_an_order_with_the_reference_in_another_ibx_is_not_this_one(monkeypatch, settings, orderer, make_body):
+def test_an_order_with_the_reference_in_another_ibx_is_not_this_one(mock_upstream, orderer, make_body):  # noqa: F811
     order = _uncertain(orderer, make_body, "OTHER-IBX")
-    upstream = _history(monkeypatch, settings, [_item("OTHER-IBX", ibx=["AM1"])])
+    upstream = _history(mock_upstream, [_item("OTHER-IBX", ibx=["AM1"])])
     assert _attempt_again(order).result == "submitted as 1-999"
     assert len(upstream.calls("POST", "/colocations/v2/orders/workVisits")) == 1

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.mock_upstream import MockUpstream
+from tests.mock_upstream import mock_upstream  # noqa: F401
 from tests.pipeline_harness import CREATE, free_port, sandbox_fixture  # noqa: F401
 from tests.sandbox_support import visit_body
 from workvisits.models import UpstreamCall
@@ -143,20 +143,20 @@ def test_attachments_and_the_order_search(sandbox):
 # ---------------------------------------------------------------------------------------------
 # Answers the sandbox does not give, from an upstream answered in this process.
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
-def test_a_create_answered_by_any_2xx_with_a_location_gives_the_order_id(monkeypatch, settings, status):
-    MockUpstream(monkeypatch, settings, lambda request: httpx.Response(status, headers={"Location": "/orders/1-777"}))
+def test_a_create_answered_by_any_2xx_with_a_location_gives_the_order_id(mock_upstream, status):  # noqa: F811
+    mock_upstream(lambda request: httpx.Response(status, headers={"Location": "/orders/1-777"}))
     assert UpstreamClient().create_work_visit(visit_body()) == "1-777"
 
 
 @pytest.mark.parametrize(("status", "headers"), [(200, {}), (201, {"Location": "/somewhere/else"})])
-def test_a_create_answered_2xx_without_a_readable_location_is_ambiguous(monkeypatch, settings, status, headers):
-    MockUpstream(monkeypatch, settings, lambda request: httpx.Response(status, headers=headers))
+def test_a_create_answered_2xx_without_a_readable_location_is_ambiguous(mock_upstream, status, headers):  # noqa: F811
+    mock_upstream(lambda request: httpx.Response(status, headers=headers))
     with pytest.raises(TransientUpstreamError) as caught:
         UpstreamClient().create_work_visit(visit_body())
     assert caught.value.ambiguous
 
 
-def test_an_order_history_content_of_one_object_is_read_as_one_order(monkeypatch, settings):
+def test_an_order_history_content_of_one_object_is_read_as_one_order(mock_upstream):  # noqa: F811
     item = {"orderNumber": "1-888", "customerReferenceNumbers": ["FIND-ME-2"], "ibx": ["DC2"]}
-    MockUpstream(monkeypatch, settings, lambda request: httpx.Response(200, json={"content": item, "page": {}}))
+    mock_upstream(lambda request: httpx.Response(200, json={"content": item, "page": {}}))
     assert UpstreamClient().search_orders("FIND-ME-2")["content"] == [item]
