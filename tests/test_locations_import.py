@@ -75,6 +75,33 @@ def test_without_the_v1_answer_the_flags_stay_as_they_were(demo):
     assert Cabinet.objects.get(cabinet_id="DC2:01:123457:0201").account.number == "1234567890"
 
 
+def _refusing_orders(answer, number):
+    """The Lookup v2 answer with `allowOrder: false` on account `number` wherever it is listed."""
+    for location in answer["crossConnects"]:
+        accounts = location["accounts"] if isinstance(location["accounts"], list) else [location["accounts"]]
+        for account in accounts:
+            if account["accountNumber"] == number:
+                account["allowOrder"] = False
+    return answer
+
+
+@pytest.mark.parametrize("v1", [None, {}], ids=["no v1 answer", "v1 without the account"])
+def test_an_account_lookup_v2_does_not_allow_to_order_is_on_credit_hold_when_v1_does_not_say(demo, v1):
+    assert not Account.objects.get(number="1234567890").is_credit_hold
+    sync = locations.import_locations_answer(answer=_refusing_orders(_answer(), "1234567890"), v1_answer=v1)
+    assert Account.objects.get(number="1234567890").is_credit_hold
+    assert "1234567890" in sync.summary["accounts"]["updated"]
+    # allowOrder true says nothing of a credit hold: the others stay as they were.
+    assert not Account.objects.get(number="2000000001").is_credit_hold
+
+
+def test_v1s_credit_hold_flag_rules_over_allow_order(demo):
+    answer = _refusing_orders(_refusing_orders(_answer(), "1234567890"), "2000000001")
+    locations.import_locations_answer(answer=answer, v1_answer=_v1())  # v1: isCreditHold false for both
+    assert not Account.objects.get(number="1234567890").is_credit_hold
+    assert not Account.objects.get(number="2000000001").is_credit_hold
+
+
 def test_a_v1_answer_of_an_empty_object_is_an_empty_list(demo):
     sync = locations.import_locations_answer(answer=_answer(), v1_answer={})
     assert not Account.objects.get(number="1234567891").is_credit_hold
@@ -226,6 +253,13 @@ def test_an_unavailable_v1_answer_keeps_the_flags_and_says_so(demo, upstream):
     out, err = _command()
     assert "cages created: DC2:01:123458" in out
     assert "refused v1 locations: Not available (HTTP 404" in err and "flags were left as they were" in err
+    assert not Account.objects.get(number="1234567891").is_credit_hold
+
+
+def test_with_v1_unavailable_an_account_not_allowed_to_order_over_http_is_on_credit_hold(demo, upstream):
+    upstream.answer(LOOKUP, _refusing_orders(_answer(), "1234567890"))  # v1 answers 404
+    _command()
+    assert Account.objects.get(number="1234567890").is_credit_hold
     assert not Account.objects.get(number="1234567891").is_credit_hold
 
 

@@ -5,10 +5,12 @@ process, against the sandbox process (its clock advanced, never slept on)."""
 
 from datetime import timedelta
 
+import httpx
 import pytest
 import time_machine
 from django.utils import timezone
 
+from tests.mock_upstream import mock_upstream  # noqa: F401
 from tests.pipeline_harness import CREATE, SEARCH, sandbox_fixture  # noqa: F401
 from tests.sandbox_support import visit_body as wire_body
 from workvisits import services, submission
@@ -76,3 +78,57 @@ def test_an_order_without_a_reference_is_sent_and_found_by_its_portal_id(sandbox
     assert _attempt_again(order).result.startswith("submitted")
     assert sandbox.orders()[0]["body"]["customerReferenceId"] == order.order_id
     assert sandbox.calls(SEARCH)[0]["body"]["q"] == order.order_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Order History answers the sandbox does not give, from an upstream answered in this process.
+def _uncertain(orderer, make_body, reference):
+    """An order whose first attempt, a minute ago, may have reached the upstream."""
+    order = services.order_create(user=orderer, data=make_body(customerReferenceId=reference))
+    Order.objects.filter(pk=order.pk).update(
+        upstream_uncertain=True, submit_attempts=1, first_attempt_at=timezone.now() - timedelta(minutes=1)
+    )
+    return order
+
+
+def _history(mock_upstream, content):  # noqa: F811
+    def answer(request):
+        if request.url.path == "/v1/retrieve-orders":
+            return httpx.Response(200, json={"content": content, "page": {"number": 0, "size": 50}})
+        return httpx.Response(201, headers={"Location": "/orders/1-999"})  # the create
+
+    return mock_upstream(answer)
+
+
+def _item(reference, **fields):
+    return {"customerReferenceNumbers": [reference], "createdAt": timezone.now().isoformat(), **fields}
+
+
+def test_an_order_history_content_of_one_object_is_the_order_found(mock_upstream, orderer, make_body):  # noqa: F811
+    order = _uncertain(orderer, make_body, "ONE-OBJECT")
+    upstream = _history(mock_upstream, _item("ONE-OBJECT", orderNumber="1-555", ibx=["DC2"]))
+    assert _attempt_again(order).result == "submitted as 1-555"
+    assert order.upstream_order_id == "1-555"
+    assert not upstream.calls("POST", "/colocations/v2/orders/workVisits")
+
+
+@pytest.mark.parametrize(
+    ("fields", "missing"),
+    [({"ibx": ["DC2"]}, "has no orderNumber"), ({"orderNumber": "1-555"}, "has no ibx")],
+    ids=["no orderNumber", "no ibx"],
+)
+def test_a_recent_order_with_the_reference_that_cannot_be_read_waits_for_an_operator(
+    mock_upstream, orderer, make_body, fields, missing  # noqa: F811
+):
+    order = _uncertain(orderer, make_body, "HALF-READ")
+    upstream = _history(mock_upstream, [_item("HALF-READ", **fields)])
+    assert _attempt_again(order).result == "needs check"
+    assert order.status == OrderStatus.NEEDS_CHECK and missing in order.last_error
+    assert not upstream.calls("POST", "/colocations/v2/orders/workVisits")  # never a second create
+
+
+def test_an_order_with_the_reference_in_another_ibx_is_not_this_one(mock_upstream, orderer, make_body):  # noqa: F811
+    order = _uncertain(orderer, make_body, "OTHER-IBX")
+    upstream = _history(mock_upstream, [_item("OTHER-IBX", ibx=["AM1"])])
+    assert _attempt_again(order).result == "submitted as 1-999"
+    assert len(upstream.calls("POST", "/colocations/v2/orders/workVisits")) == 1

@@ -179,6 +179,15 @@ def test_create_refuses_each_rule_by_its_path(api, change, expected):
     assert properties(errors) == expected
 
 
+@pytest.mark.parametrize("kind", ["PHONE", "FAX"])
+def test_a_visitor_detail_other_than_mobile_or_email_is_invalid_by_its_path(api, kind):
+    body = visit_body()
+    body["details"]["visitors"] = [{"firstName": "A", "lastName": "B", "companyName": "C", "details": [
+        {"type": "EMAIL", "value": "a@b.example"}, {"type": kind, "value": "+1 555"}]}]
+    errors = assert_strict_errors(create(api, body), 400)
+    assert properties(errors) == properties(errors, "EQ-2010010") == {"details.visitors[0].details[1].type"}
+
+
 def test_visits_are_at_most_14_days_and_end_in_the_future_by_the_sandbox_clock(api, sandbox_process):
     assert_strict_errors(create(api, visit_body(hours=14 * 24 + 1)), 400)
     created_id(create(api, visit_body(hours=14 * 24)))

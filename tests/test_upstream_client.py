@@ -5,8 +5,10 @@ call logged with secrets and personal details redacted."""
 import time
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
+from tests.mock_upstream import mock_upstream  # noqa: F401
 from tests.pipeline_harness import CREATE, free_port, sandbox_fixture  # noqa: F401
 from tests.sandbox_support import visit_body
 from workvisits.models import UpstreamCall
@@ -136,3 +138,25 @@ def test_attachments_and_the_order_search(sandbox):
     with pytest.raises(PermanentUpstreamError) as caught:
         client.search_orders("FIND-ME-1")
     assert caught.value.status == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers the sandbox does not give, from an upstream answered in this process.
+@pytest.mark.parametrize("status", [200, 201, 202, 204])
+def test_a_create_answered_by_any_2xx_with_a_location_gives_the_order_id(mock_upstream, status):  # noqa: F811
+    mock_upstream(lambda request: httpx.Response(status, headers={"Location": "/orders/1-777"}))
+    assert UpstreamClient().create_work_visit(visit_body()) == "1-777"
+
+
+@pytest.mark.parametrize(("status", "headers"), [(200, {}), (201, {"Location": "/somewhere/else"})])
+def test_a_create_answered_2xx_without_a_readable_location_is_ambiguous(mock_upstream, status, headers):  # noqa: F811
+    mock_upstream(lambda request: httpx.Response(status, headers=headers))
+    with pytest.raises(TransientUpstreamError) as caught:
+        UpstreamClient().create_work_visit(visit_body())
+    assert caught.value.ambiguous
+
+
+def test_an_order_history_content_of_one_object_is_read_as_one_order(mock_upstream):  # noqa: F811
+    item = {"orderNumber": "1-888", "customerReferenceNumbers": ["FIND-ME-2"], "ibx": ["DC2"]}
+    mock_upstream(lambda request: httpx.Response(200, json={"content": item, "page": {}}))
+    assert UpstreamClient().search_orders("FIND-ME-2")["content"] == [item]

@@ -7,9 +7,11 @@ import json
 import pytest
 
 from tests.orders_support import NINA
-from workvisits import notifications, services
+from tests.pipeline_harness import sandbox_fixture  # noqa: F401
+from workvisits import notifications, services, submission
+from workvisits.choices import OrderStatus
 from workvisits.models import Order, User
-from workvisits.rules import DESCRIPTION_MAX
+from workvisits.rules import DESCRIPTION_MAX, DESCRIPTION_MIN
 from workvisits.upstream import payloads
 
 SAM = [{"type": "MOBILE", "value": "+31 6 1234 5678"}]
@@ -49,6 +51,23 @@ def test_the_order_id_ends_the_description(orderer, make_body):
     assert text == f"Replace a failed power supply in cabinet 0101.\n\nPortal order {order.order_id}"
 
 
+@pytest.mark.parametrize("empty", ["", "   \n "])
+def test_without_a_description_the_portal_order_sentence_alone_is_sent(orderer, make_body, empty):
+    order = _order(orderer, make_body())
+    order.description = empty  # the description is optional upstream
+    text = payloads.create_body(order)["description"]
+    assert text == f"Portal order {order.order_id}" and DESCRIPTION_MIN <= len(text) <= DESCRIPTION_MAX
+
+
+def test_an_order_without_a_description_is_accepted_by_the_sandbox_upstream(sandbox, orderer, make_body):
+    order = _order(orderer, make_body())
+    Order.objects.filter(pk=order.pk).update(description="")
+    assert submission.order_submit(order_pk=order.pk).result.startswith("submitted as ")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SUBMITTED
+    assert sandbox.orders()[0]["body"]["description"] == f"Portal order {order.order_id}"
+
+
 def test_a_long_description_is_shortened_never_the_order_id(orderer, make_body):
     customer_text = "Inspect every rack and note the serial numbers. " * 90
     order = _order(orderer, make_body(description=customer_text[:DESCRIPTION_MAX]))
@@ -82,6 +101,22 @@ def test_registered_visitors_by_upstream_username_or_by_name_and_email(orderer, 
         },
         {"firstName": "Sam", "lastName": "Spade", "companyName": "Fixit Ltd", "details": SAM},
     ]
+
+
+def test_a_visitors_phone_stored_as_phone_is_sent_as_mobile_a_contacts_phone_stays_phone(orderer, make_body):
+    nina = {**NINA, "details": [*NINA["details"], {"type": "PHONE", "value": "+31 20 555 0101"}]}
+    visitor = {"firstName": "Sam", "lastName": "Spade", "companyName": "Fixit Ltd", "details": SAM}
+    order = _order(orderer, make_body(contacts=[nina], details={**make_body()["details"], "visitors": [visitor]}))
+    # Visitors the wizard stored with their phone as PHONE, before visitors took only MOBILE or EMAIL.
+    order.visitors.update(
+        details=[{"type": "PHONE", "value": "+31 6 1234 5678"}, {"type": "EMAIL", "value": "sam@fixit.example"}]
+    )
+    body = payloads.create_body(order)
+    assert body["details"]["visitors"][0]["details"] == [
+        {"type": "MOBILE", "value": "+31 6 1234 5678"},
+        {"type": "EMAIL", "value": "sam@fixit.example"},
+    ]
+    assert {"type": "PHONE", "value": "+31 20 555 0101"} in body["contacts"][0]["details"]
 
 
 def test_an_upstream_username_set_later_is_what_the_next_body_carries(orderer, viewer, make_body):

@@ -8,7 +8,7 @@ The submission of one order is a small state machine on the order's row:
   attempt ends before the lease does. A worker
   killed mid-attempt leaves a lease that runs out; the sweeper then sends the order again.
 - Before the create is sent, `upstream_uncertain` is set: "this create may reach the upstream".
-  A definite answer (201, a 4xx, 503, 429, 408, a request that never left) clears it; an ambiguous
+  A definite answer (a 2xx with the order id, a 4xx, 503, 429, 408, a request that never left) clears it; an ambiguous
   one (no answer, 500/502/504) or a killed worker leaves it set.
 - An attempt that finds the flag set first **looks the order up** in Order History (`q` = the
   reference sent). Exactly one order with that reference, created since the first attempt (less
@@ -253,8 +253,21 @@ def _look_up(client: UpstreamClient, order: Order) -> str | None:
         created = _when(item.get("createdAt"))
         if created is None:
             raise Inconclusive(f"an order with reference {reference!r} has no readable createdAt")
-        if created >= since and order.ibx.code in _as_list(item.get("ibx")) and item.get("orderNumber"):
-            candidates.append(str(item["orderNumber"]))
+        if created < since:
+            continue
+        # Created since the first attempt: it may be this order, so what cannot be read is never passed over
+        # (taking it for another order would create this one a second time).
+        ibxs = _as_list(item.get("ibx"))
+        if not ibxs:
+            raise Inconclusive(f"an order with reference {reference!r} created since the first attempt has no ibx")
+        if order.ibx.code not in ibxs:
+            continue
+        if item.get("orderNumber") in (None, ""):
+            raise Inconclusive(
+                f"an order with reference {reference!r} created in {order.ibx.code} since the first attempt "
+                "has no orderNumber"
+            )
+        candidates.append(str(item["orderNumber"]))
     taken = set(Order.objects.filter(upstream_order_id__in=candidates).values_list("upstream_order_id", flat=True))
     _let_go_of_the_database()
     candidates = [c for c in dict.fromkeys(candidates) if c not in taken]
@@ -515,6 +528,12 @@ def order_confirm_not_upstream(*, operator: User, order_pk: int) -> Order:
 
 # ---------------------------------------------------------------------------------------------
 # Changes and cancellations of orders the upstream holds.
+def _correlation_id(order: Order, what: str) -> str:
+    """The X-Correlation-Id of one logical call about the order: a UUID, as the upstream takes it, the same
+    at every retry of that call (the create's is the submission key itself)."""
+    return str(uuid.uuid5(order.submission_key, what))
+
+
 def order_send_change(*, order_pk: int, version: int) -> Outcome:
     """PATCH the order's current visit window, open-cabinet flag and notification contacts."""
     order = selectors.order_with_parts(order_pk)
@@ -530,7 +549,7 @@ def order_send_change(*, order_pk: int, version: int) -> Outcome:
     _let_go_of_the_database()
     try:
         client.modify_work_visit(
-            order.upstream_order_id, body, order=order, correlation_id=f"{order.submission_key}-v{version}"
+            order.upstream_order_id, body, order=order, correlation_id=_correlation_id(order, f"modify-v{version}")
         )
     except PermanentUpstreamError as exc:
         client.save_calls()
@@ -587,7 +606,7 @@ def order_cancel_upstream(*, order_pk: int) -> Outcome:
             )
             services.record_event(order=order, kind=EventKind.UPSTREAM, note="The order never reached the data centre.")
             return Outcome("never upstream")
-        client.cancel_order(upstream_id, reason, order=order, correlation_id=f"{order.submission_key}-cancel")
+        done_note = _cancel(client, order, upstream_id, reason)
     except Inconclusive as exc:
         client.save_calls()
         order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now(), last_error=str(exc))
@@ -609,10 +628,29 @@ def order_cancel_upstream(*, order_pk: int) -> Outcome:
         raise
     client.save_calls()
     order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now())
-    services.record_event(
-        order=order, kind=EventKind.UPSTREAM, note=f"Order {upstream_id} cancelled at the data centre."
-    )
+    services.record_event(order=order, kind=EventKind.UPSTREAM, note=done_note)
     return Outcome("cancelled")
+
+
+def _cancel(client: UpstreamClient, order: Order, upstream_id: str, reason: str) -> str:
+    """Cancel the upstream order; returns the note of the cancellation done. A 409 for an order the upstream
+    reads as CANCELLED is done too: an earlier attempt whose answer was lost (no answer, 500/502/504) had
+    cancelled it. A read that fails transiently is retried with the cancellation; any other 409 is a refusal."""
+    try:
+        client.cancel_order(upstream_id, reason, order=order, correlation_id=_correlation_id(order, "cancel"))
+    except PermanentUpstreamError as exc:
+        if exc.status != 409 or _upstream_status(client, order, upstream_id) != OrderStatus.CANCELLED:
+            raise
+        return f"Order {upstream_id} was already cancelled at the data centre."
+    return f"Order {upstream_id} cancelled at the data centre."
+
+
+def _upstream_status(client: UpstreamClient, order: Order, upstream_id: str) -> str | None:
+    """The upstream's status of the order, None when it refuses to say or says something unreadable."""
+    try:
+        return client.get_order(upstream_id, order=order)["status"]
+    except (PermanentUpstreamError, ValueError):
+        return None
 
 
 def order_upstream_gave_up(*, order_pk: int, what: str, error: str) -> None:

@@ -285,7 +285,8 @@ def import_locations_from_upstream(*, started_by: User | None = None) -> Locatio
             notes.append(
                 {
                     "where": "v1 locations",
-                    "message": f"Not available ({exc}): credit hold and purchase-order flags were left as they were.",
+                    "message": f"Not available ({exc}): credit-hold flags (but for accounts Lookup v2 marks "
+                    "allowOrder false, now on hold) and purchase-order flags were left as they were.",
                 }
             )
         return import_locations_answer(answer=answer, v1_answer=v1_answer, started_by=started_by, notes=notes)

@@ -152,8 +152,16 @@ def facts_from_v1(answer) -> tuple[dict[str, _V1Account], dict[str, str]]:
     return accounts, cabinets
 
 
+def _credit_hold(v1_hold: bool | None, allow_order: bool | None) -> bool | None:
+    """v1's `isCreditHold` where it says; else an account Lookup v2 marks `allowOrder: false` cannot order.
+    `allowOrder: true` alone does not lift a hold (it is not a credit-hold flag), so it leaves it as it was."""
+    if v1_hold is not None:
+        return v1_hold
+    return True if allow_order is False else None
+
+
 def entries_from_lookup(answer, v1_answer=None) -> tuple[list[Entry], list[dict]]:
-    """Flatten Lookup v2 (`crossConnects[{ibx, accounts[{accountNumber, accountName}], cages[{id, type,
+    """Flatten Lookup v2 (`crossConnects[{ibx, accounts[{accountNumber, accountName, allowOrder}], cages[{id, type,
     accountNumbers, cabinetId, cabinetType}]}]`, one cage entry per cabinet) with the v1 answer's flags.
     An answer that cannot be read raises ImportRefused naming the property; a bad entry is reported."""
     if answer is None:
@@ -171,11 +179,12 @@ def entries_from_lookup(answer, v1_answer=None) -> tuple[list[Entry], list[dict]
         path = f"crossConnects[{i}]"
         ibx = _text(location, "ibx", path)
         cages = _objects(location.get("cages"), f"{path}.cages")
-        names = {}
+        names, allowed = {}, {}
         for k, account in enumerate(_objects(location.get("accounts"), f"{path}.accounts")):
             number = _text(account, "accountNumber", f"{path}.accounts[{k}]")
             if number:
                 names[number] = _text(account, "accountName", f"{path}.accounts[{k}]")
+                allowed[number] = _flag(account, "allowOrder", f"{path}.accounts[{k}]")
         for j, cage in enumerate(cages):
             where = f"{path}.cages[{j}]"
             cage_id = _text(cage, "id", where)
@@ -204,7 +213,7 @@ def entries_from_lookup(answer, v1_answer=None) -> tuple[list[Entry], list[dict]
                     **common,
                     account_number=number,
                     account_name=names.get(number) or v1.name,
-                    credit_hold=v1.credit_hold,
+                    credit_hold=_credit_hold(v1.credit_hold, allowed.get(number)),
                     po_bearing=v1.po_bearing,
                 )
                 if cabinet and number == billed:

@@ -270,10 +270,11 @@ class UpstreamClient:
 
     # -- the API -----------------------------------------------------------------------------
     def create_work_visit(self, body: dict, *, order=None, correlation_id: str | None = None) -> str:
-        """Create a work visit; returns the upstream order id from the Location header (body unread)."""
+        """Create a work visit; returns the upstream order id from the Location header (body unread).
+        Any 2xx is success (the upstream documents 201)."""
         response = self._call("POST", WORK_VISITS, json=body, order=order, correlation_id=correlation_id)
         order_id = order_id_from_location(response.headers.get("location"))
-        if response.status_code != 201 or not order_id:
+        if not response.is_success or not order_id:
             # Accepted, but no id to tell which order: only a look-up can say.
             raise TransientUpstreamError(
                 f"the upstream answered {response.status_code} without an order id in Location", ambiguous=True
@@ -317,6 +318,8 @@ class UpstreamClient:
         if ibx:
             body["filters"] = {"ibxs": [ibx]}
         data = self._call("POST", ORDER_HISTORY, json=body, order=order).json()
+        if isinstance(data, dict) and isinstance(data.get("content"), dict):
+            data["content"] = [data["content"]]  # a single object where the array is declared: one item
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
             raise PermanentUpstreamError("the Order History answer has no content list")
         return data

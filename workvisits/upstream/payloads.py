@@ -25,9 +25,13 @@ def sent_reference(order) -> str:
 
 def description(order) -> str:
     """The customer's description with the portal's order id at its end, within DESCRIPTION_MAX:
-    the customer's text is shortened when it must be, the id never."""
-    suffix = f"\n\n{ORDER_ID_LABEL} {order.order_id}"
-    text = order.description.strip()
+    the customer's text is shortened when it must be, the id never. With no description, the sentence
+    naming the portal's order alone (longer than DESCRIPTION_MIN: the upstream takes 10..4000 characters)."""
+    reference = f"{ORDER_ID_LABEL} {order.order_id}"
+    text = (order.description or "").strip()
+    if not text:
+        return reference
+    suffix = f"\n\n{reference}"
     room = DESCRIPTION_MAX - len(suffix)
     if len(text) > room:
         text = text[: room - len(TRIMMED)].rstrip() + TRIMMED
@@ -55,9 +59,14 @@ def _names(user) -> dict:
     return {"firstName": user.first_name or user.username, "lastName": user.last_name or user.username}
 
 
-def _typed_details(person) -> list[dict] | None:
-    details = [{"type": d["type"], "value": d["value"]} for d in person.details or []]
+def _typed_details(person, renamed: dict | None = None) -> list[dict] | None:
+    renamed = renamed or {}
+    details = [{"type": renamed.get(d["type"], d["type"]), "value": d["value"]} for d in person.details or []]
     return details or None
+
+
+# A visitor's details are MOBILE or EMAIL upstream; the wizard once stored visitors' phones as PHONE.
+_VISITOR_DETAIL_TYPES = {DetailType.PHONE: DetailType.MOBILE}
 
 
 def visitor_entry(visitor, organization_name: str) -> dict:
@@ -73,7 +82,7 @@ def visitor_entry(visitor, organization_name: str) -> dict:
         "firstName": visitor.first_name,
         "lastName": visitor.last_name,
         "companyName": visitor.company_name,
-        "details": _typed_details(visitor),
+        "details": _typed_details(visitor, _VISITOR_DETAIL_TYPES),
     }
 
 
