@@ -69,7 +69,11 @@ def _change_responses(accepted: str, invalid: str, conflict: str) -> dict:
     return {
         202: OpenApiResponse(s.OrderSerializer, description=accepted),
         400: OpenApiResponse(s.ERRORS, description=invalid),
-        403: OpenApiResponse(s.ERRORS, description="EQ-2012007: not the ordering or technical contact."),
+        403: OpenApiResponse(
+            s.ERRORS,
+            description="EQ-2012007: not the ordering or technical contact, nor a user who sees all the "
+            "organization's orders.",
+        ),
         404: _NO_SUCH_ORDER,
         409: OpenApiResponse(s.ERRORS, description=conflict),
         **_AUTH_ERRORS,
