@@ -50,7 +50,8 @@ _CORRELATION = OpenApiParameter(
     "X-Correlation-Id",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="Your id for the request (up to 64 of A-Z a-z 0-9 . _ -); echoed as X-Correlation-ID and in errors.",
+    description="Your id for the request (up to 255 printable ASCII characters, trimmed); echoed as "
+    "X-Correlation-ID and in errors. Any other value is replaced by a new id.",
 )
 
 
