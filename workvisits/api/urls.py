@@ -12,10 +12,18 @@ urlpatterns = [
     # Visit series (the portal's extension, workvisits/api/series.py): before the order paths they resemble.
     *series.urlpatterns,
     path("oauth2/v1/token", views.TokenView.as_view(), name="api-token"),
-    path("colocations/v2/openapi.json", SpectacularJSONAPIView.as_view(), name="api-schema"),
+    path("colocations/v2/openapi.json", views.read_only(SpectacularJSONAPIView.as_view()), name="api-schema"),
     # The split view serves its start-up script as a file: the Content-Security-Policy allows no inline script.
-    path("colocations/v2/docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("colocations/v2/redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path(
+        "colocations/v2/docs",
+        views.read_only(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    path(
+        "colocations/v2/redoc",
+        views.read_only(SpectacularRedocView.as_view(url_name="api-schema")),
+        name="api-redoc",
+    ),
     path("colocations/v2/locations", views.LocationsView.as_view(), name="api-locations"),
     path("v1/orders/workvisit/locations", views.WorkVisitLocationsView.as_view(), name="api-locations-v1"),
     path("colocations/v2/orders", views.OrderListView.as_view(), name="api-orders"),

@@ -6,9 +6,12 @@ import logging
 import math
 import re
 from datetime import datetime, timedelta
+from functools import wraps
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -138,6 +141,22 @@ class ApiView(APIView):
             sent = errors.printable(content_type) or "(none)"
             reason = f"'{sent}' is not accepted; send {self.body_media_type}."
             raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE, [("Content-Type", reason)])
+
+
+def read_only(view):
+    """The OpenAPI document and its docs pages (drf-spectacular's views) answer GET and HEAD; any other method
+    gets the API's own 405 error array, as every other endpoint does, never an HTML page."""
+
+    @csrf_exempt
+    @wraps(view)
+    def answer(request, *args, **kwargs):
+        if request.method in ("GET", "HEAD"):
+            return view(request, *args, **kwargs)
+        reason = f"{exceptions.MethodNotAllowed(request.method).detail} Use GET."
+        body = errors.error_entries([(errors.METHOD_NOT_ALLOWED, [("method", reason)])])
+        return JsonResponse(body, status=405, safe=False, headers={"Allow": "GET, HEAD"})
+
+    return answer
 
 
 class NotFoundView(ApiView):
