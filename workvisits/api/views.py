@@ -44,6 +44,9 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 _AUTH_ERRORS = {401: OpenApiResponse(s.ERRORS, description="No token, or an unknown, expired or revoked one.")}
 _BODY_ERRORS = {
+    411: OpenApiResponse(
+        s.ERRORS, description="EQ-2010012: the body was sent in chunks; send the body with a Content-Length header."
+    ),
     413: OpenApiResponse(s.ERRORS, description="The body is larger than allowed."),
     415: OpenApiResponse(s.ERRORS, description="The body is not JSON (send Content-Type: application/json)."),
 }
