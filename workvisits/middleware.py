@@ -44,7 +44,7 @@ def address_problem(request) -> str | None:
 class BadAddressMiddleware:
     """A page's path or query string with a NUL character or invalid UTF-8 is answered 400 before any view
     (no database can hold a NUL; such text never names an order, a filter or a page). The JSON API checks
-    its own parameters and names the offending one; its paths only match constrained ids."""
+    its own parameters and names the offending one; an order route looks up only ids of the portal's shape."""
 
     def __init__(self, get_response):
         self.get_response = get_response

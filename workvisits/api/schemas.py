@@ -11,7 +11,10 @@ from ..models import IBX, Attachment, Order
 from . import errors
 from . import structure as st
 
-ORDER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
+ORDER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"  # the ids the portal gives its orders
+# What an order route takes as its id: any one path segment, so that an id of another shape is an unknown
+# order (EQ-2014005), not an unknown path.
+ORDER_ID_SEGMENT = r"[^/]{1,100}"
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 PRODUCT_TYPES = ["WORK_VISIT"]
 # The enumerations under the names settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] gives them.

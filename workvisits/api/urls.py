@@ -4,9 +4,9 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from . import series, views, webhooks
-from .schemas import ORDER_ID_PATTERN
+from .schemas import ORDER_ID_SEGMENT
 
-order_id = f"(?P<orderId>{ORDER_ID_PATTERN})"
+order_id = f"(?P<orderId>{ORDER_ID_SEGMENT})"
 
 urlpatterns = [
     # Visit series (the portal's extension, workvisits/api/series.py): before the order paths they resemble.

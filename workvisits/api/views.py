@@ -50,7 +50,13 @@ _BODY_ERRORS = {
     413: OpenApiResponse(s.ERRORS, description="The body is larger than allowed."),
     415: OpenApiResponse(s.ERRORS, description="The body is not JSON (send Content-Type: application/json)."),
 }
-_ORDER_ID = OpenApiParameter("orderId", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=f"^{s.ORDER_ID_PATTERN}$")
+_ORDER_ID = OpenApiParameter(
+    "orderId",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=f"^{s.ORDER_ID_PATTERN}$",
+    description="The order's id, as the create answered it; any other id is an unknown order (404, EQ-2014005).",
+)
 _ATTACHMENT_ID = OpenApiParameter("attachmentId", OpenApiTypes.UUID, OpenApiParameter.PATH)
 _CORRELATION = OpenApiParameter(
     "X-Correlation-Id",
@@ -278,6 +284,20 @@ class CreateView(ApiView):
         )
 
 
+_ISSUED_ORDER_ID = re.compile(s.ORDER_ID_PATTERN)
+
+
+class OrderRouteView(ApiView):
+    """An endpoint of one order: an id the portal never gives (its routes take any path segment) is an unknown
+    order, answered before anything looks it up."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        order_id = kwargs.get("orderId", "")
+        if not _ISSUED_ORDER_ID.fullmatch(order_id):
+            raise services.OrderNotFound(errors.printable(order_id))
+
+
 def _order_for(user, order_id: str) -> Order:
     try:
         return selectors.order_for_user(user, order_id)
@@ -291,7 +311,7 @@ def _changed(request, order_id: str) -> Response:
     return _order_response(order, 202, Location=_location(order))
 
 
-class ModifyView(ApiView):
+class ModifyView(OrderRouteView):
     @extend_schema(
         operation_id="modifyWorkVisit",
         tags=["Work visits"],
@@ -352,7 +372,7 @@ class ModifyView(ApiView):
         return _changed(request, order_id)
 
 
-class CancelView(ApiView):
+class CancelView(OrderRouteView):
     @extend_schema(
         operation_id="cancelWorkVisit",
         tags=["Work visits"],
@@ -382,7 +402,7 @@ class CancelView(ApiView):
         return _changed(request, order_id)
 
 
-class OrderView(ApiView):
+class OrderView(OrderRouteView):
     @extend_schema(
         operation_id="getWorkVisit",
         tags=["Work visits"],
