@@ -42,8 +42,6 @@ from .models import (
 )
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
-# Changing or cancelling any of the organization's orders (still only on cages the user may order for).
-MANAGE_ALL_ORDERS = "workvisits.manage_org_orders"
 
 
 def user_sees_all_orders(user: User) -> bool:
