@@ -7,7 +7,9 @@ import uuid
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 HEADER = "X-Correlation-ID"
-_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A caller's id is kept (CONTRACT "Errors") when it is printable ASCII: no control characters, nothing a log
+# line or a response header could be split by.
+_ACCEPTABLE = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
 def get() -> str:
@@ -20,8 +22,10 @@ def new_id() -> str:
 
 
 def bind(value: str | None) -> contextvars.Token:
-    """Make `value` (or a fresh id when it is missing or unsafe) the current correlation id."""
-    if not value or not _ACCEPTABLE.match(value):
+    """Make `value`, trimmed, the current correlation id; a fresh one when it is missing, empty, longer than
+    255 characters or not printable ASCII."""
+    value = (value or "").strip()
+    if not value or not _ACCEPTABLE.fullmatch(value):
         value = new_id()
     return _current.set(value)
 

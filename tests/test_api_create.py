@@ -78,11 +78,11 @@ def test_the_seed_sample_verbatim_names_the_past_dates_and_the_unknown_user(orde
 
 def test_missing_properties_are_eq_2016011_with_their_paths(orderer, make_body):
     body = make_body()
-    del body["description"]
+    del body["description"]  # optional (UPSTREAM_WIRE "Create"): not among the missing
     body["details"]["cages"] = [{"accountNumber": "1234567890"}]
     response = Api(orderer).post(CREATE, body)
     assert response.status_code == 400
-    assert error_props(response) == {"EQ-2016011": ["description", "details.cages[0].id"]}
+    assert error_props(response) == {"EQ-2016011": ["details.cages[0].id"]}
     assert response.json()[0]["errorMessage"] == "One or more mandatory properties are missing."
 
 
@@ -192,3 +192,67 @@ def test_create_costs_the_same_queries_for_1_and_20_cages_visitors_and_contacts(
         order = Order.objects.get(order_id=response.json()["orderId"])
         assert (order.cages.count(), order.visitors.count(), order.contacts.count()) == (20, 20, 21)
     assert counts["warm"] < counts["cold"]
+
+
+@pytest.mark.parametrize("description", ["absent", None, ""])
+def test_an_order_without_a_description_is_created_with_an_empty_one(orderer, make_body, description):
+    body = make_body()
+    if description == "absent":
+        del body["description"]
+    else:
+        body["description"] = description
+    api = Api(orderer)
+    response = api.post(CREATE, body)
+    assert response.status_code == 201, response.json()
+    assert Order.objects.get(order_id=response.json()["orderId"]).description == ""
+    assert api.get(f"/colocations/v2{response['Location']}").json()["workVisit"]["description"] == ""
+
+
+def test_a_description_given_is_still_10_to_4000_characters(orderer, make_body):
+    response = Api(orderer).post(CREATE, make_body(description="short"))
+    assert response.status_code == 400
+    assert error_props(response) == {"EQ-2010010": ["description"]}
+
+
+def _typed_in_visitor(*details):
+    return {"firstName": "Bo", "lastName": "Vis", "companyName": "Acme", "details": list(details)}
+
+
+def test_a_visitor_s_phone_must_be_mobile_eq_2010010_at_its_path(orderer, make_body):
+    body = make_body()
+    visitor = _typed_in_visitor({"type": "EMAIL", "value": "bo@example.com"}, {"type": "PHONE", "value": "+31 6 1234"})
+    body["details"]["visitors"] = [visitor]
+    response = Api(orderer).post(CREATE, body)
+    assert response.status_code == 400
+    assert error_props(response) == {"EQ-2010010": ["details.visitors[0].details[1].type"]}
+    reason = response.json()[0]["additionalInfo"][0]["reason"]
+    assert "EMAIL or MOBILE" in reason and "as MOBILE" in reason
+    assert not Order.objects.exists()
+
+    visitor["details"][1]["type"] = "MOBILE"
+    assert Api(orderer).post(CREATE, body).status_code == 201
+
+
+def test_a_contact_typed_in_may_give_email_phone_and_mobile(orderer, make_body):
+    body = make_body()
+    details = [
+        {"type": "EMAIL", "value": "ann@example.com"},
+        {"type": "PHONE", "value": "+31 20 123 4567"},
+        {"type": "MOBILE", "value": "+31 6 1234 5678"},
+    ]
+    body["contacts"] = [{"type": "TECHNICAL", "firstName": "Ann", "lastName": "Tech", "details": details}]
+    response = Api(orderer).post(CREATE, body)
+    assert response.status_code == 201, response.json()
+    got = Api(orderer).get(f"/colocations/v2{response['Location']}").json()
+    technical = next(c for c in got["contacts"] if c["type"] == "TECHNICAL")
+    assert [d["type"] for d in technical["details"]] == ["EMAIL", "PHONE", "MOBILE"]
+
+
+def test_a_visitor_typed_in_still_gives_at_most_two_details(orderer, make_body):
+    body = make_body()
+    email = {"type": "EMAIL", "value": "bo@example.com"}
+    mobile = {"type": "MOBILE", "value": "+31 6 1234 5678"}
+    body["details"]["visitors"] = [_typed_in_visitor(email, mobile, mobile)]
+    response = Api(orderer).post(CREATE, body)
+    assert response.status_code == 400
+    assert error_props(response) == {"EQ-2010010": ["details.visitors[0].details"]}

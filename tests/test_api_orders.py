@@ -75,6 +75,26 @@ def test_an_order_has_the_contract_s_fields_and_an_etag(orderer, order):
     assert response["ETag"] == '"1"'
 
 
+@pytest.mark.parametrize("order_id", ["a.b", "a b", "NOPE", "x" * 100, "a%00b", "caf%C3%A9"])
+def test_an_id_of_any_shape_is_an_unknown_order_eq_2014005_on_every_order_route(orderer, order_id):
+    api = Api(orderer)
+    for response in (
+        api.get(f"/colocations/v2/orders/{order_id}"),
+        api.patch(f"/colocations/v2/orders/workVisits/{order_id}", {"details": {"openCabinet": True}}),
+        api.post(f"/colocations/v2/orders/{order_id}/cancel", {"reason": "Plans changed"}),
+    ):
+        assert response.status_code == 404, response.content
+        assert error_props(response) == {"EQ-2014005": ["orderId"]}
+
+
+def test_the_create_path_and_ids_longer_than_100_are_not_order_ids(orderer):
+    api = Api(orderer)
+    get_create = api.get("/colocations/v2/orders/workVisits")
+    assert get_create.status_code == 405 and error_props(get_create) == {"EQ-2010005": ["method"]}
+    too_long = api.get(f"/colocations/v2/orders/{'x' * 101}")
+    assert too_long.status_code == 404 and error_props(too_long) == {"EQ-2014004": ["path"]}
+
+
 def test_another_organization_s_order_is_404_everywhere(globex, order):
     api = Api(globex)
     for response in (

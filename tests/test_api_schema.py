@@ -82,7 +82,8 @@ def test_the_openapi_document_describes_every_endpoint(demo):
     codes = {code for c in document["components"]["schemas"].values() for code in c.get("enum", [])}
     assert {"EQ-2016011", "EQ-2010010", "EQ-2012006", "EQ-2012007", "EQ-2014005", "EQ-2019009"} <= codes
     create = document["paths"]["/colocations/v2/orders/workVisits"]["post"]["responses"]
-    assert {"201", "400", "401", "403", "413", "415"} <= set(create)
+    assert {"201", "400", "401", "403", "411", "413", "415"} <= set(create)
+    assert "Content-Length header" in create["411"]["description"] and "EQ-2010012" in codes
     assert create["400"]["content"]["application/json"]["schema"]["type"] == "array"
 
 

@@ -78,3 +78,34 @@ def test_limits_come_from_the_rules_in_the_document_and_the_check():
     too_many = {"description": "Long enough text", "attachments": [{"id": "a"}] * (rules.MAX_ATTACHMENTS + 1)}
     found, _ = st.check(s.CreateRequestSerializer, too_many)
     assert [e.path for e in found if e.path.startswith("attachments")] == ["attachments"]
+
+
+def test_the_document_gives_visitors_email_or_mobile_and_contacts_any_number_of_details():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schemas = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    visitor_details = schemas["Visitor"]["properties"]["details"]
+    visitor_type = schemas[visitor_details["items"]["$ref"].rsplit("/", 1)[1]]["properties"]["type"]
+    def enum(prop):
+        return schemas[(prop.get("$ref") or prop["allOf"][0]["$ref"]).rsplit("/", 1)[1]]["enum"]
+
+    assert enum(visitor_type) == ["EMAIL", "MOBILE"]
+    assert f"At most {rules.MAX_VISITOR_DETAILS}" in visitor_details["description"]
+    contact_details = schemas["Contact"]["properties"]["details"]
+    assert "At most" not in contact_details["description"]
+    contact_type = schemas[contact_details["items"]["$ref"].rsplit("/", 1)[1]]["properties"]["type"]
+    assert enum(contact_type) == ["EMAIL", "PHONE", "MOBILE"]
+    create = schemas["CreateRequest"]
+    assert "description" not in create.get("required", [])
+
+
+def test_the_wizard_s_way_of_writing_a_visitor_passes_the_api_s_check():
+    """A visitor typed in the wizard with an email and a phone: the body the API would take."""
+    from workvisits.web.forms.visitors import PersonForm
+
+    typed = {"first_name": "Bo", "last_name": "Vis", "company_name": "Acme", "email": "bo@example.com"}
+    form = PersonForm(data={**typed, "phone": "+31 6 1234 5678"})
+    assert form.is_valid()
+    found, _ = st.check(s.VisitorSerializer, form.person())
+    assert found == []
+    assert [d["type"] for d in form.person()["details"]] == ["EMAIL", "MOBILE"]

@@ -303,6 +303,26 @@ def test_a_wrong_method_is_405_before_the_body_is_looked_at(orderer, method, pat
     assert error_props(response) == {"EQ-2010005": ["method"]}
 
 
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("post", "/colocations/v2/openapi.json"),
+        ("delete", "/colocations/v2/openapi.json"),
+        ("put", "/colocations/v2/openapi.json"),
+        ("post", "/colocations/v2/docs"),
+        ("post", "/colocations/v2/redoc"),
+        ("delete", "/colocations/v2/redoc"),
+    ],
+)
+def test_the_document_and_its_pages_answer_a_wrong_method_with_the_api_s_405(demo, method, path):
+    response = getattr(Client(enforce_csrf_checks=True), method)(path, b"{}", content_type="application/json")
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert error_props(response) == {"EQ-2010005": ["method"]}
+    assert "GET" in response["Allow"]
+    assert Client().get(path).status_code == 200
+
+
 def test_the_caller_s_correlation_id_is_kept_whatever_its_header_case(orderer):
     api = Api(orderer)
     for header in ("X-Correlation-Id", "x-correlation-id"):

@@ -347,7 +347,10 @@ def test_a_chunked_body_is_411_not_file_is_required_on_the_wizard_and_the_api(or
         api.client, UPLOAD, HTTP_TRANSFER_ENCODING="chunked", HTTP_AUTHORIZATION=f"Bearer {api.token}"
     )
     assert response.status_code == 411 and body.read_bytes == 0
-    assert error_props(response) == {"EQ-2010013": ["Content-Length"]}
+    assert error_props(response) == {"EQ-2010012": ["Content-Length"]}
+    [entry] = response.json()
+    assert "Content-Length header" in entry["errorMessage"]
+    assert "Content-Length header" in entry["additionalInfo"][0]["reason"]
 
 
 def test_a_large_body_to_any_other_page_is_a_413_in_words(orderer):
@@ -430,4 +433,4 @@ def test_under_gunicorn_bodies_are_judged_by_their_length_before_they_are_read(p
     )
     assert status == 411
     [entry] = json.loads(body)
-    assert entry["errorCode"] == "EQ-2010013" and entry["additionalInfo"][0]["property"] == "Content-Length"
+    assert entry["errorCode"] == "EQ-2010012" and entry["additionalInfo"][0]["property"] == "Content-Length"

@@ -448,3 +448,24 @@ def test_a_long_list_of_people_can_be_narrowed_by_name(orderer_client, orderer):
     walk(orderer_client, all_steps()[:2])
     page = orderer_client.get(step_url("visitors")).content.decode()
     assert 'data-filter-options="id_visitors-registered_group"' in page and "Member No4 (member4)" in page
+
+
+def _placed(client, steps) -> Order:
+    failed, response = walk(client, steps)
+    assert failed is None, response.content.decode()[:3000]
+    client.get(response.url)  # the finish step places the order
+    return Order.objects.get()
+
+
+def test_the_description_may_be_left_empty_and_the_field_says_so(orderer_client):
+    failed, response = walk(orderer_client, all_steps(details={"details-description": "short"}))
+    assert failed == "details"
+    page = response.content.decode()
+    assert "Description of the work (optional)" in page and "You may leave it empty" in page
+    assert _placed(orderer_client, all_steps(details={"details-description": ""})).description == ""
+
+
+def test_a_visitor_s_phone_typed_in_the_wizard_is_stored_as_mobile(orderer_client):
+    person = {"first_name": "Jane", "last_name": "Doe", "company_name": "Contoso", "phone": "+1 703 555 0100"}
+    order = _placed(orderer_client, all_steps(visitors=visitors(people=[person])))
+    assert order.visitors.get(user=None).details == [{"type": "MOBILE", "value": "+1 703 555 0100"}]

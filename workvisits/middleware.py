@@ -14,7 +14,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
 from . import mfa, rules, uploads
-from .api.errors import API_PREFIXES, TOO_LARGE, error_entries
+from .api.errors import API_PREFIXES, LENGTH_REQUIRED, TOO_LARGE, error_entries
 
 # Public documents of the API: cacheable like any static page.
 PUBLIC_API_PATHS = ("/colocations/v2/openapi.json", "/colocations/v2/docs", "/colocations/v2/redoc")
@@ -44,7 +44,7 @@ def address_problem(request) -> str | None:
 class BadAddressMiddleware:
     """A page's path or query string with a NUL character or invalid UTF-8 is answered 400 before any view
     (no database can hold a NUL; such text never names an order, a filter or a page). The JSON API checks
-    its own parameters and names the offending one; its paths only match constrained ids."""
+    its own parameters and names the offending one; an order route looks up only ids of the portal's shape."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -98,18 +98,18 @@ class BodyLimitMiddleware:
         except ValueError:
             length = 0
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            status = 411
+            status, code = 411, LENGTH_REQUIRED
             reason = (
-                "The body was sent in chunks without a length; send it in one piece with a Content-Length "
+                "The body was sent in chunks without a length; send the body with a Content-Length header "
                 f"(an attachment may be at most {most} MB)."
             )
         elif not api and length > uploads.MAX_WEB_BODY_BYTES:
-            status = 413
+            status, code = 413, TOO_LARGE
             reason = f"The file is {length / 1048576:.1f} MB; attachments may be at most {most} MB."
         else:
             return self.get_response(request)
         if api:
-            body = error_entries([(TOO_LARGE, [("Content-Length", reason)])])
+            body = error_entries([(code, [("Content-Length", reason)])])
             return JsonResponse(body, status=status, safe=False)
         if request.path == reverse("wizard_upload"):
             return JsonResponse({"errors": [reason]}, status=status)

@@ -57,9 +57,8 @@ ERROR_MESSAGES = {
 }
 
 CHANGE_DENIED = (
-    "Only the ordering user, the technical contact or a user who may manage all of the organization's "
-    "work visits can change or cancel this order, and only with the work-visit ordering permission on "
-    "its cages; ask your administrator for that permission."
+    "Only the ordering user, the technical contact or a user who may see all of the organization's work "
+    "visits can change or cancel this order; ask one of them, or ask your administrator for that grant."
 )
 UPLOAD_DENIED = (
     "Attachments belong to work-visit orders: you need the work-visit ordering permission on a cage to "
@@ -404,20 +403,38 @@ def detail_value_error(kind: str, value: str) -> str | None:
     return None
 
 
+# What a person's details may be: a contact is reached by email, phone or mobile; the upstream takes a
+# visitor's email or mobile only.
+CONTACT_DETAIL_TYPES = (DetailType.EMAIL, DetailType.PHONE, DetailType.MOBILE)
+VISITOR_DETAIL_TYPES = (DetailType.EMAIL, DetailType.MOBILE)
+
+
+def visitor_detail_type_error(kind: str) -> str | None:
+    """Why `kind` cannot be the type of a visitor's detail, or None."""
+    if kind in VISITOR_DETAIL_TYPES:
+        return None
+    return "must be EMAIL or MOBILE: a visitor is reached by email or mobile phone; give a phone number as MOBILE."
+
+
 def email_address_error(value: str) -> str | None:
     """Why `value` is not one email address a mail server would deliver to, or None."""
     return detail_value_error(DetailType.EMAIL, value)
 
 
-def _details(errors: _Errors, obj: Mapping, prefix: str, shape: Shape, *, required: bool) -> list[CleanDetail]:
-    """A person's EMAIL, PHONE or MOBILE values, each of its kind."""
+def _details(
+    errors: _Errors, obj: Mapping, prefix: str, shape: Shape, *, required: bool, visitor: bool = False
+) -> list[CleanDetail]:
+    """A person's details, each of its kind: a contact's EMAIL, PHONE or MOBILE, a visitor's EMAIL or MOBILE."""
     path = _join(prefix, "details")
     if required:
         _at_least_one(errors, obj.get("details"), path, "contact details (EMAIL, PHONE or MOBILE)")
     clean: list[CleanDetail] = []
     for item_path, item in _objects(obj.get("details"), path, shape):
         kind, value = _text(item, "type", item_path, shape), _text(item, "value", item_path, shape)
-        if kind and value:
+        type_problem = visitor_detail_type_error(kind) if visitor and kind else None
+        if type_problem:
+            errors.invalid(_join(item_path, "type"), f"{_join(item_path, 'type')} {type_problem}")
+        elif kind and value:
             problem = detail_value_error(kind, value)
             if problem:
                 errors.invalid(_join(item_path, "value"), f"{_join(item_path, 'value')} {problem}")
@@ -482,7 +499,7 @@ def _non_registered(errors: _Errors, obj: Mapping, prefix: str, shape: Shape, *,
     )
     if not contact:
         person.company_name = _name(errors, obj, "companyName", prefix, shape, "give the company the person works for.")
-        person.details = _details(errors, obj, prefix, shape, required=False)
+        person.details = _details(errors, obj, prefix, shape, required=False, visitor=True)
         return person
     before = len(errors.items)
     person.details = _details(errors, obj, prefix, shape, required=True)
@@ -856,10 +873,13 @@ def attachment_file_errors(name: str, size: int, head: bytes, path: str = "file"
 
 # ---------------------------------------------------------------------------------------------
 # Free text of the order.
-def description_errors_and_clean(value, path: str = "description") -> tuple[list[RuleError], str | None]:
-    """The description of the work: 10 to 4000 characters."""
-    what = f"describe the work in {DESCRIPTION_MIN} to {DESCRIPTION_MAX} characters."
-    return _text_errors_and_clean(value, path, required=True, lo=DESCRIPTION_MIN, hi=DESCRIPTION_MAX, what=what)
+def description_errors_and_clean(value, path: str = "description") -> tuple[list[RuleError], str]:
+    """The description of the work: optional (absent, null or blank is stored empty), else 10 to 4000
+    characters."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return [], ""
+    errors, clean = _text_errors_and_clean(value, path, required=False, lo=DESCRIPTION_MIN, hi=DESCRIPTION_MAX)
+    return errors, clean or ""
 
 
 def customer_reference_errors_and_clean(value, path: str = "customerReferenceId") -> tuple[list[RuleError], str]:
@@ -930,7 +950,6 @@ class OrderFacts:
     visit_end: datetime
     ordered_by: str
     technical_usernames: frozenset[str] = frozenset()
-    cage_ids: frozenset[str] = frozenset()
 
 
 def order_is_open(status: str) -> bool:
@@ -938,14 +957,10 @@ def order_is_open(status: str) -> bool:
     return status not in CLOSED_STATUSES
 
 
-def may_change_order(
-    username: str, *, manages_all_orders: bool, orderable_cages: frozenset[str], order: OrderFacts
-) -> bool:
-    """Changing or cancelling needs the ordering permission on every cage of the order, and being its
-    ordering user or technical contact or holding the permission to manage all the organization's orders."""
-    if not order.cage_ids or not order.cage_ids <= orderable_cages:
-        return False
-    return manages_all_orders or username == order.ordered_by or username in order.technical_usernames
+def may_change_order(username: str, *, sees_all_orders: bool, order: OrderFacts) -> bool:
+    """Changing or cancelling (CONTRACT "Modify"): the order's ordering user or technical contact, or a user
+    who may see all the organization's orders."""
+    return sees_all_orders or username == order.ordered_by or username in order.technical_usernames
 
 
 def validate_modify(

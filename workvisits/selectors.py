@@ -42,8 +42,6 @@ from .models import (
 )
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
-# Changing or cancelling any of the organization's orders (still only on cages the user may order for).
-MANAGE_ALL_ORDERS = "workvisits.manage_org_orders"
 
 
 def user_sees_all_orders(user: User) -> bool:
@@ -523,7 +521,6 @@ def order_facts(order: Order) -> rules.OrderFacts:
         visit_end=order.visit_end,
         ordered_by=order.ordered_by.username,
         technical_usernames=technical,
-        cage_ids=frozenset(c.cage.cage_id for c in order.cages.all()),
     )
 
 
@@ -531,12 +528,7 @@ def user_may_change_order(user: User, order: Order) -> bool:
     """The one check of who may change or cancel an order: the API, the pages and the services use it."""
     if not user.is_authenticated or user.organization_id != order.organization_id:
         return False
-    return rules.may_change_order(
-        user.username,
-        manages_all_orders=user.has_perm(MANAGE_ALL_ORDERS),
-        orderable_cages=frozenset(orderable_cages(user).values_list("cage_id", flat=True)),
-        order=order_facts(order),
-    )
+    return rules.may_change_order(user.username, sees_all_orders=user_sees_all_orders(user), order=order_facts(order))
 
 
 def locations_for_user(user: User) -> list[IBX]:

@@ -87,29 +87,20 @@ def _still_left_out(before: dict, left_out: list[int], after: dict) -> list[int]
     return [i for i, entry in enumerate(template_visitors(after)) if entry in quiet]
 
 
-def _template_cage_ids(template: dict) -> frozenset[str]:
-    details = template.get("details") if isinstance(template.get("details"), dict) else {}
-    return frozenset(
-        c["id"] for c in details.get("cages") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)
-    )
-
-
 def user_may_change_series(user: User, series: VisitSeries) -> bool:
     """The order rule for changing and cancelling, applied to the series' template: its owner, its technical
-    contact or a member who manages all orders, holding the ordering permission on its cages."""
+    contact or a member who may see all the organization's orders."""
     if not user.is_authenticated or user.organization_id != series.organization_id:
         return False
     return rules.may_change_order(
         user.username,
-        manages_all_orders=user.has_perm(selectors.MANAGE_ALL_ORDERS),
-        orderable_cages=frozenset(selectors.orderable_cages(user).values_list("cage_id", flat=True)),
+        sees_all_orders=selectors.user_sees_all_orders(user),
         order=rules.OrderFacts(
             status=OrderStatus.QUEUED,
             visit_start=timezone.now(),
             visit_end=timezone.now(),
             ordered_by=series.owner.username,
             technical_usernames=frozenset(template_usernames(series.template, ContactType.TECHNICAL)),
-            cage_ids=_template_cage_ids(series.template),
         ),
     )
 

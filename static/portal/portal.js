@@ -14,8 +14,10 @@
     var out = document.getElementById(field.dataset.counter);
     if (!out) return;
     var n = field.value.trim().length, min = +field.dataset.min, max = +field.dataset.max;
-    out.textContent = n + " / " + max + " characters" + (n < min ? " (at least " + min + ")" : "");
-    out.classList.toggle("text-danger", n < min || n > max);
+    // A field that may be left empty (the description) is short only once something is written.
+    var short = n < min && (n > 0 || field.required);
+    out.textContent = n + " / " + max + " characters" + (short ? " (at least " + min + ")" : "");
+    out.classList.toggle("text-danger", short || n > max);
   }
   on("[data-counter]", "input", function (e, field) { updateCounter(field); });
 

@@ -34,6 +34,7 @@ CONFLICT = "EQ-2019009"
 METHOD_NOT_ALLOWED = "EQ-2010005"
 NOT_ACCEPTABLE = "EQ-2010006"
 TOO_LARGE = "EQ-2010013"
+LENGTH_REQUIRED = "EQ-2010012"
 UNSUPPORTED_MEDIA_TYPE = "EQ-2010015"
 TOO_MANY_REQUESTS = "EQ-2010029"
 INTERNAL = "EQ-2015000"
@@ -47,6 +48,7 @@ MESSAGES = {
     METHOD_NOT_ALLOWED: "Method not allowed.",
     NOT_ACCEPTABLE: "Only application/json responses are available.",
     TOO_LARGE: "The request is too large.",
+    LENGTH_REQUIRED: "Length required: send the body with a Content-Length header, not in chunks.",
     UNSUPPORTED_MEDIA_TYPE: "Unsupported media type.",
     TOO_MANY_REQUESTS: "Too many requests.",
     INTERNAL: "Internal error; the correlation id identifies it in our logs.",
@@ -65,6 +67,7 @@ STATUS = {
     METHOD_NOT_ALLOWED: 405,
     NOT_ACCEPTABLE: 406,
     CONFLICT: 409,
+    LENGTH_REQUIRED: 411,
     TOO_LARGE: 413,
     UNSUPPORTED_MEDIA_TYPE: 415,
     TOO_MANY_REQUESTS: 429,

@@ -6,16 +6,20 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import serializers
 
 from .. import rules, selectors
-from ..choices import Availability, ContactType, DetailType, OrderStatus, PurchaseOrderType
+from ..choices import Availability, ContactType, OrderStatus, PurchaseOrderType
 from ..models import IBX, Attachment, Order
 from . import errors
 from . import structure as st
 
-ORDER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
+ORDER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"  # the ids the portal gives its orders
+# What an order route takes as its id: any one path segment, so that an id of another shape is an unknown
+# order (EQ-2014005), not an unknown path.
+ORDER_ID_SEGMENT = r"[^/]{1,100}"
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 PRODUCT_TYPES = ["WORK_VISIT"]
 # The enumerations under the names settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] gives them.
-DETAIL_TYPES = DetailType.values
+DETAIL_TYPES = list(rules.CONTACT_DETAIL_TYPES)
+VISITOR_DETAIL_TYPES = list(rules.VISITOR_DETAIL_TYPES)
 PURCHASE_ORDER_TYPES = PurchaseOrderType.values
 PORTAL_STATUSES = OrderStatus.values
 ORDER_CONTACT_TYPES = ["ORDERING", *ContactType.values]
@@ -75,18 +79,21 @@ class TokenSerializer(serializers.Serializer):
 # Work visits: the request bodies. Each serializer checks the structure (structure.py) and documents it;
 # rules.py judges the content.
 class DetailSerializer(st.Body):
-    type = st.Choice(choices=DetailType.values, choice_text="one of EMAIL, PHONE, MOBILE", required=True)
+    type = st.Choice(choices=DETAIL_TYPES, choice_text="one of EMAIL, PHONE, MOBILE", required=True)
     value = st.Text(lo=1, hi=rules.DETAIL_VALUE_MAX, required=True)
 
 
-def _details(help_text: str) -> st.Many:
-    return st.Many(
-        child=DetailSerializer(),
-        required=False,
-        hi=rules.MAX_VISITOR_DETAILS,
-        what="contact details (EMAIL, PHONE or MOBILE)",
-        help_text=help_text,
+class VisitorDetailSerializer(st.Body):
+    """A visitor's detail: its email or mobile phone (the upstream takes no PHONE for a visitor)."""
+
+    type = st.Choice(
+        choices=VISITOR_DETAIL_TYPES,
+        choice_text="EMAIL or MOBILE",
+        rule=rules.visitor_detail_type_error,
+        required=True,
+        help_text="EMAIL or MOBILE; a visitor's phone number is a MOBILE.",
     )
+    value = st.Text(lo=1, hi=rules.DETAIL_VALUE_MAX, required=True)
 
 
 def _usernames(required: bool = False) -> st.Strings:
@@ -112,7 +119,13 @@ class VisitorSerializer(st.Body):
     firstName = _name()
     lastName = _name()
     companyName = _name()
-    details = _details("EMAIL or MOBILE; optional.")
+    details = st.Many(
+        child=VisitorDetailSerializer(),
+        required=False,
+        hi=rules.MAX_VISITOR_DETAILS,
+        what="contact details (EMAIL or MOBILE)",
+        help_text=f"At most {rules.MAX_VISITOR_DETAILS}, each EMAIL or MOBILE; optional.",
+    )
 
     def variant(self, data):
         if "registeredUsers" in data:
@@ -138,7 +151,13 @@ class ContactSerializer(st.Body):
     firstName = _name()
     lastName = _name()
     companyName = st.Ignored(required=False, help_text="Accepted and ignored (the upstream's contact has none).")
-    details = _details("An EMAIL among them; required for a person typed in.")
+    # No cap of their own: the body's size limit bounds them.
+    details = st.Many(
+        child=DetailSerializer(),
+        required=False,
+        what="contact details (EMAIL, PHONE or MOBILE)",
+        help_text="EMAIL, PHONE or MOBILE, an EMAIL among them; required for a person typed in.",
+    )
 
     def variant(self, data):
         common = ("type", "availability", "timezone")
@@ -196,7 +215,13 @@ def _attachments() -> st.Many:
 
 
 class CreateRequestSerializer(st.Body):
-    description = st.Documented(lo=rules.DESCRIPTION_MIN, hi=rules.DESCRIPTION_MAX)
+    description = st.Documented(
+        lo=rules.DESCRIPTION_MIN,
+        hi=rules.DESCRIPTION_MAX,
+        required=False,
+        allow_null=True,
+        help_text=f"Optional; when given, {rules.DESCRIPTION_MIN} to {rules.DESCRIPTION_MAX} characters.",
+    )
     customerReferenceId = st.Documented(
         lo=rules.CUSTOMER_REFERENCE_MIN, hi=rules.CUSTOMER_REFERENCE_MAX, required=False
     )

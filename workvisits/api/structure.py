@@ -106,14 +106,18 @@ class Text(Absent, serializers.CharField):
 
 
 class Choice(Absent, serializers.ChoiceField):
-    """One of `choices`; `choice_text` says which (a blank optional one is as absent)."""
+    """One of `choices`; `choice_text` says which (a blank optional one is as absent), or `rule` of rules.py
+    says why not (its words the wizard's and the admin's too)."""
 
-    def __init__(self, *args, choice_text: str, **kwargs):
-        self.choice_text = choice_text
+    def __init__(self, *args, choice_text: str, rule: Callable[[str], str | None] | None = None, **kwargs):
+        self.choice_text, self.rule = choice_text, rule
         super().__init__(*args, **kwargs)
 
     def check(self, data):
         value = _text(data, field=self, lo=0, hi=10_000)
+        problem = self.rule(value) if value and self.rule is not None else None
+        if problem:
+            raise _invalid(f"{PATH} {problem}")
         if value and value not in self.choices:
             raise _invalid(f"{PATH} must be {self.choice_text}.")
         return value

@@ -4,18 +4,26 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from . import series, views, webhooks
-from .schemas import ORDER_ID_PATTERN
+from .schemas import ORDER_ID_SEGMENT
 
-order_id = f"(?P<orderId>{ORDER_ID_PATTERN})"
+order_id = f"(?P<orderId>{ORDER_ID_SEGMENT})"
 
 urlpatterns = [
     # Visit series (the portal's extension, workvisits/api/series.py): before the order paths they resemble.
     *series.urlpatterns,
     path("oauth2/v1/token", views.TokenView.as_view(), name="api-token"),
-    path("colocations/v2/openapi.json", SpectacularJSONAPIView.as_view(), name="api-schema"),
+    path("colocations/v2/openapi.json", views.read_only(SpectacularJSONAPIView.as_view()), name="api-schema"),
     # The split view serves its start-up script as a file: the Content-Security-Policy allows no inline script.
-    path("colocations/v2/docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("colocations/v2/redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path(
+        "colocations/v2/docs",
+        views.read_only(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    path(
+        "colocations/v2/redoc",
+        views.read_only(SpectacularRedocView.as_view(url_name="api-schema")),
+        name="api-redoc",
+    ),
     path("colocations/v2/locations", views.LocationsView.as_view(), name="api-locations"),
     path("v1/orders/workvisit/locations", views.WorkVisitLocationsView.as_view(), name="api-locations-v1"),
     path("colocations/v2/orders", views.OrderListView.as_view(), name="api-orders"),

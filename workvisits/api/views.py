@@ -6,9 +6,12 @@ import logging
 import math
 import re
 from datetime import datetime, timedelta
+from functools import wraps
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -41,16 +44,26 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 _AUTH_ERRORS = {401: OpenApiResponse(s.ERRORS, description="No token, or an unknown, expired or revoked one.")}
 _BODY_ERRORS = {
+    411: OpenApiResponse(
+        s.ERRORS, description="EQ-2010012: the body was sent in chunks; send the body with a Content-Length header."
+    ),
     413: OpenApiResponse(s.ERRORS, description="The body is larger than allowed."),
     415: OpenApiResponse(s.ERRORS, description="The body is not JSON (send Content-Type: application/json)."),
 }
-_ORDER_ID = OpenApiParameter("orderId", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=f"^{s.ORDER_ID_PATTERN}$")
+_ORDER_ID = OpenApiParameter(
+    "orderId",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=f"^{s.ORDER_ID_PATTERN}$",
+    description="The order's id, as the create answered it; any other id is an unknown order (404, EQ-2014005).",
+)
 _ATTACHMENT_ID = OpenApiParameter("attachmentId", OpenApiTypes.UUID, OpenApiParameter.PATH)
 _CORRELATION = OpenApiParameter(
     "X-Correlation-Id",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="Your id for the request (up to 64 of A-Z a-z 0-9 . _ -); echoed as X-Correlation-ID and in errors.",
+    description="Your id for the request (up to 255 printable ASCII characters, trimmed); echoed as "
+    "X-Correlation-ID and in errors. Any other value is replaced by a new id.",
 )
 
 
@@ -69,7 +82,11 @@ def _change_responses(accepted: str, invalid: str, conflict: str) -> dict:
     return {
         202: OpenApiResponse(s.OrderSerializer, description=accepted),
         400: OpenApiResponse(s.ERRORS, description=invalid),
-        403: OpenApiResponse(s.ERRORS, description="EQ-2012007: not the ordering or technical contact."),
+        403: OpenApiResponse(
+            s.ERRORS,
+            description="EQ-2012007: not the ordering or technical contact, nor a user who sees all the "
+            "organization's orders.",
+        ),
         404: _NO_SUCH_ORDER,
         409: OpenApiResponse(s.ERRORS, description=conflict),
         **_AUTH_ERRORS,
@@ -133,6 +150,22 @@ class ApiView(APIView):
             sent = errors.printable(content_type) or "(none)"
             reason = f"'{sent}' is not accepted; send {self.body_media_type}."
             raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE, [("Content-Type", reason)])
+
+
+def read_only(view):
+    """The OpenAPI document and its docs pages (drf-spectacular's views) answer GET and HEAD; any other method
+    gets the API's own 405 error array, as every other endpoint does, never an HTML page."""
+
+    @csrf_exempt
+    @wraps(view)
+    def answer(request, *args, **kwargs):
+        if request.method in ("GET", "HEAD"):
+            return view(request, *args, **kwargs)
+        reason = f"{exceptions.MethodNotAllowed(request.method).detail} Use GET."
+        body = errors.error_entries([(errors.METHOD_NOT_ALLOWED, [("method", reason)])])
+        return JsonResponse(body, status=405, safe=False, headers={"Allow": "GET, HEAD"})
+
+    return answer
 
 
 class NotFoundView(ApiView):
@@ -251,6 +284,20 @@ class CreateView(ApiView):
         )
 
 
+_ISSUED_ORDER_ID = re.compile(s.ORDER_ID_PATTERN)
+
+
+class OrderRouteView(ApiView):
+    """An endpoint of one order: an id the portal never gives (its routes take any path segment) is an unknown
+    order, answered before anything looks it up."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        order_id = kwargs.get("orderId", "")
+        if not _ISSUED_ORDER_ID.fullmatch(order_id):
+            raise services.OrderNotFound(errors.printable(order_id))
+
+
 def _order_for(user, order_id: str) -> Order:
     try:
         return selectors.order_for_user(user, order_id)
@@ -264,7 +311,7 @@ def _changed(request, order_id: str) -> Response:
     return _order_response(order, 202, Location=_location(order))
 
 
-class ModifyView(ApiView):
+class ModifyView(OrderRouteView):
     @extend_schema(
         operation_id="modifyWorkVisit",
         tags=["Work visits"],
@@ -325,7 +372,7 @@ class ModifyView(ApiView):
         return _changed(request, order_id)
 
 
-class CancelView(ApiView):
+class CancelView(OrderRouteView):
     @extend_schema(
         operation_id="cancelWorkVisit",
         tags=["Work visits"],
@@ -355,7 +402,7 @@ class CancelView(ApiView):
         return _changed(request, order_id)
 
 
-class OrderView(ApiView):
+class OrderView(OrderRouteView):
     @extend_schema(
         operation_id="getWorkVisit",
         tags=["Work visits"],

@@ -33,12 +33,13 @@ def split_path(path: str, prefix: str) -> tuple[int | None, str]:
     return int(match.group(1)), rest[match.end() :].lstrip(".").split(":")[0].strip()
 
 
-def person_details(email: str, phone: str) -> list[dict]:
+def person_details(email: str, phone: str, *, phone_type: str = DetailType.PHONE) -> list[dict]:
+    """The details of a person typed in; a visitor's phone is written as MOBILE (rules.VISITOR_DETAIL_TYPES)."""
     details = []
     if email:
         details.append({"type": DetailType.EMAIL, "value": email})
     if phone:
-        details.append({"type": DetailType.PHONE, "value": phone})
+        details.append({"type": phone_type, "value": phone})
     return details
 
 

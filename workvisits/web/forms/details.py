@@ -29,7 +29,7 @@ PO_KEYS = {"po_number": "number", "po_amount": "amount", "po_start_date": "start
 class DetailsForm(StepForm):
     step_title = "Details"
     description = forms.CharField(
-        label="Description of the work",
+        label="Description of the work (optional)",
         widget=forms.Textarea(
             attrs={
                 "rows": 5,
@@ -40,7 +40,10 @@ class DetailsForm(StepForm):
             }
         ),
         required=False,
-        help_text=f"What the visitors will do, in {rules.DESCRIPTION_MIN} to {rules.DESCRIPTION_MAX} characters.",
+        help_text=(
+            f"What the visitors will do. You may leave it empty; if you write one, use {rules.DESCRIPTION_MIN} "
+            f"to {rules.DESCRIPTION_MAX} characters."
+        ),
     )
     customer_reference = forms.CharField(
         label="Your reference (optional)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from ... import rules
+from ...choices import DetailType
 from ..messages import Names, humanize
 from .common import detail_field, person_details, split_path, user_choices
 
@@ -36,7 +37,7 @@ class PersonForm(forms.Form):
             "firstName": self.value("first_name"),
             "lastName": self.value("last_name"),
             "companyName": self.value("company_name"),
-            "details": person_details(self.value("email"), self.value("phone")),
+            "details": person_details(self.value("email"), self.value("phone"), phone_type=DetailType.MOBILE),
         }
 
     def field_for_sub(self, sub: str) -> str:
