@@ -295,7 +295,6 @@ class Order(models.Model):
         ordering = ["-created_at"]
         permissions = [
             ("view_organization_orders", "Can see all of the organization's work-visit orders"),
-            ("manage_org_orders", "Can change and cancel all of the organization's work visits"),
             ("review_order", "Can approve or reject work-visit orders"),
             ("resubmit_order", "Can resubmit failed work-visit orders"),
         ]

@@ -81,7 +81,6 @@ class Command(BaseCommand):
                     )
 
         view_all = Permission.objects.get(codename="view_organization_orders", content_type__app_label="workvisits")
-        manage_all = Permission.objects.get(codename="manage_org_orders", content_type__app_label="workvisits")
         manage_hooks = Permission.objects.get(codename="manage_org_webhooks", content_type__app_label="workvisits")
         self.stdout.write("Demo users (username / password):")
         for username, password, org_name, first, last, email, role in USERS:
@@ -120,7 +119,7 @@ class Command(BaseCommand):
             if role in ("orderer", "viewer"):
                 user.user_permissions.add(view_all)
             if role == "orderer":
-                user.user_permissions.add(manage_all, manage_hooks)
+                user.user_permissions.add(manage_hooks)
             if role == "reviewer":
                 user.groups.add(Group.objects.get(name="Reviewers"))
             if role == "operator":
