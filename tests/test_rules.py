@@ -31,7 +31,9 @@ CTX = rules.OrderingContext(
             "DC2",
             {
                 "1234567890": rules.AccountFacts("1234567890"),
-                "1234567891": rules.AccountFacts("1234567891", is_po_bearing=True),
+                "1234567891": rules.AccountFacts(
+                    "1234567891", is_po_bearing=True, cabinets=frozenset({"DC2:01:123457:0201"})
+                ),
             },
         ),
         "AM1:02:200100": rules.CageFacts(
@@ -198,6 +200,13 @@ def test_account_is_taken_from_a_single_account_cage_and_asked_for_otherwise():
     assert errors_of(body(details={"cages": [{"id": "DC2:01:123456"}]})) == {}
     error = errors_of(body(details={"cages": [{"id": "DC2:01:123457"}]}))["details.cages[0].accountNumber"]
     assert error.code == rules.MISSING and "several accounts" in error.message
+
+
+def test_a_cabinet_named_without_an_account_gives_the_cage_its_account():
+    # Cabinet 0201 of the two-account cage is billed to 1234567891, which is PO-bearing: the order is
+    # judged as that account's (a purchase order is asked for), and no account is asked for.
+    errors = errors_of(body(details={"cages": [{"id": "DC2:01:123457", "cabinetId": "DC2:01:123457:0201"}]}))
+    assert set(errors) == {"purchaseOrder"} and "1234567891" in errors["purchaseOrder"].message
 
 
 def test_cages_of_one_order_share_an_ibx_and_appear_once():

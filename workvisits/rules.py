@@ -661,12 +661,16 @@ def cages_errors_and_clean(
             continue
         account_path = _join(path, "accountNumber")
         if account_number is None:
-            if len(cage.accounts) == 1:
-                account_number = next(iter(cage.accounts))
+            # The upstream requires only the cage's id: the account is the cage's only one, or the one
+            # its named cabinet is billed to.
+            billed = [n for n, a in cage.accounts.items() if cabinet_id is not None and cabinet_id in a.cabinets]
+            if len(cage.accounts) == 1 or len(billed) == 1:
+                account_number = billed[0] if billed else next(iter(cage.accounts))
             elif "accountNumber" not in item:
                 errors.missing(
                     account_path,
-                    f"cage {cage_id} has several accounts ({', '.join(sorted(cage.accounts))}); say which one.",
+                    f"cage {cage_id} has several accounts ({', '.join(sorted(cage.accounts))}); say which one "
+                    "(or name a cabinet of the cage, whose account is then used).",
                 )
                 continue
             else:
