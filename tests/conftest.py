@@ -17,6 +17,11 @@ def pytest_configure(config):
     # the variable) never meet those of an earlier run on the same Redis, such as login or token
     # failure counters.
     prefix = os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
+    # What tests enqueue without a broker of their own stays in this process, never in the checkout's
+    # var/broker, where `make run`'s workers would take it afterwards. (Set before the Celery app first
+    # reads its configuration, which it takes from these settings.)
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        settings.CELERY_BROKER_URL = "memory://"
     if "KEY_PREFIX" in settings.CACHES["default"] or "Redis" in settings.CACHES["default"]["BACKEND"]:
         settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
 
