@@ -22,6 +22,7 @@ def test_sweeper_requeues_lost_work_only(broker, orderer, make_body, settings):
     made = {name: services.order_create(user=orderer, data=make_body()) for name in names}
     Order.objects.filter(pk__in=[o.pk for o in made.values()]).update(updated_at=long_ago)
     # lost: placed while the broker was down (never sent for submission).
+    Order.objects.filter(pk=made["lost"].pk).update(sent_for_submission_at=None)
     # dead: its worker was killed mid-attempt; the lease has run out.
     Order.objects.filter(pk=made["dead"].pk).update(
         lease_owner="gone", lease_expires_at=now - timedelta(seconds=1), submit_attempts=1,
@@ -71,3 +72,17 @@ def test_sweeper_requeues_lost_work_only(broker, orderer, make_body, settings):
     broker_before = len(queued_tasks(broker))
     assert tasks.sweep_orders.run().startswith("0 submissions")
     assert len(queued_tasks(broker)) == broker_before + 2  # the notification and cancellation, still unanswered
+
+
+def test_an_order_whose_process_died_before_the_send_is_sent_after_the_grace(broker, orderer, make_body, settings):
+    # The order is stored as sent, in the create's own write; the send after the commit never happens
+    # here (this test's transaction never commits), as when the web process dies right after the commit.
+    settings.SWEEP_AFTER_SECONDS = 60
+    order = services.order_create(user=orderer, data=make_body())
+    assert Order.objects.get(pk=order.pk).sent_for_submission_at is not None
+    assert queued_tasks(broker) == []
+    assert tasks.sweep_orders.run().startswith("0 submissions")  # within the grace: its message may be on its way
+
+    Order.objects.filter(pk=order.pk).update(sent_for_submission_at=timezone.now() - timedelta(seconds=61))
+    assert tasks.sweep_orders.run().startswith("1 submissions")
+    assert queued_tasks(broker) == [(tasks.submit_order.name, (order.pk,))]

@@ -1,15 +1,18 @@
 """Throttles that cannot be turned against users: cheap refusals, the caller's address behind the proxy,
 lockouts of one (account, address) pair only, and a token endpoint that works while Redis is down."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.api_support import Api
 from workvisits import selectors, services, throttles
-from workvisits.models import ApiClient
+from workvisits.models import ApiClient, ApiToken
 
 TOKEN_URL = "/oauth2/v1/token"
 PROXY = "10.0.0.1"
@@ -155,11 +158,28 @@ def test_the_token_check_is_one_query_and_sees_revocation_and_deactivation(users
     token, record = services.api_token_issue(client_id=api_client.client_id, client_secret=secret)
     with CaptureQueriesContext(connection) as queries:
         found = selectors.api_token_for_bearer(token)
-        assert (found.client.user.username, found.client.user.organization_id) == (
+        assert (found.username, found.organization_id, found.bearer_token_id) == (
             "technician",
             technician.organization_id,
+            record.pk,
         )
     assert len(queries) == 1
+    # The password hash is not read with it.
+    assert "password" in found.get_deferred_fields()
     technician.is_active = False
     technician.save()
     assert selectors.api_token_for_bearer(token) is None
+    technician.is_active = True
+    technician.save()
+    assert selectors.api_token_for_bearer(token) is not None
+    # A revoked client, a revoked or expired token: refused on the very next call.
+    for model, pk, change in (
+        (ApiClient, api_client.pk, {"revoked_at": timezone.now()}),
+        (ApiToken, record.pk, {"revoked_at": timezone.now()}),
+        (ApiToken, record.pk, {"expires_at": timezone.now() - timedelta(seconds=1)}),
+    ):
+        undo = {name: value for name, value in model.objects.filter(pk=pk).values(*change).get().items()}
+        model.objects.filter(pk=pk).update(**change)
+        assert selectors.api_token_for_bearer(token) is None
+        model.objects.filter(pk=pk).update(**undo)
+        assert selectors.api_token_for_bearer(token) is not None

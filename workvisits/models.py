@@ -269,7 +269,7 @@ class Order(models.Model):
     upstream_order_id = models.CharField(max_length=rules.UPSTREAM_ORDER_ID_MAX, null=True, blank=True, unique=True)
     # The calendar invite's UID; the X-Correlation-Id of every attempt to create the order upstream.
     submission_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    # Submission progress (workvisits/submission.py). The submit task was published at:
+    # Submission progress (workvisits/submission.py). Sent to the broker at (null: the broker refused it):
     sent_for_submission_at = models.DateTimeField(null=True, blank=True, db_index=True)
     submit_attempts = models.PositiveIntegerField(default=0)
     first_attempt_at = models.DateTimeField(null=True, blank=True)

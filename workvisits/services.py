@@ -52,13 +52,16 @@ NOTIFIED_EVENTS = frozenset(
 
 
 def send_for_submission_on_commit(order_pk: int) -> None:
-    """Once the transaction commits, send the order's submission task and note that it went; an
-    order the broker did not take is the sweeper's (the QUEUED row is the outbox)."""
+    """Once the transaction commits, send the order's submission task. The caller has stored the order
+    QUEUED with `sent_for_submission_at` set (in the same write, so a send costs no statement of its
+    own); an order the broker did not take has it cleared again, and is the sweeper's (the QUEUED row is
+    the outbox). Should the process die between the commit and the send, the sweeper sends the order
+    after its grace, as it does for a message the broker lost."""
 
     def send():
-        if enqueue(tasks.submit_order, order_pk):
-            Order.objects.filter(pk=order_pk, sent_for_submission_at__isnull=True).update(
-                sent_for_submission_at=timezone.now()
+        if not enqueue(tasks.submit_order, order_pk):
+            Order.objects.filter(pk=order_pk, status=OrderStatus.QUEUED, submit_attempts=0).update(
+                sent_for_submission_at=None
             )
 
     transaction.on_commit(send)
@@ -171,6 +174,7 @@ def order_create(
         visit_end=clean.visit_end,
         status=status,
         review_reasons=reasons,
+        sent_for_submission_at=ctx.now if status == OrderStatus.QUEUED else None,
     )
     cages = [
         OrderCage(
@@ -540,7 +544,13 @@ def order_change_status(
 
 def _queue_for_submission(*, order_pk: int, from_statuses: frozenset[str], refusal: str, **change) -> Order:
     """QUEUED from one of `from_statuses` (else OrderConflict(refusal)), sent for submission on commit."""
-    order = order_change_status(order_pk=order_pk, to_status=OrderStatus.QUEUED, from_statuses=from_statuses, **change)
+    order = order_change_status(
+        order_pk=order_pk,
+        to_status=OrderStatus.QUEUED,
+        from_statuses=from_statuses,
+        sent_for_submission_at=timezone.now(),
+        **change,
+    )
     if order is None:
         raise OrderConflict(refusal)
     send_for_submission_on_commit(order.pk)

@@ -513,6 +513,7 @@ def order_confirm_not_upstream(*, operator: User, order_pk: int) -> Order:
         first_attempt_at=None,
         next_attempt_at=None,
         last_error="",
+        sent_for_submission_at=timezone.now(),
     )
     if order is None:
         raise services.OrderConflict("Only orders being checked with the data centre can be resubmitted this way.")

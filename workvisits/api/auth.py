@@ -18,12 +18,12 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise exceptions.AuthenticationFailed("Send the access token as 'Authorization: Bearer <access_token>'.")
-        record = selectors.api_token_for_bearer(token)
-        if record is None:
+        user = selectors.api_token_for_bearer(token)
+        if user is None:
             raise exceptions.AuthenticationFailed(
                 "The access token is unknown, expired or revoked; get a new one from POST /oauth2/v1/token."
             )
-        return record.client.user, record
+        return user, user.bearer_token_id
 
     def authenticate_header(self, request):
         return 'Bearer realm="work-visits"'
