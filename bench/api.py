@@ -91,6 +91,7 @@ DEVICES = [
     ("defaults", {}),
     ("one-statement insert off", {"GRAPH_INSERT_ONE_STATEMENT": "false"}),
     ("server-side binding off", {"DATABASE_SERVER_SIDE_BINDING": "false"}),
+    ("process-memory catalogue off", {"CATALOGUE_PROCESS_MEMORY": "false"}),
 ]
 
 

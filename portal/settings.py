@@ -136,6 +136,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # An order, its parts and its first event stored by one statement on PostgreSQL (workvisits/graph_insert.py);
 # off: the ORM's bulk_create() per table in a transaction.
 GRAPH_INSERT_ONE_STATEMENT = env.bool("GRAPH_INSERT_ONE_STATEMENT", default=True)
+# Catalogues read from the cache are kept in each process too, under their version (workvisits.catalogue).
+CATALOGUE_PROCESS_MEMORY = env.bool("CATALOGUE_PROCESS_MEMORY", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

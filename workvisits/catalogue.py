@@ -10,15 +10,18 @@ calls `catalogue_changed()` too.
 
 Grants, users and the review policy are not cached: every create reads them (workvisits.selectors), so
 whatever changed them is seen by the very next request. With the cache down (django-redis ignores its
-errors) the structure is built from the database on each request.
+errors) the structure is built from the database on each request. A process also keeps the catalogues it
+read last in its own memory, under the same key (CATALOGUE_PROCESS_MEMORY).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Prefetch
 
@@ -27,6 +30,8 @@ from .models import Cabinet, Cage, Organization
 
 # Safety net only (every change replaces the version): entries of old versions expire.
 CACHE_SECONDS = 6 * 3600
+# Catalogues a process keeps in its own memory, the least recently used leaving first.
+PROCESS_MEMORY_ENTRIES = 512
 # The shape of the cached objects is part of the key: change the "1" when Catalogue or the rules'
 # facts classes change, so that a deploy never reads the previous release's pickles.
 _PREFIX = "wv:catalogue:1"
@@ -51,9 +56,22 @@ class Catalogue:
 
 
 def organization_catalogue(organization_id: int, version: uuid.UUID | str) -> Catalogue:
-    """The organization's catalogue as of `version` (read from the database just before): from the
-    cache, or built."""
+    """The organization's catalogue as of `version` (read from the database just before): from this
+    process's memory (CATALOGUE_PROCESS_MEMORY), the cache, or built."""
     key = f"{_PREFIX}:{organization_id}:{version}"
+    if settings.CATALOGUE_PROCESS_MEMORY:
+        return _in_process_memory(key, organization_id)
+    return _shared(key, organization_id)
+
+
+@functools.lru_cache(maxsize=PROCESS_MEMORY_ENTRIES)
+def _in_process_memory(key: str, organization_id: int) -> Catalogue:
+    # A version never repeats, so an entry is never stale: a change makes a new key, and the old
+    # entries leave as the least recently used. (Readers never change a Catalogue.)
+    return _shared(key, organization_id)
+
+
+def _shared(key: str, organization_id: int) -> Catalogue:
     found = cache.get(key)
     if found is None:
         found = build_catalogue(organization_id)
