@@ -80,6 +80,11 @@ def validate_email_address(value: str) -> None:
         raise ValidationError(f"{value} {problem}", code="invalid")
 
 
+def person_name(first_name: str, last_name: str, username: str = "") -> str:
+    """A person's name as the portal shows it: first and last name, else the username (a user's)."""
+    return f"{first_name} {last_name}".strip() or username
+
+
 class User(AbstractUser):
     """A person: a customer's member (with an organization) or data-centre staff."""
 
@@ -109,7 +114,7 @@ class User(AbstractUser):
         super().save(*args, **kwargs)
 
     def display_name(self) -> str:
-        return self.get_full_name() or self.username
+        return person_name(self.first_name, self.last_name, self.username)
 
 
 def _validate_timezone(value: str) -> None:
@@ -369,7 +374,7 @@ class Person(models.Model):
     def name(self) -> str:
         if self.user_id:
             return self.user.display_name()
-        return f"{self.first_name} {self.last_name}".strip()
+        return person_name(self.first_name, self.last_name)
 
     @property
     def email(self) -> str:

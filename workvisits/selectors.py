@@ -39,6 +39,7 @@ from .models import (
     Visitor,
     VisitSeries,
     WebhookEndpoint,
+    person_name,
 )
 
 VIEW_ALL_ORDERS = "workvisits.view_organization_orders"
@@ -319,11 +320,13 @@ def _in_order(ids: list[int], rows: QuerySet[Order] | None = None) -> list[Order
     return [found[pk] for pk in ids if pk in found]
 
 
-def _dashboard_rows() -> QuerySet[Order]:
-    """What a row of the dashboard shows, and nothing more: no contacts, attachments, payloads or JSON."""
-    return (
-        Order.objects.select_related("ibx")
-        .only(
+def _dashboard_page(ids: list[int]) -> list[Order]:
+    """The orders `ids` name with what a dashboard row shows and nothing more (no contacts, attachments,
+    payloads or JSON): each with `cage_ids` and `visitor_names`, read as plain values in one query each
+    (through prefetches, a model made for every cage and visitor cost twice as much)."""
+    orders = _in_order(
+        ids,
+        Order.objects.select_related("ibx").only(
             "id",
             "order_id",
             "customer_reference_id",
@@ -332,25 +335,28 @@ def _dashboard_rows() -> QuerySet[Order]:
             "status",
             "ibx__code",
             "ibx__timezone",
-        )
-        .prefetch_related(
-            Prefetch("cages", queryset=OrderCage.objects.select_related("cage").only("order_id", "cage__cage_id")),
-            Prefetch(
-                "visitors",
-                queryset=Visitor.objects.select_related("user")
-                .only(
-                    "order_id",
-                    "user_id",
-                    "first_name",
-                    "last_name",
-                    "user__first_name",
-                    "user__last_name",
-                    "user__username",
-                )
-                .order_by("id"),
-            ),
+        ),
+    )
+    if not orders:
+        return orders
+    cages: dict[int, list[str]] = {order.pk: [] for order in orders}
+    for order_id, cage_id in (
+        OrderCage.objects.filter(order_id__in=cages).order_by("id").values_list("order_id", "cage__cage_id")
+    ):
+        cages[order_id].append(cage_id)
+    visitors: dict[int, list[str]] = {order.pk: [] for order in orders}
+    people = (
+        Visitor.objects.filter(order_id__in=visitors)
+        .order_by("id")
+        .values_list(
+            "order_id", "user_id", "first_name", "last_name", "user__first_name", "user__last_name", "user__username"
         )
     )
+    for order_id, user_id, first, last, user_first, user_last, username in people:
+        visitors[order_id].append(person_name(user_first, user_last, username) if user_id else person_name(first, last))
+    for order in orders:
+        order.cage_ids, order.visitor_names = cages[order.pk], visitors[order.pk]
+    return orders
 
 
 # Lists are counted exactly up to this many rows; a longer one is said to hold about the planner's estimate.
@@ -411,7 +417,7 @@ class DashboardOrders:
             ids += self.upcoming.values_list("id", flat=True)[start : min(stop, upcoming)]
         if stop > upcoming:
             ids += self.past.values_list("id", flat=True)[max(start - upcoming, 0) : stop - upcoming]
-        return _in_order(ids, _dashboard_rows())
+        return _dashboard_page(ids)
 
 
 def dashboard_orders(*, user: User, filters: OrderFilters, now: datetime | None = None) -> DashboardOrders:
@@ -788,9 +794,7 @@ def order_events(order: Order) -> QuerySet[OrderEvent]:
 
 def upcoming_orders_for_feed(*, user: User, now: datetime, left_out: Iterable[str]) -> QuerySet[Order]:
     """The orders a user's calendar feed shows: not yet over, not in `left_out` statuses, soonest first."""
-    return (
-        orders_with_parts(user=user).filter(visit_end__gte=now).exclude(status__in=left_out).order_by("visit_start")
-    )
+    return orders_with_parts(user=user).filter(visit_end__gte=now).exclude(status__in=left_out).order_by("visit_start")
 
 
 def series_list_for_user(user: User, *, limit: int = 200) -> list[VisitSeries]:
@@ -814,4 +818,3 @@ def organization_attachments(user: User, ids: Iterable[str]) -> list[Attachment]
     if not wanted or not user.organization_id:
         return []
     return list(Attachment.objects.filter(organization_id=user.organization_id, id__in=wanted))
-
