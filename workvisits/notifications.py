@@ -424,11 +424,13 @@ def _notice_of(event: OrderEvent, order: Order) -> tuple[str | None, str, str | 
     return None, "", None
 
 
-def notify_order(order_pk: int, order: Order | None = None) -> int:
+def notify_order(order_pk: int, order: Order | None = None, history: list[OrderEvent] | None = None) -> int:
     """Send the emails of every event of the order that calls for some and has not had them yet, in
     one batch; returns how many went out now. `order`, when given, is the order already read with
-    the parts an email shows (as selectors.order_for_notice reads them)."""
-    history = _history(order_pk)
+    the parts an email shows (as selectors.order_for_notice reads them); `history`, when given, is
+    order_history(order_pk) read since the order's last event."""
+    if history is None:
+        history = order_history(order_pk)
     pending = [e for e in history if e.kind in services.NOTIFIED_EVENTS and e.notified_at is None]
     if not pending:
         return 0
@@ -440,9 +442,10 @@ def notify_order(order_pk: int, order: Order | None = None) -> int:
     return _notify(order, pending, history)
 
 
-def _history(order_pk: int) -> list[OrderEvent]:
+def order_history(order_pk: int) -> list[OrderEvent]:
     """In one query, the order's events that the emails follow: those that call for emails (their
-    invites' SEQUENCE) and the emails that carried an invite (whose calendars hold the visit)."""
+    invites' SEQUENCE; the changes among them) and the emails that carried an invite (whose calendars
+    hold the visit)."""
     invites = Q(kind=EventKind.EMAIL, data__has_key="invite")
     return list(
         OrderEvent.objects.filter(Q(kind__in=services.NOTIFIED_EVENTS) | invites, order_id=order_pk).order_by("id")

@@ -318,8 +318,9 @@ def _submitted(order: Order, upstream_id: str, body: dict | None, read_version: 
     )
     if done is None:
         return _submitted_meanwhile(order.pk, upstream_id, fields)
-    _changes_after(done, read_version)
-    _tell(_updated(order, done))
+    history = notifications.order_history(order.pk)  # one read for the changes and the emails
+    _changes_after(done, read_version, history)
+    _tell(_updated(order, done), history)
     return Outcome(f"submitted as {upstream_id}")
 
 
@@ -348,11 +349,14 @@ def _submitted_meanwhile(order_pk: int, upstream_id: str, fields: dict) -> Outco
     return Outcome("accepted after a cancellation")
 
 
-def _changes_after(order: Order, read_version: int) -> None:
-    """Changes the create body carried are marked sent; later ones are PATCHed now (one SELECT when, as
-    mostly, the order had no change)."""
-    changes = OrderEvent.objects.filter(order_id=order.pk, kind=EventKind.MODIFIED, sent_upstream_at__isnull=True)
-    unsent = list(changes.values_list("pk", "data__version"))
+def _changes_after(order: Order, read_version: int, history: list[OrderEvent]) -> None:
+    """Changes the create body carried are marked sent; later ones are PATCHed now (`history`: the
+    order's events as notifications.order_history read them, its changes among them)."""
+    unsent = [
+        (e.pk, e.data.get("version") if isinstance(e.data, dict) else None)
+        for e in history
+        if e.kind == EventKind.MODIFIED and e.sent_upstream_at is None
+    ]
     carried = [pk for pk, version in unsent if version is not None and version <= read_version]
     if carried:
         OrderEvent.objects.filter(pk__in=carried).update(sent_upstream_at=timezone.now())
@@ -455,13 +459,14 @@ def _updated(order: Order, fresh: Order | None) -> Order | None:
     return order
 
 
-def _tell(order: Order | None) -> None:
-    """Send the order's pending emails now, with the order already read; when the mail server fails,
-    the notification task retries (and should this worker die first, the sweeper finds the events)."""
+def _tell(order: Order | None, history: list[OrderEvent] | None = None) -> None:
+    """Send the order's pending emails now, with the order already read (and its history, when read
+    since its last event); when the mail server fails, the notification task retries (and should this
+    worker die first, the sweeper finds the events)."""
     if order is None:
         return
     try:
-        notifications.notify_order(order.pk, order=order)
+        notifications.notify_order(order.pk, order=order, history=history)
     except Exception:  # mail down, or a bug: the emails are not lost, the task sends them
         logger.warning("order %s: emails not sent with the submission; a task retries", order.pk, exc_info=True)
         queueing.enqueue(tasks.notify_order, order.pk, countdown=backoff_delay(1))
@@ -489,7 +494,7 @@ def order_link_upstream(*, operator: User, order_pk: int, upstream_order_id: str
     )
     if order is None:
         raise services.OrderConflict("Only orders being checked with the data centre can be linked.")
-    transaction.on_commit(lambda: _changes_after(order, 0))
+    transaction.on_commit(lambda: _changes_after(order, 0, notifications.order_history(order.pk)))
     queueing.enqueue_on_commit(
         tasks.alert_operators,
         order.pk,
