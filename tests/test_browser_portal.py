@@ -133,6 +133,9 @@ def test_orderer_schedules_a_visit_from_sign_in_to_confirmation(browser, live_se
     shot(page, "wizard-2-schedule-too-long")
     page.get_by_label("Visit end").fill(f"{day.isoformat()}T17:00")
     page.get_by_label("Visit end").dispatch_event("change")
+    # The live check's answer clears the warning (moving the Next button up): wait for it before Next.
+    expect(page.locator("#schedule-live-errors")).to_have_count(0)
+    expect(page.locator("#schedule-fields.htmx-request")).to_have_count(0)
     expect(page.locator("#schedule-utc")).to_contain_text("UTC")
     shot(page, "wizard-2-schedule")
     page.get_by_role("button", name="Next").click()
