@@ -1,6 +1,7 @@
 """The request bodies' structure, checked by the API's serializers, with the rules after them: the same
 error arrays as when the rules checked everything (tests/data/api_error_corpus.json holds the bodies and
-the arrays they got then)."""
+the arrays they got then), except that a purchase order's startDate or endDate that is not a string is now
+refused (it was silently dropped)."""
 
 import json
 from pathlib import Path

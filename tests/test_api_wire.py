@@ -218,6 +218,17 @@ def test_a_purchase_order_s_document_is_in_use_too(orderer, make_body):
     assert api.delete(f"/v1/attachments/{po_doc}").status_code == 409
 
 
+@pytest.mark.parametrize("value", [12345, [], True, {"day": "2026-05-22"}])
+def test_a_purchase_order_date_that_is_not_a_string_is_refused_not_dropped(orderer, make_body, value):
+    api = Api(orderer)
+    body = make_body(purchaseOrder={"type": "NEW", "amount": "100", "startDate": value, "endDate": "2027-05-22"})
+    response = api.post("/colocations/v2/orders/workVisits", body)
+    assert response.status_code == 400
+    assert error_props(response) == {"EQ-2010010": ["purchaseOrder.startDate"]}
+    assert "YYYY-MM-DD" in response.json()[0]["additionalInfo"][0]["reason"]
+    assert not Order.objects.exists()
+
+
 def test_cancel_with_attachments_and_all_line_ids(orderer, order):
     api = Api(orderer)
     letter = api.upload_v1("letter.pdf", PDF).json()["attachmentId"]

@@ -174,11 +174,11 @@ class When(Absent, serializers.CharField):
 
 
 class Day(Absent, serializers.DateField):
-    """A date written YYYY-MM-DD (anything but a string is ignored, as it always was)."""
+    """A date written YYYY-MM-DD (null is absent; any other JSON type is refused)."""
 
     def check(self, data):
         if not isinstance(data, str):
-            raise SkipField()
+            raise _invalid(f"{PATH} must be a date written as YYYY-MM-DD, not {type_name(data)}.")
         try:
             return date.fromisoformat(data)
         except ValueError:
