@@ -422,6 +422,14 @@ def test_non_registered_technical_contact_needs_names_and_an_email_not_a_company
     phone_only = {**person, "details": [{"type": "PHONE", "value": "+31 20 555 0101"}]}
     error = errors_of(body(contacts=[phone_only]))["contacts[0].details"]
     assert error.code == rules.MISSING and "email" in error.message
+    # A bad phone and no email: both at once, so one correction is enough.
+    bad_phone = {**person, "details": [{"type": "PHONE", "value": "call me"}]}
+    errors = errors_of(body(contacts=[bad_phone]))
+    assert set(errors) == {"contacts[0].details[0].value", "contacts[0].details"}
+    assert errors["contacts[0].details"].code == rules.MISSING
+    # An EMAIL with a bad value is told about its value, not asked for an email.
+    bad_email = {**person, "details": [{"type": "EMAIL", "value": "ann-at-fixit"}]}
+    assert set(errors_of(body(contacts=[bad_email]))) == {"contacts[0].details[0].value"}
     assert set(errors_of(body(contacts=[{**person, "lastName": ""}]))) == {"contacts[0].lastName"}
     errors = errors_of(body(contacts=[{**person, "availability": "NEVER", "timezone": "Mars/Olympus"}]))
     assert "not a time zone" in errors["contacts[0].timezone"].message

@@ -501,13 +501,15 @@ def _non_registered(errors: _Errors, obj: Mapping, prefix: str, shape: Shape, *,
         person.company_name = _name(errors, obj, "companyName", prefix, shape, "give the company the person works for.")
         person.details = _details(errors, obj, prefix, shape, required=False, visitor=True)
         return person
-    before = len(errors.items)
     person.details = _details(errors, obj, prefix, shape, required=True)
     path = _join(prefix, "details")
+    raw = obj.get("details")
+    # Reported with the details' other errors (all at once); an EMAIL with a bad value has its own error.
     if (
-        len(errors.items) == before
+        isinstance(raw, list)
+        and raw
         and shape.whole(path)
-        and not any(d.type == DetailType.EMAIL for d in person.details)
+        and not any(isinstance(item, Mapping) and item.get("type") == DetailType.EMAIL for item in raw)
     ):
         errors.missing(path, "give the contact's email address (type EMAIL) among the details.")
     return person
