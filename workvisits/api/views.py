@@ -635,7 +635,9 @@ class LocationsView(ApiView):
         "followed by one entry for each of its cabinets (the cage id, the cabinet and the cabinet's account). "
         "Only the cages on which you hold the work-visit ordering permission. accessRestricted and "
         "specialPrivilege are always false: the portal keeps no such restriction. `details` is accepted and "
-        "ignored (the answer always has the details).",
+        "ignored (the answer always has the details). The accounts' credit hold and PO-bearing flags, which "
+        "this body has no place for, are in the Work Visit v1 body at /v1/orders/workvisit/locations (this path "
+        "answered that body before).",
         parameters=[
             _CORRELATION,
             OpenApiParameter(
@@ -681,6 +683,7 @@ _UPLOAD_RESPONSES = {
     201: s.UploadedSerializer,
     400: OpenApiResponse(s.ERRORS, description="No file, or a type or content that is not accepted."),
     403: OpenApiResponse(s.ERRORS, description="You may not upload attachments."),
+    411: _BODY_ERRORS[411],
     413: OpenApiResponse(s.ERRORS, description="Larger than 10 MB: refused before the body is parsed."),
     415: OpenApiResponse(s.ERRORS, description="Not multipart/form-data."),
     **_AUTH_ERRORS,
