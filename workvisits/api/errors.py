@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
@@ -219,5 +219,8 @@ def bad_request(request, exception):
     error array under the API's prefixes, Django's own page elsewhere."""
     if not request.path.startswith(API_PREFIXES):
         return defaults.bad_request(request, exception)
-    reason = "The request was refused as malformed (for example its Host header); send a well-formed request."
-    return JsonResponse(error_entries([(MALFORMED, [("request", reason)])]), status=400, safe=False)
+    if isinstance(exception, DisallowedHost):
+        problem = ("Host", "The Host header names no host this portal answers to; send the portal's own host name.")
+    else:
+        problem = ("request", "The request was refused as malformed; send a well-formed request.")
+    return JsonResponse(error_entries([(rules.INVALID, [problem])]), status=400, safe=False)
