@@ -118,6 +118,9 @@ def test_retrieve_orders_filters_searches_sorts_and_pages(orderer, make_body):
     assert numbers({"filters": {"productTypes": ["WORK_VISIT"], "dateRange": "LAST_7_DAYS"}}) == newest_first
     assert numbers({"q": "ref-1"}) == [dc2[1].order_id]
     assert numbers({"q": am1.order_id.lower()}) == [am1.order_id]
+    assert numbers({"q": "", "source": ""}) == numbers({"q": None, "source": None}) == newest_first  # no search
+    nulls = {"filters": {"ibxs": None, "orderStatus": None, "dateRange": None}, "sorts": None, "page": None}
+    assert numbers(nulls) == numbers({"filters": None}) == newest_first  # null is absent, as a client may send it
     tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
     assert numbers({"filters": {"fromDate": tomorrow}}) == []
     assert numbers({"filters": {"toDate": timezone.now().date().isoformat()}}) == newest_first

@@ -409,16 +409,25 @@ def history_status(status: str) -> str:
 
 
 class HistoryFiltersSerializer(serializers.Serializer):
-    ibxs = serializers.ListField(child=serializers.CharField(), required=False)
-    productTypes = serializers.ListField(child=serializers.CharField(), required=False, help_text="WORK_VISIT.")
+    ibxs = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    productTypes = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_null=True, help_text="WORK_VISIT."
+    )
     orderStatus = serializers.ListField(
         child=serializers.ChoiceField(choices=HISTORY_FILTER_STATUSES),
         required=False,
+        allow_null=True,
         help_text="Order History statuses, or the portal's own.",
     )
-    dateRange = serializers.ChoiceField(choices=list(DATE_RANGES), required=False, help_text="On the creation time.")
-    fromDate = serializers.CharField(required=False, help_text="YYYY-MM-DD or an ISO 8601 UTC time (created at).")
-    toDate = serializers.CharField(required=False, help_text="YYYY-MM-DD (the whole day) or an ISO 8601 UTC time.")
+    dateRange = serializers.ChoiceField(
+        choices=list(DATE_RANGES), required=False, allow_null=True, help_text="On the creation time."
+    )
+    fromDate = serializers.CharField(
+        required=False, allow_null=True, help_text="YYYY-MM-DD or an ISO 8601 UTC time (created at)."
+    )
+    toDate = serializers.CharField(
+        required=False, allow_null=True, help_text="YYYY-MM-DD (the whole day) or an ISO 8601 UTC time."
+    )
 
 
 class HistorySortSerializer(serializers.Serializer):
@@ -432,11 +441,17 @@ class HistoryPageRequestSerializer(serializers.Serializer):
 
 
 class HistorySearchSerializer(serializers.Serializer):
-    filters = HistoryFiltersSerializer(required=False)
-    source = serializers.CharField(required=False, help_text="Accepted and ignored.")
-    q = serializers.CharField(required=False, max_length=100, help_text="Order number, reference or upstream id.")
-    sorts = HistorySortSerializer(many=True, required=False, max_length=len(selectors.ORDER_SORTS))
-    page = HistoryPageRequestSerializer(required=False)
+    filters = HistoryFiltersSerializer(required=False, allow_null=True)
+    source = serializers.CharField(required=False, allow_blank=True, allow_null=True, help_text="Accepted and ignored.")
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=100,
+        help_text="Order number, reference or upstream id; empty or null searches nothing.",
+    )
+    sorts = HistorySortSerializer(many=True, required=False, allow_null=True, max_length=len(selectors.ORDER_SORTS))
+    page = HistoryPageRequestSerializer(required=False, allow_null=True)
 
 
 class LinkSerializer(serializers.Serializer):

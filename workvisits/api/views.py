@@ -571,14 +571,14 @@ class RetrieveOrdersView(ApiView):
         if not body.is_valid():
             raise rules.RuleViolation(st.flatten(body.errors))
         data = body.validated_data
-        filters = data.get("filters", {})
+        filters = data.get("filters") or {}
         statuses = None
         if filters.get("orderStatus"):
             statuses = frozenset(
                 status for name in filters["orderStatus"] for status in s.HISTORY_STATUSES.get(name, (name,))
             )
         created_from = created_to = None
-        days = s.DATE_RANGES.get(filters.get("dateRange", ""))
+        days = s.DATE_RANGES.get(filters.get("dateRange") or "")
         if days:
             created_from = timezone.now() - timedelta(days=days)
         if filters.get("fromDate"):
@@ -586,15 +586,15 @@ class RetrieveOrdersView(ApiView):
         if filters.get("toDate"):
             created_to = _parse_time(filters["toDate"], "filters.toDate", end_of_day=True)
         search = selectors.OrderSearch(
-            ibxs=tuple(code.upper() for code in filters.get("ibxs", [])),
+            ibxs=tuple(code.upper() for code in filters.get("ibxs") or []),
             statuses=statuses,
-            product_types=tuple(filters.get("productTypes", [])),
+            product_types=tuple(filters.get("productTypes") or []),
             created_from=created_from,
             created_to=created_to,
-            q=data.get("q", "").strip(),
-            sorts=tuple((sort["name"], sort.get("direction", "DESC") == "DESC") for sort in data.get("sorts", [])),
+            q=(data.get("q") or "").strip(),
+            sorts=tuple((sort["name"], sort.get("direction", "DESC") == "DESC") for sort in data.get("sorts") or []),
         )
-        page = data.get("page", {})
+        page = data.get("page") or {}
         number, size = page.get("number", 0), page.get("size", PAGE_SIZE_DEFAULT)
         rows, total = selectors.order_search_page(user=request.user, search=search, number=number, size=size)
         pages = math.ceil(total / size)
