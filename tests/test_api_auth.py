@@ -56,6 +56,11 @@ def test_create_api_client_refuses_an_unknown_user(demo):
         ({}, "EQ-2016011", ["grant_type", "client_id", "client_secret"]),
         ({"grant_type": "password", "client_id": "x", "client_secret": "y"}, "EQ-2010010", ["grant_type"]),
         ([1, 2], "EQ-2010010", ["$"]),
+        (
+            {"grant_type": "client_credentials", "client_id": 7, "client_secret": ["s"]},
+            "EQ-2010010",
+            ["client_id", "client_secret"],
+        ),
     ],
 )
 def test_token_request_errors(demo, body, code, props):
@@ -68,7 +73,7 @@ def test_wrong_secret_unknown_client_and_revoked_client_get_401(orderer):
     client, secret = services.api_client_create(user=orderer)
     assert ask_token(client.client_id, secret + "x").status_code == 401
     assert ask_token("wv-unknown", secret).status_code == 401
-    assert ask_token(client.client_id, 12345).status_code == 401
+    assert ask_token(client.client_id, 12345).status_code == 400  # not a string: the body is wrong
     services.api_client_revoke(client=client)
     response = ask_token(client.client_id, secret)
     assert response.status_code == 401

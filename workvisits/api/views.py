@@ -209,6 +209,9 @@ class TokenView(ApiView):
         missing = [key for key in ("grant_type", "client_id", "client_secret") if body.get(key) in (None, "")]
         if missing:
             raise errors.ApiError(rules.MISSING, [(key, f"{key} is required.") for key in missing])
+        wrong = [key for key in ("grant_type", "client_id", "client_secret") if not isinstance(body[key], str)]
+        if wrong:
+            raise errors.ApiError(rules.INVALID, [(key, f"{key} must be a string.") for key in wrong])
         if body["grant_type"] != "client_credentials":
             raise errors.ApiError(rules.INVALID, [("grant_type", "grant_type must be client_credentials.")])
         try:
