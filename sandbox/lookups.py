@@ -30,7 +30,8 @@ MAX_PAGE_SIZE = 100
 
 
 def locations_v2(request):
-    """Lookup v2: ``{"crossConnects": [{ibx, accounts, cages: one entry per cabinet}]}``."""
+    """Lookup v2: ``{"crossConnects": [{ibx, accounts, cages: one entry per cabinet}]}``; the accounts and
+    cages only with ``details=true`` (the catalogue's "returns cage, cabinet and account details")."""
     code = request.GET.get("permissionCode")
     if not code:
         return errors.error_response(request, 400, errors.MISSING, [errors.info(
@@ -40,9 +41,13 @@ def locations_v2(request):
             "permissionCode", f"permissionCode must be one of {', '.join(PERMISSION_CODES)}.", code)])
     catalogue = get_sandbox().catalogue
     ibxs = query_list(request, "ibxs")
+    details = request.GET.get("details", "").lower() == "true"
     found = []
     for ibx in catalogue.ibxs:
         if ibxs and ibx not in ibxs:
+            continue
+        if not details:
+            found.append({"ibx": ibx, "accessRestricted": False, "specialPrivilege": False})
             continue
         cages = catalogue.cages_in(ibx)
         numbers = sorted({n for cage in cages for n in cage.account_numbers})

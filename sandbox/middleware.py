@@ -15,18 +15,20 @@ logger = logging.getLogger(__name__)
 CONTROL_PREFIX = "/_sandbox"
 # The server puts a callable under this environ key; calling it makes the connection close unanswered.
 DROP_KEY = "sandbox.drop_connection"
-FAULT_KINDS = ("503", "429", "500", "502", "504", "408", "400", "drop", "slow")
-ANSWERING_FAULTS = {"503", "429", "500", "502", "504", "408", "400"}
+FAULT_KINDS = ("503", "429", "500", "501", "502", "504", "408", "400", "drop", "slow")
+ANSWERING_FAULTS = {"503", "429", "500", "501", "502", "504", "408", "400"}
 FAULT_CODES = {
     "503": errors.UNAVAILABLE,
     "429": "EQ-4290001",
     "500": errors.SERVER_ERROR,
+    "501": "EQ-5000501",
     "502": "EQ-5000502",
     "504": "EQ-5000504",
     "408": "EQ-4080001",
 }
 FAULT_MESSAGES = {
     "429": "Too many requests; slow down.",
+    "501": "Not implemented.",
     "502": "Bad gateway.",
     "504": "Gateway timeout.",
     "408": "The request timed out.",

@@ -85,7 +85,7 @@ class SandboxProcess:
         return response
 
     def fault(self, kind: str, count: int = 1, match: str = CREATE, **extra) -> dict:
-        """Inject a fault: "503" "429" "500" "502" "504" "408" "400" "drop" or "slow" (see docs/operations.md)."""
+        """Inject a fault: "503" "429" "500" "501" "502" "504" "408" "400" "drop" or "slow" (see docs/operations.md)."""
         return self._post("/_sandbox/faults", {"kind": kind, "count": count, "match": match, **extra}).json()
 
     def clear_faults(self) -> None:

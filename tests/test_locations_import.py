@@ -241,7 +241,7 @@ def test_the_command_imports_lookup_v2_and_v1_from_the_upstream_over_http(demo, 
     assert "refused crossConnects[2].cages[0]" in err
     assert Account.objects.get(number="1234567891").is_credit_hold
     paths = [path for method, path in upstream.requests if method == "GET"]
-    assert paths == [f"{LOOKUP}?permissionCode=WORK_VISIT", f"{V1}?detail=true"]
+    assert paths == [f"{LOOKUP}?permissionCode=WORK_VISIT&details=true", f"{V1}?detail=true"]
 
     # The periodic task beat sends is registered under its name and does the same.
     assert app.tasks["workvisits.import_locations"].apply().get().startswith("no change; ")

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.pipeline_harness import sandbox_fixture  # noqa: F401
 from workvisits import services, submission
@@ -98,3 +99,29 @@ def test_a_409_for_an_order_the_upstream_holds_as_closed_is_still_a_refusal(sand
     assert sandbox.requests("GET", f"/colocations/v2/orders/{order.upstream_order_id}")  # it was read
     assert "refused the cancellation" in order.events.filter(kind=EventKind.UPSTREAM).last().note
     assert any(f"refused to cancel {order.order_id}" in m.subject for m in mail.outbox)
+
+
+def test_a_cancellation_s_files_reach_the_upstream_with_it_and_a_refused_one_does_not_stop_it(
+    sandbox, orderer, make_body
+):
+    order = _submitted(orderer, make_body())
+    letter = services.attachment_create(user=orderer, uploaded=SimpleUploadedFile("letter.txt", b"No visit."))
+    photo = services.attachment_create(user=orderer, uploaded=SimpleUploadedFile("note.txt", b"See the letter."))
+    services.order_cancel(
+        user=orderer,
+        order_id=order.order_id,
+        reason="The engineer is ill.",
+        attachments=[{"id": str(letter.pk)}, {"id": str(photo.pk)}],
+    )
+    sandbox.fault("400", count=1, match="POST /v1/attachments/file")  # the first file refused, the second taken
+
+    assert submission.order_cancel_upstream(order_pk=order.pk).result == "cancelled"
+    [cancel] = sandbox.requests("POST", _cancel_path(order))
+    [stored] = sandbox.state()["attachments"]
+    assert cancel["body"] == {
+        "reason": "The engineer is ill.",
+        "attachments": [{"id": stored["attachmentId"], "name": "note.txt"}],
+    }
+    assert sandbox.orders()[0]["status"] == "CANCELLED"
+    note = order.events.filter(kind=EventKind.UPSTREAM).last().note
+    assert note == f"Order {order.upstream_order_id} cancelled at the data centre. Not sent with it: letter.txt."

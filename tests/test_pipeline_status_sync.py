@@ -53,6 +53,20 @@ def test_status_sync_follows_the_upstream_least_recently_checked_first(stepping,
     assert tasks.sync_statuses.run() == "0 changed"  # closed orders are no longer polled
 
 
+def test_one_order_the_upstream_keeps_failing_on_does_not_hold_up_the_others(stepping, orderer, make_body, settings):
+    settings.STATUS_SYNC_BATCH = 1
+    stuck = _submitted(orderer, make_body())
+    other = _submitted(orderer, make_body())
+    stepping.advance(STEP * 1.2)
+    stepping.fault("500", count=10, match=f"GET /colocations/v2/orders/{stuck.upstream_order_id}")
+
+    assert tasks.sync_statuses.run() == "0 changed"  # the upstream struggles on it: this run stops there
+    assert tasks.sync_statuses.run() == "1 changed"  # the next run starts with the other order
+    other.refresh_from_db()
+    stuck.refresh_from_db()
+    assert other.status == OrderStatus.IN_PROGRESS and stuck.status == OrderStatus.SUBMITTED
+
+
 def test_upstream_cancellation_is_followed(stepping, orderer, make_body):
     from workvisits.upstream.client import UpstreamClient
 

@@ -4,7 +4,7 @@ A definite failure (503, 429, 408) is simply retried, with no look-up; a 429's R
 every worker; a dropped answer is looked up in Order History and adopted, or, when the search cannot
 answer, the order waits for an operator (NEEDS_CHECK), never REJECTED and never sent twice; a 400
 rejects after one attempt with the upstream's reasons; an upstream that never recovers leaves the
-order FAILED with the operators told."""
+order FAILED with the operators told, or NEEDS_CHECK when its last answers leave open whether it acted."""
 
 from datetime import timedelta
 
@@ -101,6 +101,33 @@ def test_dropped_answer_without_search_waits_for_an_operator(pipeline, orderer, 
     assert submission.orders_sweep()["submissions"] == 0
     order.refresh_from_db()
     assert order.status == OrderStatus.NEEDS_CHECK and len(pipeline.sandbox.calls(CREATE)) == 1
+
+
+def test_a_search_the_upstream_does_not_implement_sends_the_order_to_an_operator_at_once(pipeline, orderer, make_body):
+    pipeline.start()
+    pipeline.sandbox.fault("drop", count=1, match=CREATE)
+    pipeline.sandbox.fault("501", count=5, match=SEARCH)
+    order = services.order_create(user=orderer, data=make_body())
+
+    order = pipeline.wait_for_status(order, OrderStatus.NEEDS_CHECK)
+    assert len(pipeline.sandbox.calls(SEARCH)) == 1  # 501: asking again cannot help
+    assert len(pipeline.sandbox.orders()) == 1 and len(pipeline.sandbox.calls(CREATE)) == 1
+    assert "cannot answer" in order.last_error and order.submit_attempts == 2
+
+
+def test_an_upstream_that_keeps_answering_500_is_an_operator_s_question_not_a_failure(pipeline, orderer, make_body):
+    """A 500 may have come after the upstream acted: after the last attempt nobody knows, so not FAILED."""
+    pipeline.start(UPSTREAM_MAX_ATTEMPTS=3)
+    pipeline.sandbox.fault("500", count=10, match=CREATE)
+    order = services.order_create(user=orderer, data=make_body())
+
+    order = pipeline.wait_for_status(order, OrderStatus.NEEDS_CHECK)
+    assert order.submit_attempts == 3 and "3 attempts" in order.last_error and "500" in order.last_error
+    assert len(pipeline.sandbox.calls(CREATE)) == 3 and len(pipeline.sandbox.calls(SEARCH)) == 2
+    assert not order.events.filter(to_status=OrderStatus.FAILED).exists()
+    wait_for(lambda: _sent(order, "ops-needs-check") == {"ops@dc.example", "operator@dc.example"}, timeout=20,
+             what="the operators' alert")
+    assert _sent(order, "failed") == set()
 
 
 def test_400_rejects_after_one_attempt_and_tells_everyone_why(pipeline, orderer, make_body):

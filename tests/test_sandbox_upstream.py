@@ -386,7 +386,7 @@ def test_latency_delays_every_upstream_call_but_not_the_control_api(api, sandbox
 
 # -- locations ----------------------------------------------------------------------------------
 def test_lookup_v2_locations(api):
-    response = api.get("/colocations/v2/locations", params={"permissionCode": "WORK_VISIT"})
+    response = api.get("/colocations/v2/locations", params={"permissionCode": "WORK_VISIT", "details": "true"})
     assert response.status_code == 200
     by_ibx = {c["ibx"]: c for c in response.json()["crossConnects"]}
     assert set(by_ibx) == {"DC2", "AM1"}
@@ -396,7 +396,8 @@ def test_lookup_v2_locations(api):
             "cabinetId": "AM1:02:200100:0001", "cabinetType": "CABINET"} in am1["cages"]
     assert {c["id"] for c in by_ibx["DC2"]["cages"]} == {"DC2:01:123456", "DC2:01:123457", "DC2:02:300300"}
     only = api.get("/colocations/v2/locations", params={"permissionCode": "WORK_VISIT", "ibxs": "AM1"}).json()
-    assert [c["ibx"] for c in only["crossConnects"]] == ["AM1"]
+    # Without details=true, the IBXs alone (no accounts, no cages), as the catalogue describes it.
+    assert only["crossConnects"] == [{"ibx": "AM1", "accessRestricted": False, "specialPrivilege": False}]
     assert_strict_errors(api.get("/colocations/v2/locations"), 400)
 
 

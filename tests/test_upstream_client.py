@@ -160,3 +160,56 @@ def test_an_order_history_content_of_one_object_is_read_as_one_order(mock_upstre
     item = {"orderNumber": "1-888", "customerReferenceNumbers": ["FIND-ME-2"], "ibx": ["DC2"]}
     mock_upstream(lambda request: httpx.Response(200, json={"content": item, "page": {}}))
     assert UpstreamClient().search_orders("FIND-ME-2")["content"] == [item]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(204),
+        httpx.Response(200, content=b"<html>gateway</html>", headers={"Content-Type": "text/html"}),
+        httpx.Response(200, json=["not", "an", "order"]),
+    ],
+)
+def test_an_order_read_that_is_not_a_json_object_is_this_order_s_problem_not_the_upstream_s(mock_upstream, answer):  # noqa: F811
+    """Read as "this order cannot be read now" (the status sync moves on), not a crash or an outage."""
+    mock_upstream(lambda request: answer)
+    with pytest.raises(PermanentUpstreamError):
+        UpstreamClient().get_order("1-1")
+
+
+@pytest.mark.parametrize("status", [["RECEIVED"], {"name": "RECEIVED"}, 7, None, "SHIPPED"])
+def test_an_order_status_that_is_not_one_of_the_enum_reads_as_unknown(mock_upstream, status):  # noqa: F811
+    mock_upstream(lambda request: httpx.Response(200, json={"orderId": "1-1", "status": status}))
+    assert UpstreamClient().get_order("1-1")["status"] is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [httpx.Response(204), httpx.Response(200, content=b"<html>gateway</html>", headers={"Content-Type": "text/html"})],
+)
+def test_an_order_history_answer_that_is_not_json_cannot_answer(mock_upstream, answer):  # noqa: F811
+    mock_upstream(lambda request: answer)
+    with pytest.raises(PermanentUpstreamError):  # the submission reads it as "the search cannot answer"
+        UpstreamClient().search_orders("FIND-ME-3")
+
+
+def test_a_cancellation_carries_its_attachments(sandbox):
+    client = UpstreamClient(base_url=sandbox.url)
+    order_id = client.create_work_visit(visit_body())
+    letter = client.upload_attachment("letter.pdf", b"%PDF-1.4 letter")
+    client.cancel_order(order_id, "Plans changed, no visit.", attachments=[{"id": letter, "name": "letter.pdf"}])
+    [cancel] = sandbox.calls(f"POST /colocations/v2/orders/{order_id}/cancel")
+    sent = {"reason": "Plans changed, no visit.", "attachments": [{"id": letter, "name": "letter.pdf"}]}
+    assert cancel["body"] == sent
+    assert cancel["status"] in (202, 204)
+
+
+def test_the_locations_import_asks_lookup_v2_for_the_details_and_gets_the_sandbox_s_cages(sandbox, demo):
+    from workvisits.locations import import_locations_from_upstream
+    from workvisits.models import Cage
+
+    sync = import_locations_from_upstream()
+    assert not sync.errors or all("refused" not in str(e) for e in sync.errors), sync.errors
+    [lookup] = sandbox.calls("GET /colocations/v2/locations")
+    assert "details=true" in lookup["query"] and "permissionCode=WORK_VISIT" in lookup["query"]
+    assert Cage.objects.filter(cage_id="DC2:01:123456", active=True).exists()

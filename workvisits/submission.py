@@ -16,7 +16,8 @@ The submission of one order is a small state machine on the order's row:
   never arrived, create it. Anything else, or a search the upstream cannot answer: **NEEDS_CHECK**,
   for an operator; never REJECTED, never sent again by itself.
 - A permanent 4xx to the create: REJECTED after that one attempt, with the upstream's reasons.
-  Transient failures retry with backoff until UPSTREAM_MAX_ATTEMPTS, then FAILED.
+  Transient failures retry with backoff until UPSTREAM_MAX_ATTEMPTS, then FAILED; NEEDS_CHECK instead
+  when the upstream may hold the order (the flag still set: the last attempts could not find out).
 
 Every transition is a row-locked status change with an event (services.order_change_status).
 """
@@ -39,7 +40,7 @@ from django.utils.dateparse import parse_datetime
 
 from . import notifications, queueing, selectors, services, tasks
 from .choices import NEEDS_CHECK_STATUSES, OPEN_UPSTREAM_STATUSES, EventKind, OrderStatus
-from .models import Order, OrderEvent, User
+from .models import Attachment, Order, OrderEvent, User
 from .upstream import payloads
 from .upstream.client import UpstreamClient
 from .upstream.errors import PermanentUpstreamError, TransientUpstreamError, UpstreamError
@@ -223,8 +224,7 @@ def _upload(client: UpstreamClient, order: Order, files) -> tuple[list[dict], st
     """Upload the order's files (upstream attachment ids do not last, so at every attempt)."""
     uploaded, po_attachment_id = [], None
     for attachment, is_po in files:
-        with attachment.file.open("rb") as handle:
-            upstream_id = client.upload_attachment(attachment.name, handle.read(), order=order)
+        upstream_id = client.upload_attachment(attachment.name, _read(attachment), order=order)
         if attachment.order_id == order.pk:
             uploaded.append({"id": upstream_id, "name": attachment.name})
         if is_po:
@@ -240,6 +240,10 @@ def _look_up(client: UpstreamClient, order: Order) -> str | None:
         data = client.search_orders(reference, ibx=order.ibx.code, order=order)
     except PermanentUpstreamError as exc:
         raise Inconclusive(f"the data centre's order search cannot answer ({exc})") from exc
+    except TransientUpstreamError as exc:
+        if exc.status == 501:  # Not Implemented: this upstream has no such search, however often asked
+            raise Inconclusive(f"the data centre's order search cannot answer ({exc})") from exc
+        raise
     content = data["content"]
     page = data.get("page") if isinstance(data.get("page"), dict) else {}
     total = page.get("totalElements")
@@ -411,6 +415,10 @@ def _needs_check(order: Order, owner: str, why: str) -> Outcome:
 def _retry(order: Order, owner: str, attempt: int, exc: UpstreamError, *, definite_create: bool) -> Outcome:
     extra = {"upstream_uncertain": False} if definite_create else {}
     if attempt >= settings.UPSTREAM_MAX_ATTEMPTS:
+        if not definite_create and Order.objects.filter(pk=order.pk, upstream_uncertain=True).exists():
+            # An earlier create may have arrived, and the last attempts could not find out: not FAILED
+            # (a guess), but an operator's question.
+            return _needs_check(order, owner, f"the data centre could not be reached after {attempt} attempts: {exc}")
         done = _change_if_ours(
             order,
             owner,
@@ -598,6 +606,7 @@ def order_cancel_upstream(*, order_pk: int) -> Outcome:
     client = UpstreamClient(deadline=_deadline(), record_later=True)
     event = order.events.filter(kind=EventKind.CANCEL_REQUESTED).order_by("-id").first()
     reason = event.note if event and len(event.note) >= 5 else "Cancelled by the customer."
+    letters = _cancel_attachments(order, event)
     _let_go_of_the_database()
     try:
         upstream_id = order.upstream_order_id
@@ -612,7 +621,8 @@ def order_cancel_upstream(*, order_pk: int) -> Outcome:
             )
             services.record_event(order=order, kind=EventKind.UPSTREAM, note="The order never reached the data centre.")
             return Outcome("never upstream")
-        done_note = _cancel(client, order, upstream_id, reason)
+        uploaded, left_out = _upload_letters(client, order, letters)
+        done_note = _cancel(client, order, upstream_id, reason, uploaded) + left_out
     except Inconclusive as exc:
         client.save_calls()
         order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now(), last_error=str(exc))
@@ -638,12 +648,48 @@ def order_cancel_upstream(*, order_pk: int) -> Outcome:
     return Outcome("cancelled")
 
 
-def _cancel(client: UpstreamClient, order: Order, upstream_id: str, reason: str) -> str:
+def _cancel_attachments(order: Order, event: OrderEvent | None) -> list:
+    """The files the customer gave with the cancellation (named in its event), to go with it upstream."""
+    ids = event.data.get("attachments") if event and isinstance(event.data, dict) else None
+    if not ids:
+        return []
+    found = {str(a.pk): a for a in Attachment.objects.filter(pk__in=ids, order_id=order.pk)}
+    return [found[str(i)] for i in ids if str(i) in found]
+
+
+def _upload_letters(client: UpstreamClient, order: Order, letters: list) -> tuple[list[dict], str]:
+    """Upload the cancellation's files (upstream attachment ids do not last: at every attempt, as the
+    create's). A file the upstream refuses, or that cannot be read here, is left out: the cancellation
+    itself must go. Returns the references and a note on what was left out ("" if nothing)."""
+    uploaded, left_out = [], []
+    for attachment in letters:
+        try:
+            upstream_id = client.upload_attachment(attachment.name, _read(attachment), order=order)
+        except (PermanentUpstreamError, OSError) as exc:
+            logger.warning("order %s: cancellation file %s left out: %s", order.pk, attachment.pk, exc)
+            left_out.append(attachment.name)
+            continue
+        uploaded.append({"id": upstream_id, "name": attachment.name})
+    return uploaded, (f" Not sent with it: {', '.join(left_out)}." if left_out else "")
+
+
+def _read(attachment) -> bytes:
+    with attachment.file.open("rb") as handle:
+        return handle.read()
+
+
+def _cancel(client: UpstreamClient, order: Order, upstream_id: str, reason: str, attachments=()) -> str:
     """Cancel the upstream order; returns the note of the cancellation done. A 409 for an order the upstream
     reads as CANCELLED is done too: an earlier attempt whose answer was lost (no answer, 500/502/504) had
     cancelled it. A read that fails transiently is retried with the cancellation; any other 409 is a refusal."""
     try:
-        client.cancel_order(upstream_id, reason, order=order, correlation_id=_correlation_id(order, "cancel"))
+        client.cancel_order(
+            upstream_id,
+            reason,
+            attachments=list(attachments),
+            order=order,
+            correlation_id=_correlation_id(order, "cancel"),
+        )
     except PermanentUpstreamError as exc:
         if exc.status != 409 or _upstream_status(client, order, upstream_id) != OrderStatus.CANCELLED:
             raise
@@ -686,7 +732,10 @@ def orders_sync_statuses() -> int:
         try:
             data = client.get_order(order.upstream_order_id, order=order)
         except TransientUpstreamError as exc:
-            logger.warning("status sync stopped: %s", exc)  # the upstream struggles: do not hammer it
+            # The upstream struggles: do not hammer it. This order goes to the back of the queue, so that
+            # one order the upstream keeps failing on does not hold up every other at every run.
+            Order.objects.filter(pk=order_pk).update(last_synced_at=timezone.now())
+            logger.warning("status sync stopped: %s", exc)
             break
         except PermanentUpstreamError as exc:
             Order.objects.filter(pk=order_pk).update(last_synced_at=timezone.now(), last_error=str(exc))

@@ -27,7 +27,7 @@ from django.core.cache import cache
 from portal import correlation
 
 from ..models import UpstreamCall
-from . import ratelimit
+from . import payloads, ratelimit
 from .errors import PermanentUpstreamError, TransientUpstreamError, UpstreamError, error_from_response
 
 logger = logging.getLogger(__name__)
@@ -288,23 +288,33 @@ class UpstreamClient:
         self._call("PATCH", f"{WORK_VISITS}/{upstream_order_id}", json=body, order=order, correlation_id=correlation_id)
 
     def cancel_order(
-        self, upstream_order_id: str, reason: str, *, order=None, correlation_id: str | None = None
+        self,
+        upstream_order_id: str,
+        reason: str,
+        *,
+        attachments: list[dict] | None = None,
+        order=None,
+        correlation_id: str | None = None,
     ) -> None:
-        """Cancel an upstream order (202 or 204, body unread)."""
+        """Cancel an upstream order (`{reason, attachments?}`: the whole order; 202 or 204, body unread).
+        `attachments` are `{id, name}` of files already uploaded to the upstream."""
         self._call(
             "POST",
             f"{ORDERS}/{upstream_order_id}/cancel",
-            json={"reason": reason},
+            json=payloads.cancel_body(reason, attachments),
             order=order,
             correlation_id=correlation_id,
         )
 
     def get_order(self, upstream_order_id: str, *, order=None) -> dict:
-        """The upstream's order (Orders v2), with `status` None when it is not one the portal knows."""
-        data = self._call("GET", f"{ORDERS}/{upstream_order_id}", order=order).json()
+        """The upstream's order (Orders v2), with `status` None when it is not one the portal knows.
+        An answer that is not a JSON object (204, an empty body, HTML) is PermanentUpstreamError: this
+        order cannot be read now, which says nothing of the upstream's health."""
+        data = _parsed(self._call("GET", f"{ORDERS}/{upstream_order_id}", order=order))
         if not isinstance(data, dict):
-            raise TransientUpstreamError("the upstream's order is not a JSON object")
-        if data.get("status") not in ORDER_STATUSES:
+            raise PermanentUpstreamError(f"the upstream's order {upstream_order_id} did not come as a JSON object")
+        status = data.get("status")
+        if not isinstance(status, str) or status not in ORDER_STATUSES:
             data["status"] = None
         return data
 
@@ -317,7 +327,7 @@ class UpstreamClient:
         }
         if ibx:
             body["filters"] = {"ibxs": [ibx]}
-        data = self._call("POST", ORDER_HISTORY, json=body, order=order).json()
+        data = _parsed(self._call("POST", ORDER_HISTORY, json=body, order=order))
         if isinstance(data, dict) and isinstance(data.get("content"), dict):
             data["content"] = [data["content"]]  # a single object where the array is declared: one item
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
@@ -336,7 +346,8 @@ class UpstreamClient:
     def lookup_locations(self, permission_code: str = "WORK_VISIT") -> Any:
         """Lookup v2 (`{"crossConnects": [...]}`) as parsed JSON; None for an empty answer (204 or no body).
         A body that is not JSON raises ValueError naming what came back."""
-        return _json_or_none(self._call("GET", "/colocations/v2/locations", params={"permissionCode": permission_code}))
+        params = {"permissionCode": permission_code, "details": "true"}  # without details: no cages or accounts
+        return _json_or_none(self._call("GET", "/colocations/v2/locations", params=params))
 
     def workvisit_locations_v1(self) -> Any:
         """The v1 work-visit locations (`{"locations": [...]}`, credit hold and PO flags) as parsed JSON;
@@ -352,6 +363,14 @@ def _json_or_none(response: httpx.Response) -> Any:
     except ValueError:
         kind = response.headers.get("content-type", "no content type")
         raise ValueError(f"the answer is not JSON ({kind}): {response.text[:80]!r}") from None
+
+
+def _parsed(response: httpx.Response) -> Any:
+    """The answer's JSON; None for an empty answer or one that is not JSON (the caller says what it lacks)."""
+    try:
+        return _json_or_none(response)
+    except ValueError:
+        return None
 
 
 def _dumps(value: Any) -> bytes:
