@@ -35,6 +35,8 @@ def test_attachments_are_uploaded_at_submit_and_referenced_by_the_order(sandbox,
     assert len(uploads) == 2 and all(u["status"] == 201 for u in uploads)
     uploaded = sandbox.state()["attachments"]
     assert sorted(a["attachmentName"] for a in uploaded) == ["po.pdf", "rack-plan.txt"]
+    # The purchase order's document as one (?purpose=PO_DOCUMENT), the other file with no purpose.
+    assert {a["attachmentName"]: a["purpose"] for a in uploaded} == {"po.pdf": "PO_DOCUMENT", "rack-plan.txt": None}
     upstream = sandbox.orders()[0]["body"]
     by_name = {a["attachmentName"]: a["attachmentId"] for a in uploaded}
     assert upstream["attachments"] == [{"id": by_name["rack-plan.txt"], "name": "rack-plan.txt"}]

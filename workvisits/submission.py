@@ -224,7 +224,8 @@ def _upload(client: UpstreamClient, order: Order, files) -> tuple[list[dict], st
     """Upload the order's files (upstream attachment ids do not last, so at every attempt)."""
     uploaded, po_attachment_id = [], None
     for attachment, is_po in files:
-        upstream_id = client.upload_attachment(attachment.name, _read(attachment), order=order)
+        purpose = "PO_DOCUMENT" if is_po else None
+        upstream_id = client.upload_attachment(attachment.name, _read(attachment), purpose=purpose, order=order)
         if attachment.order_id == order.pk:
             uploaded.append({"id": upstream_id, "name": attachment.name})
         if is_po:

@@ -334,10 +334,12 @@ class UpstreamClient:
             raise PermanentUpstreamError("the Order History answer has no content list")
         return data
 
-    def upload_attachment(self, name: str, content: bytes, *, order=None) -> str:
-        """Upload one file (multipart part `uploadFile`); returns the upstream's attachmentId."""
+    def upload_attachment(self, name: str, content: bytes, *, purpose: str | None = None, order=None) -> str:
+        """Upload one file (multipart part `uploadFile`; `purpose` PO_DOCUMENT for a purchase order's
+        document, none for a work visit's other files); returns the upstream's attachmentId."""
         files = {"uploadFile": (name, content, "application/octet-stream")}
-        data = self._call("POST", ATTACHMENTS, files=files, order=order).json()
+        params = {"purpose": purpose} if purpose else None
+        data = self._call("POST", ATTACHMENTS, files=files, params=params, order=order).json()
         if not isinstance(data, dict) or not data.get("attachmentId"):
             raise TransientUpstreamError("the upstream stored the attachment without an id")
         return data["attachmentId"]
