@@ -34,6 +34,14 @@ class Cage:
     def cabinet(self, cabinet_id: str) -> Cabinet | None:
         return next((c for c in self.cabinets if c.cabinet_id == cabinet_id), None)
 
+    def account_for(self, account_number: str | None, cabinet_id: str | None) -> str:
+        """The account an order line on this cage is placed on: the one named, else the cabinet's, else the
+        cage's only (or first) account."""
+        if account_number:
+            return account_number
+        cabinet = self.cabinet(cabinet_id) if cabinet_id else None
+        return cabinet.account_number if cabinet else self.account_numbers[0]
+
 
 @dataclass(frozen=True)
 class User:
@@ -41,6 +49,9 @@ class User:
     first_name: str
     last_name: str
     email: str
+    # The customer organizations whose accounts the user may order work visits on (and whose users it may
+    # name): the upstream's work-visit permission, per organization.
+    organizations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,8 +63,16 @@ class Catalogue:
     api_user: str
     other_clients: tuple[dict, ...] = field(default=())
 
-    def cages_in(self, ibx: str) -> list[Cage]:
-        return [c for c in self.cages.values() if c.ibx == ibx]
+    def cages_in(self, ibx: str, organizations: frozenset[str] | None = None) -> list[Cage]:
+        """The IBX's cages; with `organizations`, only those with an account of one of them."""
+        cages = [c for c in self.cages.values() if c.ibx == ibx]
+        if organizations is None:
+            return cages
+        return [c for c in cages if self.accounts_of(c, organizations)]
+
+    def accounts_of(self, cage: Cage, organizations: frozenset[str]) -> list[str]:
+        """The cage's account numbers that belong to one of `organizations`."""
+        return [n for n in cage.account_numbers if self.accounts[n].organization in organizations]
 
 
 def load(path: str | Path) -> Catalogue:
@@ -90,7 +109,8 @@ def load(path: str | Path) -> Catalogue:
         )
     users = {
         u["userName"]: User(user_name=u["userName"], first_name=u.get("firstName", ""),
-                            last_name=u.get("lastName", ""), email=u.get("email", ""))
+                            last_name=u.get("lastName", ""), email=u.get("email", ""),
+                            organizations=tuple(u.get("organizations", ())))
         for u in raw["users"]
     }
     api_user = raw.get("apiUser") or next(iter(users))

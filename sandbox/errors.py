@@ -5,6 +5,9 @@ from django.http import JsonResponse
 MISSING = "EQ-2016011"
 INVALID = "EQ-2010010"
 ORDER_NOT_FOUND = "EQ-2014005"
+NO_CREATE_PERMISSION = "EQ-2012006"
+NO_UPDATE_PERMISSION = "EQ-2012007"
+PERMISSION_CODES = frozenset({NO_CREATE_PERMISSION, NO_UPDATE_PERMISSION})
 NO_RESOURCE = "EQ-2014000"
 CONFLICT = "EQ-2019001"
 UNAUTHORIZED = "EQ-3000021"
@@ -18,6 +21,8 @@ MESSAGES = {
     MISSING: "One or more mandatory properties are missing.",
     INVALID: "One or more properties are invalid.",
     ORDER_NOT_FOUND: "The order was not found.",
+    NO_CREATE_PERMISSION: "User does not have permission to create the order.",
+    NO_UPDATE_PERMISSION: "User does not have permission to update or cancel the order.",
     NO_RESOURCE: "The resource was not found.",
     CONFLICT: "The order's state does not allow this action.",
     UNAUTHORIZED: "The access token is missing, invalid or expired.",
@@ -64,9 +69,9 @@ def errors_response(status: int, entries: list[dict], headers: dict | None = Non
 
 
 def problems_response(request, problems) -> JsonResponse:
-    """400 with one entry per error code, each listing its offending properties."""
+    """400 (403 for a missing permission) with one entry per error code, each listing its offending properties."""
     cid = correlation_id_of(request)
-    return errors_response(400, [entry(code, cid, items) for code, items in problems.grouped()])
+    return errors_response(problems.status, [entry(code, cid, items) for code, items in problems.grouped()])
 
 
 def not_found(request, exception=None):

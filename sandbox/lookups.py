@@ -10,7 +10,7 @@ from django.http import JsonResponse
 from . import errors
 from .state import get_sandbox, iso
 from .validation import Problems, parse_datetime
-from .web import query_list, read_json
+from .web import organizations_of, query_list, read_json
 
 PERMISSION_CODES = ("CROSS_CONNECT", "WORK_VISIT", "SHIPMENTS")
 # Orders v2 status -> the Order History enum (ENTERED SUBMITTED IN_PROGRESS PENDING_QA CANCELLED CLOSED)
@@ -39,18 +39,19 @@ def locations_v2(request):
     if code not in PERMISSION_CODES:
         return errors.error_response(request, 400, errors.INVALID, [errors.info(
             "permissionCode", f"permissionCode must be one of {', '.join(PERMISSION_CODES)}.", code)])
-    catalogue = get_sandbox().catalogue
+    sandbox = get_sandbox()
+    catalogue, allowed = sandbox.catalogue, organizations_of(sandbox, request.sandbox_client)
     ibxs = query_list(request, "ibxs")
     details = request.GET.get("details", "").lower() == "true"
     found = []
     for ibx in catalogue.ibxs:
-        if ibxs and ibx not in ibxs:
+        cages = catalogue.cages_in(ibx, allowed)  # only where the caller holds the permission
+        if (ibxs and ibx not in ibxs) or not cages:
             continue
         if not details:
             found.append({"ibx": ibx, "accessRestricted": False, "specialPrivilege": False})
             continue
-        cages = catalogue.cages_in(ibx)
-        numbers = sorted({n for cage in cages for n in cage.account_numbers})
+        numbers = sorted({n for cage in cages for n in catalogue.accounts_of(cage, allowed)})
         found.append({
             "ibx": ibx,
             "accessRestricted": False,
@@ -61,10 +62,11 @@ def locations_v2(request):
                 for n in numbers
             ],
             "cages": [
-                {"id": cage.cage_id, "type": cage.cage_type, "accountNumbers": list(cage.account_numbers),
+                {"id": cage.cage_id, "type": cage.cage_type, "accountNumbers": catalogue.accounts_of(cage, allowed),
                  "cabinetId": cabinet.cabinet_id, "cabinetType": cabinet.cabinet_type}
                 for cage in cages
                 for cabinet in cage.cabinets
+                if cabinet.account_number in catalogue.accounts_of(cage, allowed)
             ],
         })
     return JsonResponse({"crossConnects": found})
@@ -72,13 +74,14 @@ def locations_v2(request):
 
 def locations_v1(request):
     """Work Visit v1 locations: accounts with credit hold and PO-bearing flags, cabinets under accounts."""
-    catalogue = get_sandbox().catalogue
+    sandbox = get_sandbox()
+    catalogue, allowed = sandbox.catalogue, organizations_of(sandbox, request.sandbox_client)
     ibxs, cage_ids = query_list(request, "ibxs"), query_list(request, "cages")
     found = []
     for ibx in catalogue.ibxs:
         if ibxs and ibx not in ibxs:
             continue
-        cages = [c for c in catalogue.cages_in(ibx) if not cage_ids or c.cage_id in cage_ids]
+        cages = [c for c in catalogue.cages_in(ibx, allowed) if not cage_ids or c.cage_id in cage_ids]
         if not cages:
             continue
         found.append({"ibx": ibx, "cages": [
@@ -94,7 +97,7 @@ def locations_v1(request):
                         "cabinets": [{"cabinet": k.cabinet_id, "cabinetType": k.cabinet_type}
                                      for k in cage.cabinets if k.account_number == n],
                     }
-                    for n in cage.account_numbers
+                    for n in catalogue.accounts_of(cage, allowed)
                 ],
             }
             for cage in cages
@@ -193,7 +196,6 @@ def _history_entry(order: dict, catalogue) -> dict:
         "type": ["WORK_VISIT"],
         "orderStatus": HISTORY_STATUS[order["status"]],
         "createdAt": iso(order["createdAt"]),
-        "submittedDate": order["createdAt"].date().isoformat(),
         "account": {"number": number, "name": catalogue.accounts[number].name},
         "orderingContact": contact,
         "ibx": sorted({line["ibx"] for line in order["lines"]}),

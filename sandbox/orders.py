@@ -128,9 +128,8 @@ def order_view(order: dict, catalogue) -> dict:
     }
     if order["closedAt"] is not None:
         view["closedDateTime"] = iso(order["closedAt"])
-    for key in ("customerReferenceId", "description"):
-        if key in body:
-            view[key] = body[key]
+    if "customerReferenceId" in body:  # the Orders v2 order has no description at the top level
+        view["customerReferenceId"] = body["customerReferenceId"]
     for line in order["lines"]:
         item = {
             "lineId": line["lineId"],

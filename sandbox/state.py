@@ -182,7 +182,7 @@ class Sandbox:
                     "lineId": f"{order_id}-{index}",
                     "cage": cage.cage_id,
                     "ibx": cage.ibx,
-                    "accountNumber": cage_entry.get("accountNumber") or cage.account_numbers[0],
+                    "accountNumber": cage.account_for(cage_entry.get("accountNumber"), cage_entry.get("cabinetId")),
                     "cabinets": [cage_entry["cabinetId"]] if cage_entry.get("cabinetId") else [],
                     "status": "RECEIVED",
                     "cancelled": False,

@@ -62,6 +62,14 @@ class Problems:
     def invalid(self, path: str, reason: str, value=None) -> None:
         self.items.append((errors.INVALID, errors.info(path, reason, value)))
 
+    def forbidden(self, code: str, path: str, reason: str, value=None) -> None:
+        self.items.append((code, errors.info(path, reason, value)))
+
+    @property
+    def status(self) -> int:
+        """403 when the caller lacks a permission (the other errors listed too), else 400."""
+        return 403 if any(code in errors.PERMISSION_CODES for code, _ in self.items) else 400
+
     def grouped(self) -> list[tuple[str, list[dict]]]:
         codes: dict[str, list[dict]] = {}
         for code, item in self.items:
@@ -79,6 +87,7 @@ class Context:
     catalogue: Catalogue
     now: datetime
     attachment_ids: frozenset[str]
+    organizations: frozenset[str] = frozenset()  # where the caller may order (its user's permission)
 
 
 def parse_datetime(value) -> datetime | None:
@@ -189,7 +198,7 @@ def _usernames(problems: Problems, body: dict, prefix: str, ctx: Context, *, mos
         path = f"{_join(prefix, 'registeredUsers')}[{index}]"
         if not isinstance(user, str) or not user:
             problems.invalid(path, f"{path} must be a username.")
-        elif user not in ctx.catalogue.users:
+        elif user not in ctx.catalogue.users or not ctx.organizations & set(ctx.catalogue.users[user].organizations):
             problems.invalid(path, f"{user} is not a registered user of this organization.", user)
         else:
             known.append(user)
@@ -272,9 +281,24 @@ def _cages(problems: Problems, details: dict, ctx: Context) -> list[str]:
             cabinet = cage.cabinet(cabinet_id)
             if cabinet is None:
                 problems.invalid(f"{path}.cabinetId", f"Cabinet {cabinet_id} is not in cage {cage_id}.", cabinet_id)
+                cabinet_id = None
             elif number is not None and cabinet.account_number != number:
                 problems.invalid(f"{path}.cabinetId", f"Cabinet {cabinet_id} is not on account {number}.",
                                  cabinet_id)
+        ordered_on = cage.account_for(number, cabinet_id)
+        organization = ctx.catalogue.accounts[ordered_on].organization
+        if organization not in ctx.organizations:
+            problems.forbidden(errors.NO_CREATE_PERMISSION, f"{path}.id",
+                               f"You have no work-visit permission on cage {cage_id}.", cage_id)
+            continue
+        if _present(item, "accountNumber") is ABSENT:
+            # No account named: the line goes on the cabinet's or the cage's account, held to the same rules.
+            implied = cage.account_for(None, cabinet_id)
+            if ctx.catalogue.accounts[implied].credit_hold:
+                problems.invalid(f"{path}.id", f"Cage {cage_id} would be ordered on account {implied}, which is on "
+                                               "credit hold; no orders can be placed on it.", cage_id)
+            else:
+                numbers.append(implied)
     return numbers
 
 

@@ -42,13 +42,20 @@ def read_json(request):
         )
 
 
+def organizations_of(sandbox: Sandbox, client) -> frozenset[str]:
+    """The organizations on whose accounts the caller's user may order work visits."""
+    user = sandbox.catalogue.users.get(client.user_name)
+    return frozenset(user.organizations if user else ())
+
+
 def context(sandbox: Sandbox, client) -> Context:
     with sandbox.lock:
         now = sandbox.now()
         ids = frozenset(
             key for key, a in sandbox.attachments.items() if a["client"] == client.client_id and a["expiresAt"] > now
         )
-    return Context(catalogue=sandbox.catalogue, now=now, attachment_ids=ids)
+    return Context(catalogue=sandbox.catalogue, now=now, attachment_ids=ids,
+                   organizations=organizations_of(sandbox, client))
 
 
 def query_list(request, name: str) -> list[str] | None:

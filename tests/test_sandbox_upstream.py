@@ -197,6 +197,30 @@ def test_visits_are_at_most_14_days_and_end_in_the_future_by_the_sandbox_clock(a
     assert properties(errors) == {"details.visitEndDateTime"}
 
 
+def _globex_body(**overrides) -> dict:
+    body = visit_body(visitor="globex_orderer", **overrides)
+    body["details"]["cages"] = [{"id": "DC2:02:300300", "accountNumber": "3000000001"}]
+    return body
+
+
+def test_a_client_orders_and_sees_only_where_its_user_holds_the_work_visit_permission(sandbox_process):
+    with sandbox_process.client(client_id="other-client", client_secret="other-secret") as globex:
+        refused = create(globex, visit_body(visitor="globex_orderer"))  # Acme's cage
+        errors = assert_strict_errors(refused, 403)
+        assert properties(errors, "EQ-2012006") == {"details.cages[0].id"}
+        # Acme's people are not Globex's users either; both errors come back at once.
+        both = assert_strict_errors(create(globex, visit_body()), 403)
+        assert properties(both, "EQ-2012006") == {"details.cages[0].id"}
+        assert properties(both, "EQ-2010010") == {"details.visitors[0].registeredUsers[0]"}
+        created_id(create(globex, _globex_body()))
+        lookup = globex.get("/colocations/v2/locations", params={"permissionCode": "WORK_VISIT", "details": "true"})
+        [dc2] = lookup.json()["crossConnects"]
+        assert [a["accountNumber"] for a in dc2["accounts"]] == ["3000000001"]
+        assert {c["id"] for c in dc2["cages"]} == {"DC2:02:300300"}
+        v1 = globex.get("/v1/orders/workvisit/locations", params={"detail": "true"}).json()["locations"]
+        assert [(loc["ibx"], [c["cage"] for c in loc["cages"]]) for loc in v1] == [("DC2", ["DC2:02:300300"])]
+
+
 def test_credit_hold_and_po_bearing_accounts(api):
     on_hold = visit_body()
     on_hold["details"]["cages"] = [{"id": "AM1:02:200101", "accountNumber": "2000000002"}]
@@ -207,6 +231,12 @@ def test_credit_hold_and_po_bearing_accounts(api):
     po["purchaseOrder"] = {"type": "EXISTING", "number": 1091238010, "amount": "2020",
                            "startDate": "2026-05-22", "endDate": "2027-05-22"}
     created_id(create(api, po))
+    # No account named: the line goes on the cage's only account, or the cabinet's, under the same rules.
+    on_hold["details"]["cages"] = [{"id": "AM1:02:200101"}]
+    assert properties(assert_strict_errors(create(api, on_hold), 400)) == {"details.cages[0].id"}
+    by_cabinet = visit_body()
+    by_cabinet["details"]["cages"] = [{"id": "DC2:01:123457", "cabinetId": "DC2:01:123457:0201"}]
+    assert properties(assert_strict_errors(create(api, by_cabinet), 400), "EQ-2016011") == {"purchaseOrder"}
 
 
 # -- read, status, modify, cancel ---------------------------------------------------------------
@@ -291,7 +321,7 @@ def test_order_history_search_finds_the_callers_orders_by_reference(api, sandbox
     sandbox_process.advance(5)
     second = created_id(create(api, visit_body(customerReferenceId="REF-10")))
     with sandbox_process.client(client_id="other-client", client_secret="other-secret") as other:
-        created_id(create(other, visit_body(customerReferenceId="REF-1")))
+        created_id(create(other, _globex_body(customerReferenceId="REF-1")))
     found = api.post("/v1/retrieve-orders", json={"q": "REF-1", "filters": {"productTypes": ["WORK_VISIT"]},
                                                   "page": {"number": 0, "size": 10}})
     assert found.status_code == 200
