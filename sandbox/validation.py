@@ -5,6 +5,7 @@ Each check records the JSON path of what is wrong; the views answer them as one 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -383,8 +384,8 @@ def _purchase_order(problems: Problems, body: dict, po_bearing: list[str], ctx: 
     amount = _present(value, "amount")
     if amount is not ABSENT:
         try:
-            if isinstance(amount, bool) or float(amount) < 0:
-                raise ValueError
+            if isinstance(amount, bool) or not math.isfinite(float(amount)) or float(amount) < 0:
+                raise ValueError  # "nan", "inf" and the like are no amount
         except (TypeError, ValueError):
             problems.invalid(f"{path}.amount", "amount must be a non-negative number.")
     dates = {}

@@ -231,6 +231,9 @@ def test_credit_hold_and_po_bearing_accounts(api):
     po["purchaseOrder"] = {"type": "EXISTING", "number": 1091238010, "amount": "2020",
                            "startDate": "2026-05-22", "endDate": "2027-05-22"}
     created_id(create(api, po))
+    for amount in ("nan", "inf", "-1"):
+        bad = {**po, "purchaseOrder": {**po["purchaseOrder"], "amount": amount}}
+        assert properties(assert_strict_errors(create(api, bad), 400)) == {"purchaseOrder.amount"}
     # No account named: the line goes on the cage's only account, or the cabinet's, under the same rules.
     on_hold["details"]["cages"] = [{"id": "AM1:02:200101"}]
     assert properties(assert_strict_errors(create(api, on_hold), 400)) == {"details.cages[0].id"}
