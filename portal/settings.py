@@ -235,6 +235,9 @@ UPSTREAM_RATE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="")
 SUBMIT_LEASE_SECONDS = env.int("SUBMIT_LEASE_SECONDS", default=60)
 # Order History's createdAt may differ this much from the portal's clock.
 UPSTREAM_CLOCK_SKEW_SECONDS = 300
+# After a create whose answer was lost, the look-up waits at least this long: a search that finds nothing
+# means "never arrived" only once a new order has had time to show in Order History.
+UPSTREAM_LOOKUP_DELAY_SECONDS = env.float("UPSTREAM_LOOKUP_DELAY_SECONDS", default=60.0)
 
 # Celery: configured here with the CELERY_ namespace.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

@@ -156,6 +156,7 @@ class Worker:
             "CELERY_RETRY_BASE_DELAY": "0.2",
             "CELERY_RETRY_MAX_DELAY": "10",
             "UPSTREAM_MAX_ATTEMPTS": "5",
+            "UPSTREAM_LOOKUP_DELAY_SECONDS": "0.2",  # the sandbox's Order History shows an order at once
             "SWEEP_AFTER_SECONDS": "1",
             "SWEEP_EVERY_SECONDS": "1",
             "OPERATORS_EMAILS": "ops@dc.example",

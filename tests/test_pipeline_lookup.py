@@ -47,6 +47,24 @@ def test_an_older_order_with_the_same_reference_is_not_taken_for_this_one(sandbo
     assert len(sandbox.calls(CREATE)) == 2 and len(sandbox.calls(SEARCH)) == 1
 
 
+def test_after_a_lost_answer_the_look_up_waits_for_order_history_to_show_new_orders(
+    sandbox, orderer, make_body, settings
+):
+    """A search that finds nothing means "never arrived" only once the order had time to show there."""
+    settings.UPSTREAM_LOOKUP_DELAY_SECONDS = 120
+    lost = services.order_create(user=orderer, data=make_body(customerReferenceId="LOST-1"))
+    sandbox.fault("drop", count=1, match=CREATE)
+    assert submission.order_submit(order_pk=lost.pk).result == "retrying"
+    lost.refresh_from_db()
+    assert lost.next_attempt_at - timezone.now() >= timedelta(seconds=119)
+    # A definite failure (the upstream did not act) has nothing to look up: the usual backoff.
+    refused = services.order_create(user=orderer, data=make_body(customerReferenceId="BUSY-1"))
+    sandbox.fault("503", count=1, match=CREATE)
+    assert submission.order_submit(order_pk=refused.pk).result == "retrying"
+    refused.refresh_from_db()
+    assert refused.next_attempt_at - timezone.now() <= timedelta(seconds=settings.CELERY_RETRY_BASE_DELAY)
+
+
 def test_a_search_that_finds_nothing_creates_the_order_once(sandbox, orderer, make_body):
     order = services.order_create(user=orderer, data=make_body(customerReferenceId="NEVER-ARRIVED"))
     sandbox.fault("500", count=1, match=CREATE)  # ambiguous, but this sandbox did not act on it

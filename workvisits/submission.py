@@ -199,7 +199,15 @@ def _attempt(order: Order, owner: str, files: list[tuple], body: dict | None) ->
         return _rejected(order, owner, exc, body)
     except TransientUpstreamError as exc:
         client.save_calls()
-        return _retry(order, owner, attempt, exc, definite_create=creating and not exc.ambiguous)
+        lost_answer = creating and exc.ambiguous  # the next attempt looks it up: give Order History time
+        return _retry(
+            order,
+            owner,
+            attempt,
+            exc,
+            definite_create=creating and not exc.ambiguous,
+            at_least=settings.UPSTREAM_LOOKUP_DELAY_SECONDS if lost_answer else 0.0,
+        )
     except DatabaseError:
         raise
     except Exception as exc:  # a bug or a broken file: counted and retried; a create in flight stays uncertain
@@ -413,7 +421,9 @@ def _needs_check(order: Order, owner: str, why: str) -> Outcome:
     return Outcome("needs check")
 
 
-def _retry(order: Order, owner: str, attempt: int, exc: UpstreamError, *, definite_create: bool) -> Outcome:
+def _retry(
+    order: Order, owner: str, attempt: int, exc: UpstreamError, *, definite_create: bool, at_least: float = 0.0
+) -> Outcome:
     extra = {"upstream_uncertain": False} if definite_create else {}
     if attempt >= settings.UPSTREAM_MAX_ATTEMPTS:
         if not definite_create and Order.objects.filter(pk=order.pk, upstream_uncertain=True).exists():
@@ -433,7 +443,7 @@ def _retry(order: Order, owner: str, attempt: int, exc: UpstreamError, *, defini
             return Outcome("lease lost")
         _tell(_updated(order, done))
         return Outcome("failed")
-    delay = backoff_delay(attempt, exc.retry_after)
+    delay = max(backoff_delay(attempt, exc.retry_after), at_least)
     if not order_release(
         order_pk=order.pk,
         owner=owner,
