@@ -227,6 +227,9 @@ def test_the_modify_body_names_only_notification_contacts_known_upstream(orderer
     body = payloads.modify_body(order)
     assert body["contacts"] == [{"registeredUsers": ["acme_technician"], "type": "NOTIFICATION"}]
     assert set(body["details"]) == {"visitStartDateTime", "visitEndDateTime", "openCabinet"}
+    # A visit under way: only its end and the flag can change; a start in the past is not sent.
+    during = payloads.modify_body(order, now=order.visit_start + (order.visit_end - order.visit_start) / 2)
+    assert set(during["details"]) == {"visitEndDateTime", "openCabinet"}
 
 
 def test_the_cancel_body():

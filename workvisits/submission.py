@@ -11,10 +11,11 @@ The submission of one order is a small state machine on the order's row:
   A definite answer (a 2xx with the order id, a 4xx, 503, 429, 408, a request that never left) clears it; an ambiguous
   one (no answer, 500/502/504) or a killed worker leaves it set.
 - An attempt that finds the flag set first **looks the order up** in Order History (`q` = the
-  reference sent), no sooner than UPSTREAM_LOOKUP_DELAY_SECONDS after a lost answer. Exactly one order with that reference, created since the first attempt (less
-  the clock skew allowed), in the order's IBX and linked to no other portal order: adopted. None: it
-  never arrived, create it. Anything else, or a search the upstream cannot answer: **NEEDS_CHECK**,
-  for an operator; never REJECTED, never sent again by itself.
+  reference sent), no sooner than UPSTREAM_LOOKUP_DELAY_SECONDS after a lost answer. Exactly one
+  order with that reference, created since the first attempt (less the clock skew allowed), in the
+  order's IBX and linked to no other portal order: adopted. None: it never arrived, create it.
+  Anything else, or a search the upstream cannot answer: **NEEDS_CHECK**, for an operator; never
+  REJECTED, never sent again by itself.
 - A permanent 4xx to the create: REJECTED after that one attempt, with the upstream's reasons.
   Transient failures retry with backoff until UPSTREAM_MAX_ATTEMPTS, then FAILED; NEEDS_CHECK instead
   when the upstream may hold the order (the flag still set: the last attempts could not find out).

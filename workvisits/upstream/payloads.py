@@ -8,7 +8,10 @@ so one without an upstream username is left out of the body and told by the port
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
+
+from django.utils import timezone
 
 from ..choices import ContactType, DetailType
 from ..rules import DESCRIPTION_MAX, MAX_USERNAMES_PER_ENTRY, format_datetime
@@ -159,9 +162,11 @@ def create_body(order, attachments: list[dict] | None = None, po_attachment_id: 
     return _without_nulls(body)
 
 
-def modify_body(order) -> dict:
+def modify_body(order, now: datetime | None = None) -> dict:
     """The PATCH body: the current visit window and open-cabinet flag, and the notification contacts
-    that have upstream usernames, in the one contact entry the upstream allows."""
+    that have upstream usernames, in the one contact entry the upstream allows. Once the visit has
+    started its start is left out: it can no longer change, and a start in the past is refused."""
+    started = order.visit_start <= (now or timezone.now())
     names = []
     for contact in order.contacts.all():
         if contact.contact_type == ContactType.NOTIFICATION and contact.user_id:
@@ -170,7 +175,7 @@ def modify_body(order) -> dict:
                 names.append(name)
     body = {
         "details": {
-            "visitStartDateTime": format_datetime(order.visit_start),
+            "visitStartDateTime": None if started else format_datetime(order.visit_start),
             "visitEndDateTime": format_datetime(order.visit_end),
             "openCabinet": order.open_cabinet,
         },
