@@ -97,7 +97,10 @@ def test_a_409_for_an_order_the_upstream_holds_as_closed_is_still_a_refusal(sand
 
     assert submission.order_cancel_upstream(order_pk=order.pk).result == "refused"
     assert sandbox.requests("GET", f"/colocations/v2/orders/{order.upstream_order_id}")  # it was read
-    assert "refused the cancellation" in order.events.filter(kind=EventKind.UPSTREAM).last().note
+    # The portal shows what the data centre holds: the visit is done, not cancelled.
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CLOSED
+    assert "refused the cancellation" in order.events.filter(kind=EventKind.STATUS).last().note
     assert any(f"refused to cancel {order.order_id}" in m.subject for m in mail.outbox)
 
 

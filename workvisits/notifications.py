@@ -49,6 +49,14 @@ NOTICES = {
     "rejected": ("Work visit {id} rejected", "Your work visit request was rejected."),
     "modified": ("Work visit {id} changed", "Your work visit has been changed."),
     "cancelled": ("Work visit {id} cancelled", "Your work visit has been cancelled."),
+    "change_refused": (
+        "Work visit {id}: the data centre refused the change",
+        "The data centre refused the change to your work visit, which stays as it was.",
+    ),
+    "cancel_refused": (
+        "Work visit {id} is not cancelled",
+        "The data centre refused to cancel your work visit, which it still holds.",
+    ),
     "failed": (
         "Work visit {id} could not be sent to the data centre",
         "We could not send your work visit to the data centre. Our operators have been told and will resubmit it.",
@@ -410,13 +418,18 @@ def _notice_of(event: OrderEvent, order: Order) -> tuple[str | None, str, str | 
         return "submitted", "submitted", "REQUEST"
     if event.kind == EventKind.MODIFIED:
         version = int(event.data.get("version") or order.version)
-        return "modified", f"modified:v{version}", "REQUEST"
+        return ("change_refused" if event.data.get("refused") else "modified"), f"modified:v{version}", "REQUEST"
+    if event.kind == EventKind.STATUS and event.data.get("cancelRefused"):
+        # The visit is back in every calendar, unless the data centre holds it as done.
+        method = None if event.to_status == OrderStatus.CLOSED else "REQUEST"
+        return "cancel_refused", f"cancel-refused:{event.pk}", method
     if event.kind == EventKind.REJECTED:
         return "rejected", f"rejected:{event.pk}", "CANCEL"
     if event.kind == EventKind.CANCEL_REQUESTED or (
         event.kind == EventKind.STATUS and event.to_status == OrderStatus.CANCELLED
     ):
-        return "cancelled", "cancelled", "CANCEL"
+        # Keyed by the event: after a cancellation the data centre refused, a second one is told too.
+        return "cancelled", f"cancelled:{event.pk}", "CANCEL"
     if event.kind == EventKind.STATUS and event.to_status == OrderStatus.SUBMITTED:
         return "accepted", "accepted", "REQUEST"
     if event.kind == EventKind.STATUS and event.to_status == OrderStatus.FAILED:

@@ -392,6 +392,89 @@ def order_modify(
     return order
 
 
+def order_change_refused(*, order_pk: int, sent_version: int, pending: list[int], refusal: str, reasons) -> bool:
+    """The data centre refused the PATCH that carried the order at `sent_version` (the changes of the
+    `pending` MODIFIED events): the order goes back to what the data centre holds (each field as it was
+    before the first of those changes; the notification contacts they added removed), and everyone is
+    told, with a calendar invite that puts the visit back. Returns False, changing nothing, when the
+    order has changed since: the later change's PATCH carries these changes too (they stay pending)."""
+    with transaction.atomic():
+        in_series = _lock_series_of(order_pk)
+        order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
+        if order.version != sent_version:
+            return False
+        before: dict = {}
+        added: list[str] = []
+        for event in OrderEvent.objects.filter(pk__in=pending, kind=EventKind.MODIFIED).order_by("id"):
+            data = event.data if isinstance(event.data, dict) else {}
+            for name, value in (data.get("before") or {}).items():
+                before.setdefault(name, value)
+            added += data.get("notificationContacts") or []
+        back = {name: _from_json(name, value) for name, value in before.items() if name in _CHANGEABLE}
+        back = {name: value for name, value in back.items() if value is not None}  # an unreadable record: kept
+        undone = {name: getattr(order, name) for name, value in back.items() if value != getattr(order, name)}
+        Contact.objects.filter(order=order, contact_type=ContactType.NOTIFICATION, user__username__in=added).delete()
+        for name, value in back.items():
+            setattr(order, name, value)
+        order.version += 1
+        order.last_error = refusal
+        order.save(update_fields=["version", "last_error", "updated_at", *back])
+        stays = f"The visit stays {local_span(order.visit_start, order.visit_end, order.ibx.timezone)}."
+        if "open_cabinet" in undone:
+            stays += " Cabinet to be opened." if order.open_cabinet else " Cabinet not to be opened."
+        if added:
+            stays += f" Not added as notification contacts: {', '.join(sorted(set(added)))}."
+        event = record_event(
+            order=order,
+            kind=EventKind.MODIFIED,
+            note=f"The data centre refused the change: {refusal}. {stays}",
+            data={
+                "before": {k: _jsonable(v) for k, v in undone.items()},
+                "after": {k: _jsonable(getattr(order, k)) for k in undone},
+                "notificationContacts": [],
+                "removedContacts": sorted(set(added)),
+                "version": order.version,
+                "refused": True,
+                "reasons": reasons,
+            },
+        )
+        # What the data centre holds already: nothing to send (the pending changes are answered too).
+        OrderEvent.objects.filter(pk__in=[*pending, event.pk]).update(sent_upstream_at=timezone.now())
+        if in_series and ("visit_start" in undone or "visit_end" in undone):
+            _series_follow(order.pk)
+    return True
+
+
+# The fields a change (order_modify) may set, as its events' "before" records them.
+_CHANGEABLE = frozenset({"visit_start", "visit_end", "open_cabinet"})
+
+
+def _from_json(name: str, value):
+    return rules.parse_datetime(value) if name in ("visit_start", "visit_end") else bool(value)
+
+
+def order_cancel_refused(*, order_pk: int, refusal: str, upstream_status: str | None) -> Order | None:
+    """The data centre refused to cancel an order cancelled here: it is open again, in the status the
+    data centre reports (SUBMITTED when it does not say), so the status sync follows it again, and
+    everyone is told the visit was not cancelled (with an invite that puts it back in their calendars,
+    unless the data centre reports it CLOSED). None when the order is no longer CANCELLED here."""
+    to_status = upstream_status if upstream_status in HELD_UPSTREAM_STATUSES else OrderStatus.SUBMITTED
+    with transaction.atomic():
+        in_series = _lock_series_of(order_pk)
+        order = order_change_status(
+            order_pk=order_pk,
+            to_status=to_status,
+            from_statuses={OrderStatus.CANCELLED},
+            note=f"The data centre refused the cancellation: {refusal}. The order stays {to_status}.",
+            data={"cancelRefused": True},
+            last_error=refusal,
+            upstream_cancelled_at=None,
+        )
+        if order is not None and in_series:
+            _series_follow(order_pk)
+    return order
+
+
 def _lock_series_of(order_pk: int) -> bool:
     """Lock the series an order is an occurrence of, before the order (the series' lock order); whether
     there is one."""

@@ -579,16 +579,13 @@ def order_send_change(*, order_pk: int, version: int) -> Outcome:
         )
     except PermanentUpstreamError as exc:
         client.save_calls()
-        Order.objects.filter(pk=order_pk).update(last_error=str(exc))
-        services.record_event(
-            order=order,
-            kind=EventKind.UPSTREAM,
-            note=f"The data centre refused the change: {exc.message}",
-            data={"reasons": exc.reasons(), "version": version},
+        # The order goes back to what the data centre holds, and everyone is told; unless it changed
+        # meanwhile: the later change's PATCH carries this one too, and its answer decides.
+        undone = services.order_change_refused(
+            order_pk=order_pk, sent_version=order.version, pending=pending, refusal=exc.message, reasons=exc.reasons()
         )
-        OrderEvent.objects.filter(pk__in=pending).update(sent_upstream_at=timezone.now())
         notifications.alert_operators(order, f"The data centre refused a change of {order.order_id}", str(exc))
-        return Outcome("refused")
+        return Outcome("refused" if undone else "refused; a later change follows")
     except TransientUpstreamError:
         client.save_calls()
         raise
@@ -643,11 +640,20 @@ def order_cancel_upstream(*, order_pk: int) -> Outcome:
         notifications.alert_operators(order, f"Check that {order.order_id} is cancelled at the data centre", note)
         return Outcome("needs check")
     except PermanentUpstreamError as exc:
+        # The data centre keeps the order: it is open here again, in the status the data centre reports.
+        try:
+            status = _upstream_status(client, order, upstream_id)
+        except TransientUpstreamError:
+            status = None  # unknown for now: SUBMITTED, and the status sync reads it
         client.save_calls()
-        order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now(), last_error=str(exc))
-        services.record_event(
-            order=order, kind=EventKind.UPSTREAM, note=f"The data centre refused the cancellation: {exc.message}"
-        )
+        if status == OrderStatus.CANCELLED:  # refused, yet cancelled there: what the customer asked for
+            order_release(order_pk=order_pk, owner=owner, upstream_cancelled_at=timezone.now())
+            services.record_event(
+                order=order, kind=EventKind.UPSTREAM, note=f"Order {upstream_id} is cancelled at the data centre."
+            )
+            return Outcome("cancelled")
+        order_release(order_pk=order_pk, owner=owner, last_error=str(exc))
+        services.order_cancel_refused(order_pk=order_pk, refusal=exc.message, upstream_status=status)
         notifications.alert_operators(order, f"The data centre refused to cancel {order.order_id}", str(exc))
         return Outcome("refused")
     except TransientUpstreamError:
