@@ -24,6 +24,11 @@ from .views import order_filters  # the dashboard's reading of its filter form
 
 MONTH, WEEK = "month", "week"
 
+# The local days a visit can fall on: a stored instant (rules' bounds) seen from UTC-12 to UTC+14. A page
+# outside them shows the nearest one inside, so no day, arrow or query reaches past the ends of Python's dates.
+FIRST_DAY = (rules.EARLIEST_INSTANT - selectors.CALENDAR_ZONE_SLACK_AFTER).date()  # 31 December 0001
+LAST_DAY = (rules.LATEST_INSTANT - timedelta(microseconds=1) + selectors.CALENDAR_ZONE_SLACK_BEFORE).date()
+
 # Each status's colour family on the calendar (its name is always written beside it: colour is a help,
 # never the only sign). Bootstrap's "subtle" backgrounds with "emphasis" text keep the contrast.
 STATUS_TONES = {
@@ -72,7 +77,10 @@ class Entry:
     def hours(self) -> str:
         """``09:00–17:00 EST``, ``from 22:00 EST``, ``until 06:00 EST`` or ``all day``: the IBX's time, zone named."""
         if self.first_day and self.last_day:
-            return f"{self.start:%H:%M}–{self.end:%H:%M} {self.end.tzname()}"
+            if (self.start.tzname(), self.start.utcoffset()) == (self.end.tzname(), self.end.utcoffset()):
+                return f"{self.start:%H:%M}–{self.end:%H:%M} {self.end.tzname()}"
+            # Across a clock change each end is named in its own offset: 01:30 CET–04:30 CEST.
+            return f"{self.start:%H:%M} {self.start.tzname()}–{self.end:%H:%M} {self.end.tzname()}"
         if self.first_day:
             return f"from {self.start:%H:%M} {self.start.tzname()}"
         if self.last_day:
@@ -97,30 +105,42 @@ class Span:
     first_day: date  # the grid's first day (a Monday)
     last_day: date  # its last (a Sunday)
     title: str
-    previous: date
-    next: date
+    previous: date | None  # None at the first span the calendar shows
+    next: date | None  # and at its last
+    notice: str = ""  # why the page shows another span than the one asked for
+
+
+def _month_name(day: date, form: str = "%B") -> str:
+    return f"{day:{form}} {day.year:04d}"  # strftime's %Y leaves years before 1000 unpadded
+
+
+def _long_date(day: date) -> str:
+    return f"{day.day} {_month_name(day)}"
 
 
 def span_of(view: str, anchor: date) -> Span:
+    """The week or month holding `anchor` (brought within FIRST_DAY..LAST_DAY), with its arrows' dates."""
+    anchor = min(max(anchor, FIRST_DAY), LAST_DAY)
     monday = anchor - timedelta(days=anchor.weekday())
     if view == WEEK:
         sunday = monday + timedelta(days=6)
         if monday.month == sunday.month:
-            title = f"{monday.day}–{sunday.day} {sunday:%B %Y}"
+            title = f"{monday.day}–{sunday.day} {_month_name(sunday)}"
         elif monday.year == sunday.year:
-            title = f"{monday.day} {monday:%b} – {sunday.day} {sunday:%b %Y}"
+            title = f"{monday.day} {monday:%b} – {sunday.day} {_month_name(sunday, '%b')}"
         else:
-            title = f"{monday.day} {monday:%b %Y} – {sunday.day} {sunday:%b %Y}"
-        title = f"Week of {title}"
-        return Span(WEEK, anchor, monday, sunday, title, anchor - timedelta(days=7), anchor + timedelta(days=7))
+            title = f"{monday.day} {_month_name(monday, '%b')} – {sunday.day} {_month_name(sunday, '%b')}"
+        previous = max(anchor - timedelta(days=7), FIRST_DAY) if monday > FIRST_DAY else None
+        following = min(anchor + timedelta(days=7), LAST_DAY) if sunday < LAST_DAY else None
+        return Span(WEEK, anchor, monday, sunday, f"Week of {title}", previous, following)
     first = anchor.replace(day=1)
     days_in_month = stdlib_calendar.monthrange(first.year, first.month)[1]
     last = first.replace(day=days_in_month)
     grid_first = first - timedelta(days=first.weekday())
     grid_last = last + timedelta(days=6 - last.weekday())
-    previous = (first - timedelta(days=1)).replace(day=1)
-    following = last + timedelta(days=1)
-    return Span(MONTH, first, grid_first, grid_last, f"{first:%B %Y}", previous, following)
+    previous = max((first - timedelta(days=1)).replace(day=1), FIRST_DAY) if first > FIRST_DAY else None
+    following = last + timedelta(days=1) if last < LAST_DAY else None
+    return Span(MONTH, first, grid_first, grid_last, _month_name(first), previous, following)
 
 
 def local_days(order, first_day: date, last_day: date) -> list[Entry]:
@@ -185,17 +205,33 @@ def _anchor(value: str | None, today: date) -> date:
         return today
 
 
+def _holds(span: Span, day: date) -> bool:
+    """Whether `day` is one of the span's own days (not one of the next or previous month's in its grid)."""
+    if span.view == WEEK:
+        return span.first_day <= day <= span.last_day
+    return (day.year, day.month) == (span.anchor.year, span.anchor.month)
+
+
 def _week_of(span: Span, today: date) -> date:
-    """The week the "Week" button opens: this week when the month shown holds today, else the span's first."""
-    if span.view == MONTH and (today.year, today.month) == (span.anchor.year, span.anchor.month):
+    """The week the "Week" button opens: this week when the month shown holds today, else the span's first
+    (the calendar's first day, in the month that holds it)."""
+    if span.view == MONTH and _holds(span, today):
         return today
-    return span.anchor
+    return max(span.anchor, FIRST_DAY)
 
 
 def requested_span(request, today: date) -> Span:
-    """The span the page's ``view`` and ``date`` parameters name (this month by default)."""
+    """The span the page's ``view`` and ``date`` parameters name (this month by default); for a date
+    outside FIRST_DAY..LAST_DAY, the nearest span inside, with a notice saying so."""
     view = WEEK if request.GET.get("view") == WEEK else MONTH
-    return span_of(view, _anchor(request.GET.get("date"), today))
+    anchor = _anchor(request.GET.get("date"), today)
+    span = span_of(view, anchor)
+    if not _holds(span, anchor):
+        span.notice = (
+            f"The calendar covers {_long_date(FIRST_DAY)} to {_long_date(LAST_DAY)}. {_long_date(anchor)} is "
+            f"outside it, so this is the nearest {view} to that date."
+        )
+    return span
 
 
 def page_context(orders: list, span: Span, today: date, kept: dict) -> dict:
@@ -204,8 +240,8 @@ def page_context(orders: list, span: Span, today: date, kept: dict) -> dict:
     more = len(orders) > selectors.CALENDAR_MAX_VISITS
     orders = orders[: selectors.CALENDAR_MAX_VISITS]
 
-    def link(view: str, day: date) -> str:
-        return "?" + urlencode({**kept, "view": view, "date": day.isoformat()})
+    def link(view: str, day: date | None) -> str:
+        return "?" + urlencode({**kept, "view": view, "date": day.isoformat()}) if day else ""
 
     return {
         "span": span,
