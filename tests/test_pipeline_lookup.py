@@ -87,6 +87,21 @@ def test_two_unlinked_orders_with_the_reference_are_not_guessed_between(sandbox,
     assert payloads.sent_reference(order) == "TWICE-4711"
 
 
+def test_the_one_order_found_on_other_cages_is_not_taken_for_this_one(sandbox, orderer, make_body):
+    order = services.order_create(user=orderer, data=make_body(customerReferenceId="REUSED-9"))
+    sandbox.fault("500", count=1, match=CREATE)  # ambiguous; this sandbox did not act on it
+    submission.order_submit(order_pk=order.pk)
+    # Meanwhile someone else ordered a visit to another cage of the IBX under the same reference.
+    stranger = wire_body(customerReferenceId="REUSED-9")
+    stranger["details"]["cages"] = [{"id": "DC2:01:123457"}]
+    UpstreamClient().create_work_visit(stranger)
+
+    assert _attempt_again(order).result == "needs check"
+    assert order.status == OrderStatus.NEEDS_CHECK and order.upstream_order_id is None
+    assert "names cages DC2:01:123457, not this order's DC2:01:123456" in order.last_error
+    assert len(sandbox.calls(CREATE)) == 2  # the stranger's, and this order's one lost attempt: never a third
+
+
 def test_an_order_without_a_reference_is_sent_and_found_by_its_portal_id(sandbox, orderer, make_body):
     body = make_body()
     del body["customerReferenceId"]

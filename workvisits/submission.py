@@ -13,7 +13,8 @@ The submission of one order is a small state machine on the order's row:
 - An attempt that finds the flag set first **looks the order up** in Order History (`q` = the
   reference sent), no sooner than UPSTREAM_LOOKUP_DELAY_SECONDS after a lost answer. Exactly one
   order with that reference, created since the first attempt (less the clock skew allowed), in the
-  order's IBX and linked to no other portal order: adopted. None: it never arrived, create it.
+  order's IBX and linked to no other portal order, whose lines (read back) name this order's cages
+  or none: adopted. None: it never arrived, create it.
   Anything else, or a search the upstream cannot answer: **NEEDS_CHECK**, for an operator; never
   REJECTED, never sent again by itself.
 - A permanent 4xx to the create: REJECTED after that one attempt, with the upstream's reasons.
@@ -290,7 +291,32 @@ def _look_up(client: UpstreamClient, order: Order) -> str | None:
             f"{len(candidates)} orders with reference {reference!r} were created in {order.ibx.code} since the "
             f"first attempt ({', '.join(candidates)})"
         )
+    if candidates:
+        _check_cages(client, order, candidates[0], reference)
     return candidates[0] if candidates else None
+
+
+def _check_cages(client: UpstreamClient, order: Order, upstream_id: str, reference: str) -> None:
+    """Read back the one order the search found: when its lines name other cages than this order's, it is
+    someone else's order with the same reference (customers reuse them), or this one read differently;
+    the portal cannot tell which, so it asks an operator (Inconclusive) rather than adopt it or create the
+    visit a second time. Lines that name no cage, or a read refused, are no evidence either way."""
+    try:
+        data = client.get_order(upstream_id, order=order)
+    except PermanentUpstreamError:
+        return  # unreadable now: no evidence either way (a transient failure is retried)
+    lines = data.get("details") if isinstance(data.get("details"), list) else []
+    theirs = {
+        line["cage"].strip().upper() for line in lines if isinstance(line, dict) and isinstance(line.get("cage"), str)
+    }
+    theirs.discard("")
+    ours = {part.cage.cage_id.upper() for part in order.cages.all()}
+    _let_go_of_the_database()
+    if theirs and theirs != ours:
+        raise Inconclusive(
+            f"order {upstream_id}, found by reference {reference!r}, names cages {', '.join(sorted(theirs))}, "
+            f"not this order's {', '.join(sorted(ours))}"
+        )
 
 
 def _as_list(value) -> list[str]:
