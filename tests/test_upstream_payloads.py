@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from tests.api_support import Api
 from tests.orders_support import NINA
 from tests.pipeline_harness import sandbox_fixture  # noqa: F401
-from workvisits import notifications, services, submission
+from workvisits import notifications, selectors, services, submission
 from workvisits.choices import OrderStatus
 from workvisits.models import Order, User
 from workvisits.rules import DESCRIPTION_MAX, DESCRIPTION_MIN
@@ -230,6 +231,53 @@ def test_the_modify_body_names_only_notification_contacts_known_upstream(orderer
     # A visit under way: only its end and the flag can change; a start in the past is not sent.
     during = payloads.modify_body(order, now=order.visit_start + (order.visit_end - order.visit_start) / 2)
     assert set(during["details"]) == {"visitEndDateTime", "openCabinet"}
+
+
+def test_a_notification_contact_s_availability_given_in_a_change_reaches_the_upstream(sandbox, orderer, make_body):
+    order = _order(orderer, make_body())
+    assert submission.order_submit(order_pk=order.pk).result.startswith("submitted as ")
+    api = Api(orderer)
+    change = {"contacts": [{"registeredUsers": ["technician"], "type": "NOTIFICATION", "availability": "ANYTIME"}]}
+    assert api.patch(f"/colocations/v2/orders/workVisits/{order.order_id}", change).status_code == 202
+    added = api.get(f"/colocations/v2/orders/{order.order_id}").json()["contacts"][-1]
+    assert (added["registeredUser"], added["availability"]) == ("technician", "ANYTIME")
+
+    order.refresh_from_db()
+    assert submission.order_send_change(order_pk=order.pk, version=order.version).result == "sent"
+    [patch] = sandbox.requests("PATCH")
+    assert patch["body"]["contacts"] == [
+        {"registeredUsers": ["acme_orderer", "acme_technician"], "type": "NOTIFICATION", "availability": "ANYTIME"}
+    ]
+    # The data centre's order (Orders v2) holds the technician as reachable at any time, as the portal does.
+    with sandbox.client() as upstream:
+        held = upstream.get(f"/colocations/v2/orders/{order.upstream_order_id}").json()["contacts"]
+    assert {"registeredUser": "acme_technician", "type": "NOTIFICATION", "availability": "ANYTIME"} in held
+
+
+def test_the_modify_body_carries_the_availability_and_zone_of_the_latest_notification_contact(orderer, make_body):
+    technician = {
+        "registeredUsers": ["technician"],
+        "type": "NOTIFICATION",
+        "availability": "ANYTIME",
+        "timezone": "Europe/Amsterdam",
+    }
+    order = _order(orderer, make_body(contacts=[technician]))
+    assert payloads.modify_body(selectors.order_with_parts(order.pk))["contacts"] == [
+        {
+            "registeredUsers": ["acme_technician"],
+            "type": "NOTIFICATION",
+            "availability": "ANYTIME",
+            "timezone": "Europe/Amsterdam",
+        }
+    ]
+    # One entry for all: the contact added last decides; a value it does not have is left out, not null.
+    added = {"registeredUsers": ["orderer"], "type": "NOTIFICATION", "availability": "WORK_HOURS"}
+    services.order_modify(user=orderer, order_id=order.order_id, data={"contacts": [added]})
+    body = payloads.modify_body(selectors.order_with_parts(order.pk))
+    assert body["contacts"] == [
+        {"registeredUsers": ["acme_technician", "acme_orderer"], "type": "NOTIFICATION", "availability": "WORK_HOURS"}
+    ]
+    assert _nulls(body) == []
 
 
 def test_the_cancel_body():

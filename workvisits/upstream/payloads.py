@@ -9,12 +9,11 @@ so one without an upstream username is left out of the body and told by the port
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
 from ..choices import ContactType, DetailType
-from ..rules import DESCRIPTION_MAX, MAX_USERNAMES_PER_ENTRY, format_datetime
+from ..rules import DESCRIPTION_MAX, MAX_USERNAMES_PER_ENTRY, format_datetime, purchase_order_amount_number
 
 ORDER_ID_LABEL = "Portal order"
 # Marks a customer's description shortened so that the portal's order id still fits at its end.
@@ -89,13 +88,14 @@ def visitor_entry(visitor, organization_name: str) -> dict:
     }
 
 
+def _reachable(contact) -> dict:
+    """A contact's optional `availability` and `timezone` (None, so left out, when the portal holds none)."""
+    return {"availability": contact.availability or None, "timezone": contact.timezone or None}
+
+
 def contact_entry(contact) -> dict | None:
     """One `contacts[]` entry, or None when the upstream cannot take this contact (see the module text)."""
-    extra = {
-        "type": contact.contact_type,
-        "availability": contact.availability or None,
-        "timezone": contact.timezone or None,
-    }
+    extra = {"type": contact.contact_type, **_reachable(contact)}
     if contact.user_id:
         user = contact.user
         name = _upstream_username(user)
@@ -110,13 +110,8 @@ def contact_entry(contact) -> dict | None:
 
 def _amount(text: str):
     """The purchase-order amount as a JSON number when it is one, else as the customer wrote it."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return text
-    if not value.is_finite():
-        return text
-    return int(value) if value == value.to_integral_value() else float(value)
+    number = purchase_order_amount_number(text)
+    return number if number is not None else (text or None)
 
 
 def _purchase_order(order, po_attachment_id: str | None) -> dict | None:
@@ -125,7 +120,7 @@ def _purchase_order(order, po_attachment_id: str | None) -> dict | None:
     return {
         "type": order.po_type,
         "number": order.po_number or None,
-        "amount": _amount(order.po_amount) if order.po_amount else None,
+        "amount": _amount(order.po_amount),
         "startDate": order.po_start_date.isoformat() if order.po_start_date else None,
         "endDate": order.po_end_date.isoformat() if order.po_end_date else None,
         "attachmentId": po_attachment_id,
@@ -165,22 +160,28 @@ def create_body(order, attachments: list[dict] | None = None, po_attachment_id: 
 def modify_body(order, now: datetime | None = None) -> dict:
     """The PATCH body: the current visit window and open-cabinet flag, and the notification contacts
     that have upstream usernames, in the one contact entry the upstream allows. Once the visit has
-    started its start is left out: it can no longer change, and a start in the past is refused."""
+    started its start is left out: it can no longer change, and a start in the past is refused.
+
+    The entry carries the `availability` and `timezone` of the most recently added of the contacts it
+    names (the change the customer just made), as `contact_entry` sends them: empty ones left out."""
     started = order.visit_start <= (now or timezone.now())
-    names = []
-    for contact in order.contacts.all():
-        if contact.contact_type == ContactType.NOTIFICATION and contact.user_id:
-            name = _upstream_username(contact.user)
-            if name and name not in names:
-                names.append(name)
+    notified = [
+        (name, contact)
+        for contact in sorted(order.contacts.all(), key=lambda c: c.pk)
+        if contact.contact_type == ContactType.NOTIFICATION
+        and contact.user_id
+        and (name := _upstream_username(contact.user))
+    ]
+    names = list(dict.fromkeys(name for name, _ in notified))[-MAX_USERNAMES_PER_ENTRY:]
+    latest = next((contact for name, contact in reversed(notified) if name in names), None)
     body = {
         "details": {
             "visitStartDateTime": None if started else format_datetime(order.visit_start),
             "visitEndDateTime": format_datetime(order.visit_end),
             "openCabinet": order.open_cabinet,
         },
-        "contacts": [{"registeredUsers": names[-MAX_USERNAMES_PER_ENTRY:], "type": ContactType.NOTIFICATION}]
-        if names
+        "contacts": [{"registeredUsers": names, "type": ContactType.NOTIFICATION, **_reachable(latest)}]
+        if latest
         else None,
     }
     return _without_nulls(body)
