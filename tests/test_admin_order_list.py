@@ -26,11 +26,14 @@ def _listed(page) -> list[str]:
 
 
 def test_the_list_shows_the_visit_in_the_ibx_time_with_the_zone_named(admin_client_, orderer, make_body):
-    start = datetime(2030, 1, 15, 14, 0, tzinfo=UTC)  # 09:00 in Ashburn (EST)
+    # Next January 15th (within the year a visit may be ordered ahead), 09:00 in Ashburn (EST).
+    now = datetime.now(UTC)
+    year = now.year + 1 if now >= datetime(now.year, 1, 10, tzinfo=UTC) else now.year
+    start = datetime(year, 1, 15, 14, 0, tzinfo=UTC)
     order = order_in(OrderStatus.PENDING_REVIEW, orderer, make_body, start=start, hours=4)
     page = admin_client_.get(CHANGELIST)
     html = page.content.decode()
-    assert "2030-01-15 09:00–13:00 America/New_York (EST)" in html
+    assert f"{year}-01-15 09:00–13:00 America/New_York (EST)" in html
     for shown in (order.order_id, "Acme Corp", "DC2:01:123456", "Olivia Orderer", "Waiting for review"):
         assert shown in html
 

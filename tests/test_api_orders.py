@@ -11,6 +11,7 @@ from django.utils import timezone
 from tests.api_support import SEED_MODIFY_SAMPLE, Api, add_order_copies, error_props
 from workvisits import services
 from workvisits.choices import EventKind, OrderStatus
+from workvisits.models import Order
 from workvisits.rules import format_datetime
 
 # The Orders v2 fields, then the portal's own.
@@ -73,6 +74,26 @@ def test_an_order_has_the_contract_s_fields_and_an_etag(orderer, order):
     assert body["workVisit"]["visitStartDateTime"].endswith("Z")
     assert body["cancellable"] is body["modifiable"] is True
     assert response["ETag"] == '"1"'
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [("1500.5", 1500.5), ("2020", 2020), (1500.5, 1500.5), ("0", 0), ("12345678901234567890", 12345678901234567890)],
+)
+def test_the_purchase_order_amount_reads_as_a_number(orderer, make_body, given, shown):
+    order = services.order_create(user=orderer, data=make_body(purchaseOrder={"type": "NEW", "amount": given}))
+    body = Api(orderer).get(f"/colocations/v2/orders/{order.order_id}").json()
+    # UPSTREAM_WIRE.md (OrderPurchaseOrder.java): amount is a number, on every line and in workVisit.
+    for purchase_order in (body["details"][0]["purchaseOrder"], body["workVisit"]["purchaseOrder"]):
+        assert purchase_order == {"type": "NEW", "amount": shown}
+        assert type(purchase_order["amount"]) is type(shown)
+
+
+def test_an_amount_stored_as_text_that_is_no_number_is_left_out_of_the_read(orderer, make_body):
+    order = services.order_create(user=orderer, data=make_body(purchaseOrder={"type": "NEW", "amount": "100"}))
+    Order.objects.filter(pk=order.pk).update(po_amount="1250.00 USD")  # stored before amounts were checked
+    body = Api(orderer).get(f"/colocations/v2/orders/{order.order_id}").json()
+    assert body["workVisit"]["purchaseOrder"] == body["details"][0]["purchaseOrder"] == {"type": "NEW"}
 
 
 def _read_change_and_cancel(api, order_id):

@@ -267,7 +267,7 @@ def test_longer_than_14_days_points_to_security_access():
     assert "Security Access" in error.message
 
 
-@given(st.integers(min_value=0, max_value=60 * 60 * 24 * 400))
+@given(st.integers(min_value=0, max_value=int(rules.MAX_START_AHEAD.total_seconds())))
 def test_exactly_14_days_accepted_and_one_second_more_refused(offset_seconds):
     start = NOW + timedelta(seconds=offset_seconds)
     assert rules.schedule_errors(start, start + timedelta(days=14), NOW) == []

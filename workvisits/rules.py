@@ -9,10 +9,12 @@ sentence that says how to fix it.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .choices import CLOSED_STATUSES, ContactType, DetailType, PurchaseOrderType
@@ -32,6 +34,9 @@ UPSTREAM_ORDER_ID_MAX = 100  # the data centre's order number
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_VISIT_LENGTH = timedelta(days=14)
+# How far ahead a visit may start when it is ordered: a data centre plans its access a season or so ahead,
+# and a visit years away is a typing error (a series' later visits are ordered SERIES_LEAD_DAYS before each).
+MAX_START_AHEAD = timedelta(days=365)
 MAX_VISITORS = 50
 MAX_USERNAMES_PER_ENTRY = 10
 MAX_VISITOR_DETAILS = 2
@@ -67,6 +72,10 @@ UPLOAD_DENIED = (
 SECURITY_ACCESS_HINT = (
     "Work visits last at most 14 days; visits longer than 14 days need a Security Access request "
     "instead. Shorten the visit or request Security Access."
+)
+FAR_AHEAD_HINT = (
+    f"Work visits are ordered at most {MAX_START_AHEAD.days} days before they start; choose an earlier start, "
+    "or place the order nearer the time."
 )
 
 
@@ -364,8 +373,10 @@ def schedule_errors(
     start_path: str = "details.visitStartDateTime",
     end_path: str = "details.visitEndDateTime",
     check_start_in_past: bool = True,
+    check_start_ahead: bool = True,
 ) -> list[RuleError]:
-    """The visit window rules: start not in the past, end after start, at most 14 days.
+    """The visit window rules: start not in the past and at most MAX_START_AHEAD from now (both judged only
+    with `check_start_in_past`), end after start, at most 14 days.
 
     Lengths are real elapsed time between two UTC instants, so a daylight-saving change inside
     the visit neither adds nor removes an hour.
@@ -373,6 +384,8 @@ def schedule_errors(
     errors = _Errors()
     if start is not None and check_start_in_past and start < now:
         errors.invalid(start_path, f"{start_path} is in the past; choose a start time from now on.")
+    elif start is not None and check_start_in_past and check_start_ahead and start - now > MAX_START_AHEAD:
+        errors.invalid(start_path, f"{start_path} is more than {MAX_START_AHEAD.days} days from now. {FAR_AHEAD_HINT}")
     if start is not None and end is not None:
         if end <= start:
             errors.invalid(end_path, f"{end_path} must be after the visit start; choose a later end time.")
@@ -706,19 +719,55 @@ def cages_errors_and_clean(
 
 # ---------------------------------------------------------------------------------------------
 # Purchase order and attachments.
-def _day(obj: Mapping, key: str, prefix: str, shape: Shape) -> date | None:
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# The upstream takes an amount as a JSON number (UPSTREAM_WIRE.md); the seed writes it as a string of one.
+_AMOUNT = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+
+
+def _day(errors: _Errors, obj: Mapping, key: str, prefix: str, shape: Shape) -> date | None:
+    """A purchase order's date written YYYY-MM-DD (absent or blank: None); any other is an error, never dropped."""
+    path = _join(prefix, key)
     value = obj.get(key)
-    if not isinstance(value, str) or not shape.ok(_join(prefix, key)):
+    if value is None or (isinstance(value, str) and not value.strip()) or not shape.ok(path):
         return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
+    if isinstance(value, str) and _DAY.match(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    errors.invalid(path, f"{path} must be a real date written YYYY-MM-DD, such as 2026-05-22.")
+    return None
+
+
+def purchase_order_amount_error(amount: str) -> str | None:
+    """Why an amount (as text) is not one the upstream takes, or None: a non-negative, finite number."""
+    if _AMOUNT.match(amount) and math.isfinite(float(amount)):
         return None
+    return (
+        "must be a non-negative number, such as 1250 or 1250.50: digits with an optional decimal point, "
+        "without a currency or thousands separators."
+    )
 
 
 def _code(value, kinds: tuple) -> str:
     """A purchase order's number or amount as text ("" when absent or of another type)."""
     return str(value).strip() if isinstance(value, kinds) and not isinstance(value, bool) else ""
+
+
+def purchase_order_amount_number(text: str) -> int | float | None:
+    """The JSON number a stored purchase-order amount says: an int when whole (exact), else the nearest float
+    (as DRF's encoder writes a Decimal); None when there is none or it is no finite number (text stored
+    before amounts were checked)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    number = float(value)
+    if abs(number) == float("inf"):  # beyond what a JSON reader's double holds
+        return None
+    return int(value) if value == value.to_integral_value() else number
 
 
 def purchase_order_errors_and_clean(
@@ -752,7 +801,10 @@ def purchase_order_errors_and_clean(
             "EXEMPTED is not allowed, use NEW or EXISTING.",
         )
     amount = _code(po.get("amount"), (str, int, float))
-    start, end = _day(po, "startDate", prefix, shape), _day(po, "endDate", prefix, shape)
+    amount_path = _join(prefix, "amount")
+    if amount and shape.ok(amount_path) and (why := purchase_order_amount_error(amount)):
+        errors.invalid(amount_path, f"{amount_path} {why}")
+    start, end = _day(errors, po, "startDate", prefix, shape), _day(errors, po, "endDate", prefix, shape)
     if start and end and end < start:
         errors.invalid(_join(prefix, "endDate"), f"{_join(prefix, 'endDate')} must not be before the start date.")
     attachment_id = _text(po, "attachmentId", prefix, shape)
@@ -899,10 +951,11 @@ def customer_reference_errors_and_clean(value, path: str = "customerReferenceId"
 # ---------------------------------------------------------------------------------------------
 # The whole create and modify bodies, once their structure is checked (`shape` says where it is broken).
 def validate_create(
-    body, ctx: OrderingContext, ordering_username: str, shape: Shape = WELL_FORMED
+    body, ctx: OrderingContext, ordering_username: str, shape: Shape = WELL_FORMED, *, check_start_ahead: bool = True
 ) -> tuple[list[RuleError], CleanOrder | None]:
     """Every rule of a new work visit. Returns every error, or the cleaned order when there are none
-    (and the structure is whole)."""
+    (and the structure is whole). `check_start_ahead=False` leaves out MAX_START_AHEAD, for a visit checked
+    now but ordered later (a series' coming occurrence, ordered SERIES_LEAD_DAYS before it)."""
     errors = _Errors()
     if not isinstance(body, dict):
         return [], None
@@ -924,7 +977,7 @@ def validate_create(
         errors.items += cage_errors
         start = parse_datetime(details.get("visitStartDateTime"))
         end = parse_datetime(details.get("visitEndDateTime"))
-        errors.items += schedule_errors(start, end, ctx.now)
+        errors.items += schedule_errors(start, end, ctx.now, check_start_ahead=check_start_ahead)
         visitor_errors, visitors = visitors_errors_and_clean(details.get("visitors"), ctx, shape=shape)
         errors.items += visitor_errors
 

@@ -307,6 +307,21 @@ class OrderContactSerializer(serializers.Serializer):
     timezone = serializers.CharField(required=False)
 
 
+class OrderPurchaseOrderSerializer(serializers.Serializer):
+    """The purchase order as the order reads it (the upstream's OrderPurchaseOrder); absent fields had no value."""
+
+    type = serializers.ChoiceField(choices=PurchaseOrderType.values)
+    number = serializers.CharField(required=False)
+    amount = serializers.FloatField(
+        required=False,
+        help_text="A number, e.g. 1500.5 or 2020 (the upstream's OrderPurchaseOrder.amount). Absent when the order "
+        "has no amount, or only text that is no number (stored before amounts were checked).",
+    )
+    startDate = serializers.DateField(required=False)
+    endDate = serializers.DateField(required=False)
+    attachmentId = serializers.CharField(required=False)
+
+
 class OrderLineSerializer(serializers.Serializer):
     lineId = serializers.CharField(help_text="`{orderId}-{n}`, one line per cage.")
     status = serializers.ChoiceField(choices=UPSTREAM_ORDER_STATUSES)
@@ -317,7 +332,7 @@ class OrderLineSerializer(serializers.Serializer):
     cabinets = serializers.ListField(child=serializers.CharField())
     requestType = serializers.ChoiceField(choices=["NEW"])
     attachments = AttachmentRefSerializer(many=True)
-    purchaseOrder = PurchaseOrderSerializer(allow_null=True)
+    purchaseOrder = OrderPurchaseOrderSerializer(allow_null=True)
 
 
 class CageSerializer(serializers.Serializer):
@@ -341,7 +356,7 @@ class WorkVisitSerializer(serializers.Serializer):
     visitStartDateTime = serializers.DateTimeField()
     visitEndDateTime = serializers.DateTimeField()
     openCabinet = serializers.BooleanField()
-    purchaseOrder = PurchaseOrderSerializer(allow_null=True)
+    purchaseOrder = OrderPurchaseOrderSerializer(allow_null=True)
     attachments = AttachmentSerializer(many=True)
 
 
@@ -408,49 +423,91 @@ def history_status(status: str) -> str:
     return _TO_HISTORY_STATUS[status]
 
 
-class HistoryFiltersSerializer(serializers.Serializer):
-    ibxs = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
-    productTypes = serializers.ListField(
-        child=serializers.CharField(), required=False, allow_null=True, help_text="WORK_VISIT."
+_HISTORY_SORTS = list(selectors.ORDER_SORTS)
+
+
+def _one_of(values) -> str:
+    return "one of " + ", ".join(values)
+
+
+class HistoryFiltersSerializer(st.Body):
+    """What the orders must match; every filter optional, null as absent."""
+
+    ibxs = st.Strings(
+        hi=None,
+        what="IBX codes",
+        item_text=f"an IBX code such as DC2 (a non-empty string of at most {rules.CATALOGUE_ID_MAX} characters)",
+        item_hi=rules.CATALOGUE_ID_MAX,
+        required=False,
+        allow_null=True,
     )
-    orderStatus = serializers.ListField(
-        child=serializers.ChoiceField(choices=HISTORY_FILTER_STATUSES),
+    productTypes = st.Strings(
+        hi=None,
+        what="product types",
+        item_text="a product type such as WORK_VISIT "
+        f"(a non-empty string of at most {rules.CATALOGUE_ID_MAX} characters)",
+        item_hi=rules.CATALOGUE_ID_MAX,
+        required=False,
+        allow_null=True,
+        help_text="WORK_VISIT.",
+    )
+    orderStatus = st.Strings(
+        hi=None,
+        what="statuses",
+        item_text=f"{_one_of(HISTORY_ORDER_STATUSES)} (Order History's statuses) or one of the portal's: "
+        + ", ".join(OrderStatus.values),
+        allowed=HISTORY_FILTER_STATUSES,
         required=False,
         allow_null=True,
         help_text="Order History statuses, or the portal's own.",
     )
-    dateRange = serializers.ChoiceField(
-        choices=list(DATE_RANGES), required=False, allow_null=True, help_text="On the creation time."
+    dateRange = st.Choice(
+        choices=list(DATE_RANGES),
+        choice_text=_one_of(DATE_RANGES),
+        required=False,
+        allow_null=True,
+        help_text="On the creation time.",
     )
-    fromDate = serializers.CharField(
-        required=False, allow_null=True, help_text="YYYY-MM-DD or an ISO 8601 UTC time (created at)."
+    fromDate = st.DayOrTime(
+        end_of_day=False, required=False, allow_null=True, help_text="YYYY-MM-DD or an ISO 8601 UTC time (created at)."
     )
-    toDate = serializers.CharField(
-        required=False, allow_null=True, help_text="YYYY-MM-DD (the whole day) or an ISO 8601 UTC time."
+    toDate = st.DayOrTime(
+        end_of_day=True,
+        required=False,
+        allow_null=True,
+        help_text="YYYY-MM-DD (the whole day) or an ISO 8601 UTC time.",
     )
 
 
-class HistorySortSerializer(serializers.Serializer):
-    name = serializers.ChoiceField(choices=["createdAt", "orderNumber", "orderStatus", "ibx"])
-    direction = serializers.ChoiceField(choices=["ASC", "DESC"], required=False)
+class HistorySortSerializer(st.Body):
+    """One sort key, in the order given."""
+
+    name = st.Choice(choices=_HISTORY_SORTS, choice_text=_one_of(_HISTORY_SORTS), required=True)
+    direction = st.Choice(choices=["ASC", "DESC"], choice_text="ASC or DESC", required=False, help_text="Default DESC.")
 
 
-class HistoryPageRequestSerializer(serializers.Serializer):
-    number = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False, default=0, help_text="0-based.")
-    size = serializers.IntegerField(min_value=1, max_value=PAGE_SIZE_MAX, required=False, default=PAGE_SIZE_DEFAULT)
+class HistoryPageRequestSerializer(st.Body):
+    """The page asked for (0-based)."""
+
+    number = st.Whole(lo=0, hi=1_000_000, required=False, default=0, help_text="0-based.")
+    size = st.Whole(lo=1, hi=PAGE_SIZE_MAX, required=False, default=PAGE_SIZE_DEFAULT)
 
 
-class HistorySearchSerializer(serializers.Serializer):
+class HistorySearchSerializer(st.Body):
+    """An Order History search: every part optional, null as absent; unknown properties are refused."""
+
     filters = HistoryFiltersSerializer(required=False, allow_null=True)
-    source = serializers.CharField(required=False, allow_blank=True, allow_null=True, help_text="Accepted and ignored.")
-    q = serializers.CharField(
+    source = st.Text(required=False, allow_blank=True, allow_null=True, help_text="Accepted and ignored.")
+    q = st.Text(
         required=False,
         allow_blank=True,
         allow_null=True,
-        max_length=100,
+        hi=100,
         help_text="Order number, reference or upstream id; empty or null searches nothing.",
     )
-    sorts = HistorySortSerializer(many=True, required=False, allow_null=True, max_length=len(selectors.ORDER_SORTS))
+    sorts = st.Many(
+        child=HistorySortSerializer(), required=False, allow_null=True, hi=len(_HISTORY_SORTS), what="sorts"
+    )
     page = HistoryPageRequestSerializer(required=False, allow_null=True)
 
 
@@ -627,13 +684,13 @@ def _purchase_order(order: Order) -> dict | None:
         return None
     data: dict = {"type": order.po_type}
     for key, value in (
-        ("number", order.po_number),
-        ("amount", order.po_amount),
-        ("startDate", order.po_start_date.isoformat() if order.po_start_date else ""),
-        ("endDate", order.po_end_date.isoformat() if order.po_end_date else ""),
-        ("attachmentId", str(order.po_attachment_id) if order.po_attachment_id else ""),
+        ("number", order.po_number or None),
+        ("amount", rules.purchase_order_amount_number(order.po_amount)),
+        ("startDate", order.po_start_date.isoformat() if order.po_start_date else None),
+        ("endDate", order.po_end_date.isoformat() if order.po_end_date else None),
+        ("attachmentId", str(order.po_attachment_id) if order.po_attachment_id else None),
     ):
-        if value:
+        if value is not None:  # an amount of 0 is still an amount
             data[key] = value
     return data
 

@@ -54,8 +54,14 @@ class DetailsForm(StepForm):
     po_type = forms.ChoiceField(
         label="Purchase order", required=False, choices=[("", "No purchase order"), *PurchaseOrderType.choices]
     )
-    po_number = forms.CharField(label="Purchase order number", required=False)
-    po_amount = forms.CharField(label="Amount", required=False)
+    po_number = forms.CharField(label="Purchase order number", required=False, max_length=rules.PO_NUMBER_MAX)
+    po_amount = forms.CharField(
+        label="Amount",
+        required=False,
+        max_length=rules.PO_AMOUNT_MAX,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+        help_text="A number such as 1250.50, without a currency.",
+    )
     po_start_date = forms.CharField(label="Valid from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     po_end_date = forms.CharField(label="Valid until", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     attachments = IdListField(label="Attachments", required=False)

@@ -23,7 +23,12 @@ class LocalDateTimeField(forms.DateTimeField):
     def to_python(self, value):
         result = super().to_python(value)
         if result is not None and rules.to_utc(result) is None:
-            raise forms.ValidationError("Choose a date and time before the year 9999.", code="out_of_range")
+            # Outside the instants the portal can store: at the very start of the calendar or at its end.
+            if result.year <= rules.EARLIEST_INSTANT.year:
+                raise forms.ValidationError(
+                    "That date is in the past; choose a date and time from now on.", code="out_of_range"
+                )
+            raise forms.ValidationError(f"That date is too far ahead. {rules.FAR_AHEAD_HINT}", code="out_of_range")
         return result
 
 
