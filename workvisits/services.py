@@ -516,7 +516,7 @@ def order_cancel(
         raise rules.RuleViolation(errors)
     order = _order_for_change(user, order_id)
     attachment_ids: list[str] = []
-    if attachments or line_ids:
+    if attachments or line_ids is not None:  # an empty list lists none of the lines: refused
         ctx = selectors.ordering_context(user, attachment_ids=_referenced_attachments({"attachments": attachments}))
         errors, attachment_ids = rules.attachments_errors_and_clean(attachments, ctx)
         errors += rules.cancel_lines_errors(line_ids, [line_id for line_id, _ in selectors.order_lines(order)])

@@ -185,6 +185,41 @@ class Day(Absent, serializers.DateField):
             raise _invalid(f"{PATH} must be a date written as YYYY-MM-DD.") from None
 
 
+# How a period's bound may be written (Order History's fromDate and toDate, the list's query parameters).
+DAY_OR_TIME = "a date (YYYY-MM-DD) or an ISO 8601 UTC time before the year 9999"
+
+
+class DayOrTime(Absent, serializers.CharField):
+    """A bound of a period: a date (its start, or its end with `end_of_day`) or an ISO 8601 UTC time."""
+
+    def __init__(self, *args, end_of_day: bool, **kwargs):
+        self.end_of_day = end_of_day
+        super().__init__(*args, **kwargs)
+
+    def check(self, data):
+        if not isinstance(data, str):
+            raise _invalid(f"{PATH} must be {DAY_OR_TIME}, not {type_name(data)}.")
+        parsed = rules.parse_day_bound(data, end_of_day=self.end_of_day)
+        if parsed is None:
+            raise _invalid(f"{PATH} must be {DAY_OR_TIME}.")
+        return parsed
+
+
+class Whole(Absent, serializers.IntegerField):
+    """A whole number from `lo` to `hi`, sent as a JSON number (a string, a fraction or a boolean is refused)."""
+
+    def __init__(self, *args, lo: int, hi: int, **kwargs):
+        self.lo, self.hi = lo, hi
+        super().__init__(*args, min_value=lo, max_value=hi, **kwargs)
+
+    def check(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise _invalid(f"{PATH} must be a whole number from {self.lo} to {self.hi}, not {type_name(data)}.")
+        if not self.lo <= data <= self.hi:
+            raise _invalid(f"{PATH} must be a whole number from {self.lo} to {self.hi}; it is {data}.")
+        return data
+
+
 class Code(Absent, serializers.CharField):
     """A purchase order's number or amount: a string, or a number (`numbers`), at most `hi` characters."""
 
@@ -230,11 +265,22 @@ def _items(data, validate) -> list:
 
 
 class Strings(Absent, serializers.ListField):
-    """An array of non-empty strings (`item_text` says what each must be)."""
+    """An array of non-empty strings (`item_text` says what each must be), each one of `allowed` if given."""
 
-    def __init__(self, *args, hi: int, what: str, item_text: str, item_hi: int | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        hi: int | None,
+        what: str,
+        item_text: str,
+        item_hi: int | None = None,
+        allowed: list[str] | None = None,
+        **kwargs,
+    ):
         self.hi, self.what, self.item_text, self.item_hi = hi, what, item_text, item_hi
-        super().__init__(*args, child=serializers.CharField(), max_length=hi, **kwargs)
+        self.allowed = frozenset(allowed or ())
+        child = serializers.ChoiceField(choices=allowed) if allowed else serializers.CharField()
+        super().__init__(*args, child=child, max_length=hi, **kwargs)
 
     def check(self, data):
         _sized(data, required=self.must_have, lo=0, hi=self.hi, what=self.what)
@@ -242,6 +288,8 @@ class Strings(Absent, serializers.ListField):
 
     def check_item(self, item):
         if not isinstance(item, str) or not item.strip() or (self.item_hi and len(item) > self.item_hi):
+            raise _invalid(f"{PATH} must be {self.item_text}.")
+        if self.allowed and item.strip() not in self.allowed:
             raise _invalid(f"{PATH} must be {self.item_text}.")
         return item.strip()
 

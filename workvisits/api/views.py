@@ -16,7 +16,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +27,7 @@ from . import errors
 from . import schemas as s
 from . import structure as st
 from .auth import BearerTokenAuthentication, HasToken
+from .parsers import UploadParser
 
 logger = logging.getLogger(__name__)
 
@@ -395,12 +395,13 @@ class CancelView(OrderRouteView):
         problems, body = st.check(s.CancelRequestSerializer, request.data)
         if problems:
             raise rules.RuleViolation(problems)
+        line_ids = body.get("lineIds")
         services.order_cancel(
             user=request.user,
             order_id=order_id,
             reason=body["reason"],
             attachments=body.get("attachments"),
-            line_ids=body.get("lineIds") or None,
+            line_ids=line_ids,
         )
         return _changed(request, order_id)
 
@@ -435,7 +436,7 @@ def _parse_time(value: str, name: str, end_of_day: bool) -> datetime:
     if parsed is None:
         raise errors.ApiError(
             rules.INVALID,
-            [(name, f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 UTC time before the year 9999.")],
+            [(name, f"{name} must be {st.DAY_OR_TIME}.")],
         )
     return parsed
 
@@ -570,10 +571,9 @@ class RetrieveOrdersView(ApiView):
         },
     )
     def post(self, request):
-        body = s.HistorySearchSerializer(data=request.data if request.data is not None else {})
-        if not body.is_valid():
-            raise rules.RuleViolation(st.flatten(body.errors))
-        data = body.validated_data
+        problems, data = st.check(s.HistorySearchSerializer, {} if request.data is None else request.data)
+        if problems:
+            raise rules.RuleViolation(problems)
         filters = data.get("filters") or {}
         statuses = None
         if filters.get("orderStatus"):
@@ -584,10 +584,8 @@ class RetrieveOrdersView(ApiView):
         days = s.DATE_RANGES.get(filters.get("dateRange") or "")
         if days:
             created_from = timezone.now() - timedelta(days=days)
-        if filters.get("fromDate"):
-            created_from = _parse_time(filters["fromDate"], "filters.fromDate", end_of_day=False)
-        if filters.get("toDate"):
-            created_to = _parse_time(filters["toDate"], "filters.toDate", end_of_day=True)
+        created_from = filters.get("fromDate") or created_from
+        created_to = filters.get("toDate")
         search = selectors.OrderSearch(
             ibxs=tuple(code.upper() for code in filters.get("ibxs") or []),
             statuses=statuses,
@@ -595,7 +593,9 @@ class RetrieveOrdersView(ApiView):
             created_from=created_from,
             created_to=created_to,
             q=(data.get("q") or "").strip(),
-            sorts=tuple((sort["name"], sort.get("direction", "DESC") == "DESC") for sort in data.get("sorts") or []),
+            sorts=tuple(
+                (sort["name"], (sort.get("direction") or "DESC") == "DESC") for sort in data.get("sorts") or []
+            ),
         )
         page = data.get("page") or {}
         number, size = page.get("number", 0), page.get("size", PAGE_SIZE_DEFAULT)
@@ -701,7 +701,7 @@ _UPLOAD_DESCRIPTION = (
 class AttachmentUploadView(ApiView):
     """POST /v1/attachments/file: the file in the multipart part `uploadFile`."""
 
-    parser_classes = [MultiPartParser]
+    parser_classes = [UploadParser]
     max_body_bytes = MAX_UPLOAD_BYTES
     body_media_type = "multipart/form-data"
     fields = ("uploadFile",)
@@ -716,7 +716,14 @@ class AttachmentUploadView(ApiView):
         responses=_UPLOAD_RESPONSES,
     )
     def post(self, request):
-        name = next((field for field in self.fields if field in request.FILES), None)
+        sent = [field for field in self.fields if field in request.FILES]
+        if len(sent) > 1:
+            either = " or ".join(self.fields)
+            raise errors.ApiError(
+                rules.INVALID,
+                [(field, f"{field}: send the file in one part, {either}, not in both.") for field in sent],
+            )
+        name = next(iter(sent), None)
         if name is None:
             field = self.fields[0]
             raise errors.ApiError(
