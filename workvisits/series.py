@@ -140,8 +140,11 @@ def _template_of(body: dict) -> dict:
     return template
 
 
-def _check_visit(user: User, body, now: datetime) -> tuple[list[rules.RuleError], rules.CleanOrder | None, IBX | None]:
-    """The single visit's rules, as order_create applies them (the same errors), and the visit's IBX."""
+def _check_visit(
+    user: User, body, now: datetime, shape: rules.Shape = rules.WELL_FORMED, *, check_start_ahead: bool = True
+) -> tuple[list[rules.RuleError], rules.CleanOrder | None, IBX | None]:
+    """The single visit's rules, as order_create applies them (the same errors), and the visit's IBX.
+    `shape`: where the body's structure is broken (the API's structure check found it), left to that check."""
     if not user.organization_id:
         return (
             [
@@ -155,20 +158,26 @@ def _check_visit(user: User, body, now: datetime) -> tuple[list[rules.RuleError]
             None,
         )
     ctx, ordering = selectors.ordering_context_and_ids(user, now, attachment_ids=())
-    errors, clean = rules.validate_create(body, ctx, user.username)
-    if errors:
+    errors, clean = rules.validate_create(body, ctx, user.username, shape, check_start_ahead=check_start_ahead)
+    if errors or clean is None:
         return errors, None, None
     return [], clean, IBX.objects.get(pk=ordering.catalogue.cage_ids[clean.cages[0].cage_id].ibx_pk)
 
 
 # ---------------------------------------------------------------------------------------------
 def series_create(
-    *, user: User, data, now: datetime | None = None, left_out_visitors: Iterable[int] = ()
+    *,
+    user: User,
+    data,
+    now: datetime | None = None,
+    left_out_visitors: Iterable[int] = (),
+    structure_errors: list[rules.RuleError] = (),
 ) -> VisitSeries:
     """A series from a create body plus `recurrence` (an RRULE; the first visit at the body's visit start).
 
-    The first occurrence is checked by every rule of a single visit (the same errors); raises
-    rules.RuleViolation with every error. Occurrences within the lead time get their orders at once.
+    The first occurrence is checked by every rule of a single visit (the same errors, with the body's
+    `structure_errors` as the API found them, as order_create takes them); raises rules.RuleViolation with
+    every error. Occurrences within the lead time get their orders at once.
     `left_out_visitors`: positions in the body's visitors of people emailed neither the series' invite
     nor its orders' emails (the wizard's "Do not email this person").
     """
@@ -176,8 +185,9 @@ def series_create(
     if not isinstance(data, dict):
         raise rules.RuleViolation([_invalid("$", "The request body must be a JSON object.")])
     body = {key: value for key, value in data.items() if key != "recurrence"}
-    errors = recurrence.template_errors(body)
-    visit_errors, clean, ibx = _check_visit(user, body, now)
+    shape = rules.Shape(e.path for e in structure_errors)
+    errors = [*structure_errors, *(e for e in recurrence.template_errors(body) if shape.ok(e.path))]
+    visit_errors, clean, ibx = _check_visit(user, body, now, shape)
     errors += visit_errors
     zone = ibx.zone if ibx else UTC
     recurrence_errors, rule = recurrence.validate_recurrence(
@@ -328,30 +338,44 @@ def _open_order(occurrence: SeriesOccurrence) -> Order | None:
     return occurrence.order if occurrence.order_id and occurrence.order.is_open else None
 
 
-def series_modify(*, user: User, series_id: str, data, now: datetime | None = None) -> VisitSeries:
+def series_modify(
+    *, user: User, series_id: str, data, now: datetime | None = None, structure_errors: list[rules.RuleError] = ()
+) -> VisitSeries:
     """Change the series from one occurrence on: its time (the new start and end of that occurrence; every
     later one moves alike on the IBX's wall clock) and its people (visitors, contacts).
 
     Orders already placed get the new times through order_modify; their people stay as ordered (an order's
-    visitors cannot change), the occurrences still to be ordered get the new people.
+    visitors cannot change), the occurrences still to be ordered get the new people. `structure_errors`: the
+    body's, as the API found them (the visitors and contacts checked as a create body's).
     """
     now = now or timezone.now()
     series = _series_for_change(user, series_id)
     if not isinstance(data, dict):
         raise rules.RuleViolation([_invalid("$", "The request body must be a JSON object.")])
-    unknown = [key for key in data if key not in MODIFY_KEYS]
+    # What the structure check found is not said twice.
+    shape = rules.Shape(e.path for e in structure_errors)
+    refused: list[rules.RuleError] = []
     details = data.get("details") if data.get("details") is not None else {}
     if not isinstance(details, dict):
-        raise rules.RuleViolation([_invalid("details", "details must be an object.")])
-    unknown += [f"details.{key}" for key in details if key not in MODIFY_DETAILS_KEYS]
-    if unknown:
-        raise rules.RuleViolation(
-            [
-                _invalid(key, f"{key} cannot be changed in a series; change the visit times, visitors or contacts.")
-                for key in unknown
-            ]
-        )
-    pivot = _occurrence_at(series, data.get("fromOccurrence"), "fromOccurrence")
+        refused.append(_invalid("details", "details must be an object."))
+        details = {}
+    unknown = [key for key in data if key not in MODIFY_KEYS]
+    unknown += [rules.json_path("details", key) for key in details if key not in MODIFY_DETAILS_KEYS]
+    refused += [
+        _invalid(key, f"{key} cannot be changed in a series; change the visit times, visitors or contacts.")
+        for key in unknown
+    ]
+    if refused:  # a body that is not a series' change is answered before its occurrence is looked for
+        raise rules.RuleViolation([*structure_errors, *(e for e in refused if shape.ok(e.path))])
+    pivot = None
+    try:
+        pivot = _occurrence_at(series, data.get("fromOccurrence"), "fromOccurrence")
+    except rules.RuleViolation as exc:
+        refused += exc.errors
+    refused = [e for e in refused if shape.ok(e.path)]
+    if refused or pivot is None:
+        raise rules.RuleViolation([*structure_errors, *refused])
+    errors = list(structure_errors)
     if not (pivot.status == OccurrenceStatus.PLANNED or _open_order(pivot)):
         raise services.OrderConflict(
             "fromOccurrence: that occurrence is skipped, cancelled or closed; choose a coming one.",
@@ -364,11 +388,18 @@ def series_modify(*, user: User, series_id: str, data, now: datetime | None = No
     if "contacts" in data:
         template["contacts"] = data["contacts"]
     left_out = _still_left_out(pivot.template, pivot.left_out_visitors, template)
-    new_start = (
-        rules.parse_datetime(details["visitStartDateTime"]) if "visitStartDateTime" in details else pivot.visit_start
+    # A visit time not given (or null), or one the structure check refused (its error is the check's), stays
+    # the occurrence's own.
+    given = {
+        key: details[key]
+        for key in ("visitStartDateTime", "visitEndDateTime")
+        if details.get(key) is not None and shape.ok(f"details.{key}")
+    }
+    new_start, new_end = (
+        rules.parse_datetime(given[key]) if key in given else default
+        for key, default in (("visitStartDateTime", pivot.visit_start), ("visitEndDateTime", pivot.visit_end))
     )
-    new_end = rules.parse_datetime(details["visitEndDateTime"]) if "visitEndDateTime" in details else pivot.visit_end
-    if not people_changed and (new_start, new_end) == (pivot.visit_start, pivot.visit_end):
+    if not errors and not people_changed and (new_start, new_end) == (pivot.visit_start, pivot.visit_end):
         raise rules.RuleViolation(
             [rules.RuleError("details", rules.MISSING, "details: give a new visit start or end, visitors or contacts.")]
         )
@@ -376,10 +407,12 @@ def series_modify(*, user: User, series_id: str, data, now: datetime | None = No
     body = json.loads(json.dumps(template))
     body.setdefault("details", {})
     for key in ("visitStartDateTime", "visitEndDateTime"):
-        body["details"][key] = details.get(
+        body["details"][key] = given.get(
             key, rules.format_datetime(new_start if key.endswith("StartDateTime") else new_end)
         )
-    errors, _, _ = _check_visit(user, body, now)
+    # Its order is placed SERIES_LEAD_DAYS before the visit: how far ahead it lies is no refusal.
+    visit_errors, _, _ = _check_visit(user, body, now, shape, check_start_ahead=False)
+    errors += visit_errors
     if errors:
         raise rules.RuleViolation(errors)
 

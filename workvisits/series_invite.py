@@ -22,20 +22,31 @@ GONE = frozenset(
 WITHDRAWN_ORDER_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED})
 
 
-def template_usernames(template: dict, contact_type: str | None = None) -> set[str]:
-    names: set[str] = set()
-    details = template.get("details") if isinstance(template.get("details"), dict) else {}
-    entries = [] if contact_type else list(details.get("visitors") or [])
-    entries += [c for c in template.get("contacts") or [] if contact_type is None or c.get("type") == contact_type]
-    for entry in entries:
-        if isinstance(entry, dict):
-            names.update(name for name in entry.get("registeredUsers") or [] if isinstance(name, str))
-    return names
+# A template's people are read leniently: one stored before its entries were checked may hold entries
+# that are not objects (null), which are passed over rather than break every page and action of the series.
+def _entries(value) -> list[dict]:
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
 
-def template_visitors(template: dict) -> list:
-    details = template.get("details") if isinstance(template.get("details"), dict) else {}
-    return list(details.get("visitors") or [])
+def _strings(value) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def template_contacts(template) -> list[dict]:
+    """The template's contacts that are objects."""
+    return _entries(template.get("contacts")) if isinstance(template, dict) else []
+
+
+def template_visitors(template) -> list[dict]:
+    """The template's visitors that are objects (as order_create reads them, so positions match the orders')."""
+    details = template.get("details") if isinstance(template, dict) else None
+    return _entries(details.get("visitors")) if isinstance(details, dict) else []
+
+
+def template_usernames(template, contact_type: str | None = None) -> set[str]:
+    entries = [] if contact_type else template_visitors(template)
+    entries += [c for c in template_contacts(template) if contact_type is None or c.get("type") == contact_type]
+    return {name for entry in entries for name in _strings(entry.get("registeredUsers"))}
 
 
 def series_lock_for_order(order_pk: int) -> int | None:
@@ -82,15 +93,12 @@ def recipients(series: VisitSeries) -> list[tuple[str, str]]:
     }
     people = [(series.owner.email, series.owner.display_name())]
     visitors = [v for i, v in enumerate(template_visitors(template)) if i not in series.left_out_visitors]
-    for entry in [*visitors, *(template.get("contacts") or [])]:
-        if not isinstance(entry, dict):
-            continue
-        for name in entry.get("registeredUsers") or []:
+    for entry in [*visitors, *template_contacts(template)]:
+        for name in _strings(entry.get("registeredUsers")):
             if name in users:
                 people.append((users[name].email, users[name].display_name()))
-        email = next(
-            (d.get("value") for d in entry.get("details") or [] if isinstance(d, dict) and d.get("type") == "EMAIL"), ""
-        )
+        emails = [d.get("value") for d in _entries(entry.get("details")) if d.get("type") == "EMAIL"]
+        email = next((value for value in emails if isinstance(value, str)), "")
         if email:
             people.append((email, f"{entry.get('firstName') or ''} {entry.get('lastName') or ''}".strip()))
     seen: set[str] = set()

@@ -19,6 +19,7 @@ from ..choices import OccurrenceStatus, OrderStatus, SeriesStatus
 from ..models import VisitSeries
 from . import errors
 from . import schemas as s
+from . import structure as st
 from .views import _AUTH_ERRORS, _BODY_ERRORS, _CORRELATION, ApiView, _header
 
 SERIES_ID_PATTERN = r"WS-[A-Za-z0-9]{1,29}"
@@ -33,15 +34,20 @@ RECURRENCE_HELP = (
     "An RFC 5545 RRULE (without DTSTART): the first visit is the body's visit start, later ones recur at the "
     "same local time in the IBX's zone (09:00 stays 09:00 across daylight-saving changes). FREQ DAILY, WEEKLY, "
     f"MONTHLY or YEARLY; it must end: COUNT (at most {recurrence.MAX_OCCURRENCES}) or UNTIL (a date, the end of "
-    f"that day in the IBX, or a UTC time); the last visit within {recurrence.MAX_SPAN.days} days of the first; "
-    "visits may not overlap. E.g. FREQ=WEEKLY;BYDAY=TU;COUNT=6, FREQ=MONTHLY;BYDAY=1TU;UNTIL=20271231."
+    f"that day in the IBX, or a UTC time, not before the first visit); the last visit within "
+    f"{recurrence.MAX_SPAN.days} days of the first; visits may not overlap. INTERVAL at most "
+    + ", ".join(f"{top} with {freq}" for freq, top in recurrence.MAX_INTERVAL.items())
+    + "; BYxxx parts within RFC 5545's ranges (e.g. BYMONTHDAY 1..31 or -31..-1, a numbered BYDAY such as 1TU "
+    "only with MONTHLY (1..5) or YEARLY). E.g. FREQ=WEEKLY;BYDAY=TU;COUNT=6, FREQ=MONTHLY;BYDAY=1TU;UNTIL=20271231."
 )
 
 
 # ---------------------------------------------------------------------------------------------
 # Schemas (for the OpenAPI document).
+# The request bodies are checked by the same structure as the single visit's (api/structure.py), the rules
+# then judge the content; a property a rule of the series checks whole is only documented here.
 class SeriesCreateRequestSerializer(s.CreateRequestSerializer):
-    recurrence = serializers.CharField(max_length=recurrence.RECURRENCE_MAX_LENGTH, help_text=RECURRENCE_HELP)
+    recurrence = st.Documented(hi=recurrence.RECURRENCE_MAX_LENGTH, required=True, help_text=RECURRENCE_HELP)
 
 
 class OccurrenceSerializer(serializers.Serializer):
@@ -65,16 +71,28 @@ class SeriesSerializer(serializers.Serializer):
     occurrences = OccurrenceSerializer(many=True)
 
 
-class SeriesModifyDetailsSerializer(serializers.Serializer):
-    visitStartDateTime = serializers.CharField(required=False, help_text="The new start of that occurrence (UTC).")
-    visitEndDateTime = serializers.CharField(required=False, help_text="The new end of that occurrence (UTC).")
-    visitors = s.VisitorSerializer(many=True, required=False, max_length=rules.MAX_VISITORS)
+class SeriesModifyDetailsSerializer(st.Body):
+    visitStartDateTime = st.When(required=False, help_text="The new start of that occurrence (UTC).")
+    visitEndDateTime = st.When(required=False, help_text="The new end of that occurrence (UTC).")
+    visitors = st.Many(
+        child=s.VisitorSerializer(),
+        what="visitors",
+        schema_hi=rules.MAX_VISITORS,
+        required=False,
+        rule_required=True,
+        help_text="They replace the visitors of the occurrences not yet ordered; at least one.",
+    )
 
 
-class SeriesModifyRequestSerializer(serializers.Serializer):
-    fromOccurrence = serializers.CharField(help_text="The visitStartDateTime of the first occurrence to change.")
+class SeriesModifyRequestSerializer(st.Body):
+    fromOccurrence = st.Documented(required=True, help_text="The visitStartDateTime of the first occurrence to change.")
+    contacts = st.Many(
+        child=s.ContactSerializer(),
+        required=False,
+        what="contacts",
+        help_text="They replace the contacts of the occurrences not yet ordered.",
+    )
     details = SeriesModifyDetailsSerializer(required=False)
-    contacts = s.ContactSerializer(many=True, required=False)
 
 
 class SkipRequestSerializer(serializers.Serializer):
@@ -185,7 +203,11 @@ class SeriesCreateView(ApiView):
         },
     )
     def post(self, request):
-        created = services.series_create(user=request.user, data=_object(request.data))
+        created = st.with_structure(
+            SeriesCreateRequestSerializer,
+            _object(request.data),
+            lambda found: services.series_create(user=request.user, data=request.data, structure_errors=found),
+        )
         series = _series_for(request.user, created.series_id)
         return Response(series_json(series), status=201, headers={"Location": _location(series)})
 
@@ -212,7 +234,13 @@ class SeriesView(ApiView):
     )
     def patch(self, request, seriesId):  # noqa: N803
         _series_for(request.user, seriesId)
-        series = services.series_modify(user=request.user, series_id=seriesId, data=_object(request.data))
+        series = st.with_structure(
+            SeriesModifyRequestSerializer,
+            _object(request.data),
+            lambda found: services.series_modify(
+                user=request.user, series_id=seriesId, data=request.data, structure_errors=found
+            ),
+        )
         return Response(series_json(series))
 
 
