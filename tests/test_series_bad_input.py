@@ -191,7 +191,9 @@ def test_skip_and_cancel_refuse_malformed_bodies(api, make_body, action, body, c
         ("FREQ=DAILY;BYSETPOS=1;COUNT=3", "BYSETPOS picks among"),
         ("FREQ=WEEKLY;WKST=XX;COUNT=3", "WKST must be one weekday"),
         ("FREQ=WEEKLY;WKST=MO,TU;COUNT=3", "WKST must be one weekday"),
-        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30;COUNT=3", "not a day of the recurrence"),
+        ("FREQ=DAILY;BYSETPOS=7;BYDAY=TU;COUNT=3", "at most 1 day of one period of FREQ=DAILY"),
+        ("FREQ=WEEKLY;BYSETPOS=-8;BYDAY=TU;COUNT=3", "number it from 1 to 7 or -7 to -1"),
+        ("FREQ=DAILY;BYMONTH=2,4;BYMONTHDAY=31,-31;COUNT=3", "gives no day (such as 30 February)"),
     ],
 )
 def test_a_recurrence_out_of_range_is_refused_naming_recurrence(api, make_body, rule, words):

@@ -36,6 +36,9 @@ NOT_WITH = {
 }
 # The nth weekday (BYDAY=1TU, -1FR) of a month or a year: months have at most five of each weekday.
 MAX_NTH_WEEKDAY = {"MONTHLY": 5, "YEARLY": 53}
+# BYSETPOS picks among the days of one period of the FREQ: at most this many (a larger one never gives a visit).
+MAX_SETPOS = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # a leap year's
 # The time of day comes from the visit start: no BYHOUR, BYMINUTE or BYSECOND.
 PARTS = (
     "FREQ",
@@ -163,6 +166,20 @@ def _parts_error(parts: dict[str, str], path: str) -> str | None:
             return not_rfc(problem) if rfc else f"{path}: {problem}"
         days = (_WEEKDAY.match(item).groups() for item in parts["BYDAY"].split(","))
         parts["BYDAY"] = ",".join(f"{int(nth) if nth else ''}{day}" for nth, day in days)
+    if "BYSETPOS" in parts and any(abs(int(item)) > MAX_SETPOS[freq] for item in parts["BYSETPOS"].split(",")):
+        top = MAX_SETPOS[freq]
+        return (
+            f"{path}: BYSETPOS picks among the at most {top} day{'s' if top > 1 else ''} of one period of FREQ={freq}; "
+            f"number it from 1 to {top} or -{top} to -1."
+        )
+    if "BYMONTH" in parts and "BYMONTHDAY" in parts:
+        months = [int(month) for month in parts["BYMONTH"].split(",")]
+        days = [abs(int(day)) for day in parts["BYMONTHDAY"].split(",")]
+        if not any(day <= _MONTH_DAYS[month - 1] for month in months for day in days):
+            return (
+                f"{path}: BYMONTH={parts['BYMONTH']} with BYMONTHDAY={parts['BYMONTHDAY']} gives no day (such as "
+                "30 February), so no visit."
+            )
     if "WKST" in parts and parts["WKST"] not in WEEKDAYS:
         return not_rfc(f"WKST must be one weekday ({','.join(WEEKDAYS)}).")
     if "BYSETPOS" in parts and not any(key.startswith("BY") and key != "BYSETPOS" for key in parts):
@@ -237,10 +254,6 @@ def expand(
     local_start = first_start.astimezone(zone)
     length = first_end.astimezone(zone).replace(tzinfo=None) - local_start.replace(tzinfo=None)
     starts = rrulestr(rule, dtstart=local_start)
-    # A rule that gives no visit on the first visit's day is looked for no further: one that never recurs
-    # (e.g. BYMONTH=2;BYMONTHDAY=30) would be searched for until the year 9999.
-    if not list(starts.replace(count=None, until=local_start)):
-        return []
     found = []
     for start in islice(starts, limit if limit is not None else MAX_OCCURRENCES + 1):
         end = (start.replace(tzinfo=None) + length).replace(tzinfo=zone)
