@@ -136,6 +136,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # An order, its parts and its first event stored by one statement on PostgreSQL (workvisits/graph_insert.py);
 # off: the ORM's bulk_create() per table in a transaction.
 GRAPH_INSERT_ONE_STATEMENT = env.bool("GRAPH_INSERT_ONE_STATEMENT", default=True)
+# The submission reads an order and its parts by one statement on PostgreSQL (workvisits/graph_read.py);
+# off: the ORM's select_related and one prefetch per set of parts.
+SUBMISSION_READ_ONE_STATEMENT = env.bool("SUBMISSION_READ_ONE_STATEMENT", default=True)
+# What an email batch that all went out leaves behind (its claims sent, its EMAIL events, its events
+# notified) written by one statement on PostgreSQL (workvisits/notifications.py); off: a transaction of three.
+EMAIL_BOOKKEEPING_ONE_STATEMENT = env.bool("EMAIL_BOOKKEEPING_ONE_STATEMENT", default=True)
 # Catalogues read from the cache are kept in each process too, under their version (workvisits.catalogue).
 CATALOGUE_PROCESS_MEMORY = env.bool("CATALOGUE_PROCESS_MEMORY", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

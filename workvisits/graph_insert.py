@@ -72,6 +72,17 @@ def insert_graph(parent: Model, children: Iterable[tuple[str, Sequence[Model]]] 
             _saved(obj, alias)
 
 
+def rows_json(objs: Sequence[Model], connection) -> str:
+    """New instances of one model as the JSON array `jsonb_populate_recordset(NULL::table, ...)` reads:
+    the values save() would store, without the primary key (see `insert_columns`)."""
+    return json.dumps([_row(obj, connection, skip=None) for obj in objs])
+
+
+def insert_columns(model: type[Model], quote) -> str:
+    """The columns, quoted by `quote`, that an insert of new `model` instances writes (rows_json's)."""
+    return ", ".join(quote(f.column) for f in _fields(model))
+
+
 def _check_group(parent_model: type[Model], fk_name: str, objs: list[Model]) -> None:
     child_model = type(objs[0])
     if any(type(obj) is not child_model for obj in objs):

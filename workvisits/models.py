@@ -339,6 +339,25 @@ class Order(models.Model):
 
     cancellable = modifiable = is_open
 
+    # Parts read with the order by one statement (selectors.order_for_submission, graph_read.py) are kept
+    # in `read_parts`; an order read by the ORM gives them through its prefetches or related managers.
+    def parts(self, name: str) -> list:
+        """The order's "cages", "visitors", "contacts" or "attachments", however they were read."""
+        read = getattr(self, "read_parts", None)
+        if read is not None and name in read:
+            return read[name]
+        return list(getattr(self, name).all())
+
+    def occurrence(self) -> "SeriesOccurrence | None":
+        """The series occurrence this order is the visit of, or None for an order of its own."""
+        read = getattr(self, "read_parts", None)
+        if read is not None and "series_occurrence" in read:
+            return read["series_occurrence"]
+        try:
+            return self.series_occurrence
+        except SeriesOccurrence.DoesNotExist:
+            return None
+
 
 class OrderCage(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="cages")

@@ -8,6 +8,7 @@ marked sent and an EMAIL event lands on the order's timeline.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.mime.text import MIMEText
 from email.utils import parseaddr
@@ -24,9 +25,9 @@ from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event, Timezone, vCalAddress
 
-from . import selectors, services
+from . import graph_insert, selectors, services
 from .choices import ContactType, EventKind, OrderStatus
-from .models import Order, OrderEvent, SentNotification, SeriesOccurrence
+from .models import Order, OrderEvent, SentNotification
 from .rules import format_datetime
 from .web import messages
 
@@ -106,12 +107,12 @@ def recipients(order: Order) -> list[Recipient]:
     """Everyone told about the order, once each: the ordering user, the technical and notification
     contacts, and every visitor with an email address who has not been left out."""
     people = [(order.ordered_by.email, order.ordered_by.display_name(), ORDERER, True)]
-    contacts = sorted(order.contacts.all(), key=lambda c: (c.contact_type != ContactType.TECHNICAL, c.pk))
+    contacts = sorted(order.parts("contacts"), key=lambda c: (c.contact_type != ContactType.TECHNICAL, c.pk))
     people += [
         (c.email, c.name, TECHNICAL if c.contact_type == ContactType.TECHNICAL else NOTIFICATION, bool(c.user_id))
         for c in contacts
     ]
-    people += [(v.email, v.name, VISITOR, bool(v.user_id)) for v in order.visitors.all() if v.notify]
+    people += [(v.email, v.name, VISITOR, bool(v.user_id)) for v in order.parts("visitors") if v.notify]
     merged: dict[str, Recipient] = {}
     for email, name, role, registered in people:
         key = (email or "").strip().lower()
@@ -183,9 +184,8 @@ class SeriesInstance(NamedTuple):
 
 def series_instance(order: Order) -> SeriesInstance | None:
     """The instance of a series' event an order is, or None for an order of its own."""
-    try:
-        occurrence = order.series_occurrence
-    except SeriesOccurrence.DoesNotExist:
+    occurrence = order.occurrence()
+    if occurrence is None:
         return None
     series = occurrence.series
     return SeriesInstance(event_uid(series.invite_uid), occurrence.recurrence_start, series.invite_sequence)
@@ -282,14 +282,14 @@ class Email(NamedTuple):
     invite: tuple[str, str] | None = None  # (METHOD, iCalendar text)
 
 
-def _deliver(order: Order, emails: list[Email], *, record: bool = True, done=None) -> int:
+def _deliver(order: Order, emails: list[Email], *, record: bool = True, notified: Sequence[int] = ()) -> int:
     """Send the emails this call claims, over one mail connection; returns how many went out.
 
     An (order, notice, recipient) row is claimed first, so an email goes out at most once whatever
-    retries happen. Afterwards, in one transaction: the sent rows get their sent_at, each email its
-    EMAIL event (with `record`), `done()` runs (when all went out), and the claims of emails the
-    backend refused are freed, so that the retry (DeliveryError, raised once the others are sent and
-    recorded) sends just those.
+    retries happen. Afterwards, all at once: the sent rows get their sent_at, each email its EMAIL
+    event (with `record`), the events `notified` are marked done (when all went out), and the claims
+    of emails the backend refused are freed, so that the retry (DeliveryError, raised once the others
+    are sent and recorded) sends just those.
     """
     claimed = _claim(order, [(email.notice, email.recipient) for email in emails])
     todo = [
@@ -320,19 +320,51 @@ def _deliver(order: Order, emails: list[Email], *, record: bool = True, done=Non
             mail.close()
         except Exception:  # the emails are handed over; a failed goodbye changes nothing
             logger.warning("the mail connection did not close cleanly", exc_info=True)
-    with transaction.atomic():
-        if unsent:
-            SentNotification.objects.filter(pk__in=unsent).delete()
-        if sent:
-            SentNotification.objects.filter(pk__in=[row_id for row_id, _ in sent]).update(sent_at=timezone.now())
-        if record and sent:
-            services.record_events(order, EventKind.EMAIL, [_email_event(email) for _, email in sent])
-        if failure is None and done is not None:
-            done()
+    events = [_email_event(email) for _, email in sent] if record else []
+    sent_ids = [row_id for row_id, _ in sent]
+    if failure is None and connection.vendor == "postgresql" and settings.EMAIL_BOOKKEEPING_ONE_STATEMENT:
+        _delivered(order, sent_ids, events, notified)
+    else:
+        with transaction.atomic():
+            if unsent:
+                SentNotification.objects.filter(pk__in=unsent).delete()
+            if sent_ids:
+                SentNotification.objects.filter(pk__in=sent_ids).update(sent_at=timezone.now())
+            if events:
+                services.record_events(order, EventKind.EMAIL, events)
+            if failure is None:
+                services.events_mark_notified(list(notified))
     if failure is not None:
         recipient, exc = failure
         raise DeliveryError(f"{recipient}: {exc}") from exc
     return len(sent)
+
+
+def _delivered(order: Order, sent_ids: list[int], events: list[tuple[str, dict]], notified: Sequence[int]) -> None:
+    """_deliver's record of emails that all went out, as one statement (atomic by itself): the claims'
+    sent_at, the EMAIL events (as services.record_events stores them) and the events marked notified."""
+    if not (sent_ids or events or notified):
+        return
+    rows = graph_insert.rows_json(
+        [OrderEvent(order=order, kind=EventKind.EMAIL, note=note, data=data) for note, data in events], connection
+    )
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_delivered_statement(), [now, list(sent_ids), rows, now, list(notified)])
+
+
+@lru_cache(maxsize=1)
+def _delivered_statement() -> str:
+    quote = connection.ops.quote_name
+    claims, events = quote(SentNotification._meta.db_table), quote(OrderEvent._meta.db_table)
+    columns = graph_insert.insert_columns(OrderEvent, quote)
+    return (
+        f"WITH s AS (UPDATE {claims} SET sent_at = %s WHERE id = ANY(%s::bigint[])), "  # noqa: S608
+        f"e AS (INSERT INTO {events} ({columns}) "
+        f"SELECT {columns} FROM jsonb_populate_recordset(NULL::{events}, %s::jsonb)), "
+        f"n AS (UPDATE {events} SET notified_at = %s WHERE notified_at IS NULL AND id = ANY(%s::bigint[])) "
+        "SELECT 1"
+    )
 
 
 def _email_event(email: Email) -> tuple[str, dict]:
@@ -393,6 +425,8 @@ def _emails(order: Order, notice: str, key: str, people: list[Recipient], extra:
         "zone": order.ibx.timezone,
         "visit_ahead": notice not in ("rejected", "cancelled", "failed"),
         "photo_id": PHOTO_ID_REMINDER,
+        "cages": order.parts("cages"),
+        "visitors": order.parts("visitors"),
         **extra,
     }
     for person in people:
@@ -514,12 +548,12 @@ def _notify(order: Order, events: list[OrderEvent], history: list[OrderEvent]) -
     plan = _plan(events, order)
     sequences = _sequences(order, max(event.pk for event in events), history) if plan else {}
     holding = _holding_invites(history)
-    names = messages.Names.from_order(order)
+    names = messages.Names.from_order(order) if any(notice == "rejected" for _, notice, _, _ in plan) else None
     emails, failed = [], []
     for event, notice, key, method in plan:
         extra = {
             "reasons": [messages.reason_words(r, names) for r in order.rejection_reasons]
-            if notice == "rejected"
+            if names is not None and notice == "rejected"
             else [],
             "note": ""
             if notice in ("rejected", "submitted", "pending", "received_accepted", "accepted")
@@ -562,7 +596,7 @@ def _notify(order: Order, events: list[OrderEvent], history: list[OrderEvent]) -
             holding = {}
         if notice == "failed":
             failed.append(key)
-    sent = _deliver(order, emails, done=lambda: services.events_mark_notified([event.pk for event in events]))
+    sent = _deliver(order, emails, notified=[event.pk for event in events])
     for key in failed:
         alert_operators(order, f"Work visit {order.order_id} FAILED", order.last_error, key=f"ops-{key}")
     return sent

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -19,6 +20,7 @@ from django.utils.functional import cached_property
 
 from . import catalogue, rules
 from .choices import OPEN_UPSTREAM_STATUSES, ContactType, OrderStatus
+from .graph_read import Children, read_graph
 from .models import (
     IBX,
     ORDER_SEARCHED,
@@ -35,6 +37,7 @@ from .models import (
     OrderEvent,
     OrderingGrant,
     Organization,
+    SeriesOccurrence,
     User,
     Visitor,
     VisitSeries,
@@ -497,6 +500,24 @@ def order_list_page(
 def order_with_parts(pk: int) -> Order:
     """The order as the upstream bodies and its emails need it (an occurrence's series for its invite)."""
     return _with_parts(Order.objects.select_related("series_occurrence__series")).get(pk=pk)
+
+
+# The same parts for the submission, read by one statement on PostgreSQL (graph_read.py): its consumers
+# (the upstream bodies, the emails) read them with Order.parts() and Order.occurrence().
+_SUBMISSION_PARTS = (
+    Children("cages", OrderCage, "order", joins=("cage", "account", "cabinet")),
+    Children("visitors", Visitor, "order", joins=("user",)),
+    Children("contacts", Contact, "order", joins=("user",)),
+    Children("attachments", Attachment, "order", ordering=("created_at", "pk")),
+    Children("series_occurrence", SeriesOccurrence, "order", joins=("series",), single=True),
+)
+
+
+def order_for_submission(pk: int) -> Order:
+    """order_with_parts, in one statement (SUBMISSION_READ_ONE_STATEMENT, PostgreSQL)."""
+    if connection.vendor != "postgresql" or not settings.SUBMISSION_READ_ONE_STATEMENT:
+        return order_with_parts(pk)
+    return read_graph(Order, pk, joins=("ibx", "organization", "ordered_by"), children=_SUBMISSION_PARTS)
 
 
 # What an email about an order needs (recipients, templates, invite): the parts of order_with_parts

@@ -135,7 +135,7 @@ def order_submit(*, order_pk: int) -> Outcome:
 def _claim_and_attempt(order_pk: int) -> Outcome:
     now = timezone.now()
     try:
-        order = selectors.order_with_parts(order_pk)
+        order = selectors.order_for_submission(order_pk)
     except Order.DoesNotExist:
         return Outcome("nothing to do (no order)")
     if order.status != OrderStatus.QUEUED or order.upstream_order_id:
@@ -224,7 +224,7 @@ def _attempt(order: Order, owner: str, files: list[tuple], body: dict | None) ->
 
 def _files(order: Order) -> list[tuple]:
     """(attachment, is the purchase order's) of every file the create body references, read now."""
-    files = [(a, a.pk == order.po_attachment_id) for a in order.attachments.all()]
+    files = [(a, a.pk == order.po_attachment_id) for a in order.parts("attachments")]
     if order.po_attachment_id and not any(is_po for _, is_po in files) and order.po_attachment:
         files.append((order.po_attachment, True))
     return files
@@ -310,7 +310,7 @@ def _check_cages(client: UpstreamClient, order: Order, upstream_id: str, referen
         line["cage"].strip().upper() for line in lines if isinstance(line, dict) and isinstance(line.get("cage"), str)
     }
     theirs.discard("")
-    ours = {part.cage.cage_id.upper() for part in order.cages.all()}
+    ours = {part.cage.cage_id.upper() for part in order.parts("cages")}
     _let_go_of_the_database()
     if theirs and theirs != ours:
         raise Inconclusive(
@@ -588,7 +588,7 @@ def _correlation_id(order: Order, what: str) -> str:
 
 def order_send_change(*, order_pk: int, version: int) -> Outcome:
     """PATCH the order's current visit window, open-cabinet flag and notification contacts."""
-    order = selectors.order_with_parts(order_pk)
+    order = selectors.order_for_submission(order_pk)
     if order.status not in OPEN_UPSTREAM_STATUSES or not order.upstream_order_id:
         return Outcome(f"nothing to do ({order.status})")  # not upstream yet: the submission sends it all
     pending = list(

@@ -131,14 +131,14 @@ def create_body(order, attachments: list[dict] | None = None, po_attachment_id: 
     """The create body of `order` (fetched with its parts). `attachments` are `{id, name}` with the
     upstream's attachment ids; `po_attachment_id` is the upstream id of the purchase order's file."""
     organization_name = order.organization.name
-    contacts = [entry for entry in (contact_entry(c) for c in order.contacts.all()) if entry]
+    contacts = [entry for entry in (contact_entry(c) for c in order.parts("contacts")) if entry]
     cages = [
         {
             "id": part.cage.cage_id,
             "accountNumber": part.account.number,
             "cabinetId": part.cabinet.cabinet_id if part.cabinet_id else None,
         }
-        for part in order.cages.all()
+        for part in order.parts("cages")
     ]
     body = {
         "description": description(order),
@@ -150,7 +150,7 @@ def create_body(order, attachments: list[dict] | None = None, po_attachment_id: 
             "cages": cages,
             "visitStartDateTime": format_datetime(order.visit_start),
             "visitEndDateTime": format_datetime(order.visit_end),
-            "visitors": [visitor_entry(v, organization_name) for v in order.visitors.all()],
+            "visitors": [visitor_entry(v, organization_name) for v in order.parts("visitors")],
             "openCabinet": order.open_cabinet,
         },
     }
@@ -167,7 +167,7 @@ def modify_body(order, now: datetime | None = None) -> dict:
     started = order.visit_start <= (now or timezone.now())
     notified = [
         (name, contact)
-        for contact in sorted(order.contacts.all(), key=lambda c: c.pk)
+        for contact in sorted(order.parts("contacts"), key=lambda c: c.pk)
         if contact.contact_type == ContactType.NOTIFICATION
         and contact.user_id
         and (name := _upstream_username(contact.user))

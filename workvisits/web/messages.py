@@ -78,16 +78,16 @@ class Names:
     @classmethod
     def from_order(cls, order):
         """From a stored order, in the order its parts were sent upstream."""
-        visitors = list(order.visitors.all())
+        visitors = order.parts("visitors")
         return cls(
-            cages=[c.cage.cage_id for c in order.cages.all()],
+            cages=[c.cage.cage_id for c in order.parts("cages")],
             visitors=[f"Visitor {v.name}" for v in visitors],
             visitor_details=[[d.get("type", "") for d in v.details] for v in visitors],
             contacts=[
                 "The technical contact" if c.contact_type == "TECHNICAL" else f"Notification contact {c.name}"
-                for c in order.contacts.all()
+                for c in order.parts("contacts")
             ],
-            attachments=[a.name for a in order.attachments.all()],
+            attachments=[a.name for a in order.parts("attachments")],
         )
 
 

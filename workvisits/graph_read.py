@@ -1,0 +1,154 @@
+"""An object with the objects it points to and the objects pointing at it, read by one SELECT.
+
+The counterpart of graph_insert.py for the submission's read of an order: on PostgreSQL one statement
+reads the row, the rows its foreign keys name (joined), and each set of children as one JSON array
+(a subquery per set, `json_agg` of `json_build_array` rows, with each child's own foreign keys joined
+too). The ORM's prefetches read the same in one statement per set, and compiling those statements
+costs more CPU than running them (docs/performance.md, "Pipeline").
+
+The columns come from the models' public metadata (``_meta.concrete_fields``, ``column``, ``attname``,
+``db_table``); the values are made model instances by the documented ``Model.from_db()``, each
+JSON-carried value first read by its field's ``to_python()``, each column read directly by its
+field's ``from_db_value()`` where it has one, as the ORM reads them. Foreign keys are set by plain
+assignment (which fills the ORM's cache of the related object); each set of children is stored on
+the instance as a list in ``read_parts`` (see ``Order.parts()``). No model signals are sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connections, models, router
+from django.db.models import Model
+
+_PARENT = "p"
+
+
+@dataclass(frozen=True)
+class Children:
+    """A set of children: the models pointing at the parent through `fk`, each read with the objects
+    its foreign keys in `joins` name; ordered by `ordering` (field names, `-` for descending)."""
+
+    name: str  # the key in read_parts, e.g. "cages"
+    model: type[Model]
+    fk: str
+    joins: tuple[str, ...] = ()
+    ordering: tuple[str, ...] = ("pk",)
+    single: bool = False  # at most one (a reverse one-to-one): stored as the instance or None
+
+
+def read_graph(model: type[Model], pk, *, joins: Sequence[str] = (), children: Sequence[Children] = ()) -> Model:
+    """The `model` instance of primary key `pk`, its foreign keys in `joins` filled, and
+    `read_parts[c.name]` for each of `children`. Raises model.DoesNotExist."""
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    joins, children = tuple(joins), tuple(children)
+    with connection.cursor() as cursor:
+        cursor.execute(_statement(alias, model, joins, children), [pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise model.DoesNotExist(f"{model.__name__} matching query does not exist.")
+
+    values = iter(row)
+    parent = _from_row(model, values, connection, alias)
+    for name in joins:
+        related = _from_row(model._meta.get_field(name).related_model, values, connection, alias)
+        setattr(parent, name, related if related.pk is not None else None)
+    parts = {}
+    for child in children:
+        data = next(values)
+        if isinstance(data, str):
+            data = json.loads(data)
+        if child.single:
+            parts[child.name] = _child(child, data, parent, alias) if data is not None else None
+        else:
+            parts[child.name] = [_child(child, item, parent, alias) for item in data or ()]
+    parent.read_parts = parts
+    return parent
+
+
+def _fields(model: type[Model]) -> list[models.Field]:
+    return list(model._meta.concrete_fields)
+
+
+def _from_row(model: type[Model], values, connection, alias: str) -> Model:
+    fields = _fields(model)
+    read = []
+    for field in fields:
+        value = next(values)
+        if value is not None and hasattr(field, "from_db_value"):
+            value = field.from_db_value(value, None, connection)
+        read.append(value)
+    return model.from_db(alias, [f.attname for f in fields], read)
+
+
+def _from_json(model: type[Model], values: list, alias: str) -> Model | None:
+    fields = _fields(model)
+    read = [
+        value if value is None or isinstance(field, models.JSONField) else field.to_python(value)
+        for field, value in zip(fields, values, strict=True)
+    ]
+    if read[fields.index(model._meta.pk)] is None:
+        return None  # a LEFT JOIN that found nothing: a null foreign key
+    return model.from_db(alias, [f.attname for f in fields], read)
+
+
+def _child(child: Children, data: list, parent: Model, alias: str) -> Model:
+    values = iter(data)
+    obj = _from_json(child.model, [next(values) for _ in _fields(child.model)], alias)
+    setattr(obj, child.fk, parent)
+    for name in child.joins:
+        related_model = child.model._meta.get_field(name).related_model
+        setattr(obj, name, _from_json(related_model, [next(values) for _ in _fields(related_model)], alias))
+    return obj
+
+
+@functools.cache
+def _statement(alias: str, model: type[Model], joins: tuple[str, ...], children: tuple[Children, ...]) -> str:
+    quote = connections[alias].ops.quote_name
+    pk = model._meta.pk.column
+
+    def columns(table_alias: str, of: type[Model]) -> list[str]:
+        return [f"{table_alias}.{quote(f.column)}" for f in _fields(of)]
+
+    def joined(table_alias: str, of: type[Model], names: tuple[str, ...], prefix: str) -> tuple[list[str], str]:
+        selected, sql = columns(table_alias, of), ""
+        for i, name in enumerate(names):
+            field = of._meta.get_field(name)
+            target = field.related_model
+            other = f"{prefix}{i}"
+            selected += columns(other, target)
+            sql += (
+                f" LEFT JOIN {quote(target._meta.db_table)} {other}"
+                f" ON {other}.{quote(target._meta.pk.column)} = {table_alias}.{quote(field.column)}"
+            )
+        return selected, sql
+
+    selected, from_sql = joined(_PARENT, model, joins, "j")
+    for n, child in enumerate(children):
+        table_alias = f"c{n}"
+        fk = child.model._meta.get_field(child.fk)
+        items, child_joins = joined(table_alias, child.model, child.joins, f"c{n}j")
+        order = ", ".join(
+            f"{table_alias}.{quote(_column(child.model, name.lstrip('-')))}" + (" DESC" if name.startswith("-") else "")
+            for name in child.ordering
+        )
+        row = f"json_build_array({', '.join(items)})"
+        source = (
+            f"FROM {quote(child.model._meta.db_table)} {table_alias}{child_joins}"
+            f" WHERE {table_alias}.{quote(fk.column)} = {_PARENT}.{quote(pk)}"
+        )
+        selected.append(
+            f"(SELECT {row} {source})" if child.single else f"(SELECT json_agg({row} ORDER BY {order}) {source})"
+        )
+    return (
+        f"SELECT {', '.join(selected)} FROM {quote(model._meta.db_table)} {_PARENT}{from_sql}"  # noqa: S608
+        f" WHERE {_PARENT}.{quote(pk)} = %s"
+    )
+
+
+def _column(model: type[Model], name: str) -> str:
+    return model._meta.pk.column if name == "pk" else model._meta.get_field(name).column
