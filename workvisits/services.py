@@ -400,7 +400,7 @@ def order_change_refused(*, order_pk: int, sent_version: int, pending: list[int]
     order has changed since: the later change's PATCH carries these changes too (they stay pending)."""
     with transaction.atomic():
         in_series = _lock_series_of(order_pk)
-        order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
+        order = webhooks.order_locked(order_pk)
         if order.version != sent_version:
             return False
         before: dict = {}
@@ -528,7 +528,7 @@ def order_cancel(
 def _cancel(*, order_pk: int, actor: User, reason: str, attachment_ids: list[str] = ()) -> Order:
     with transaction.atomic():
         in_series = _lock_series_of(order_pk)
-        order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
+        order = webhooks.order_locked(order_pk)
         if not order.is_open:
             raise OrderConflict(f"Order {order.order_id} is {order.status} and can no longer be cancelled.")
         if attachment_ids:
@@ -612,7 +612,7 @@ def order_change_status(
     sends the event's emails itself (see record_event).
     """
     with transaction.atomic():
-        order = webhooks.with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
+        order = webhooks.order_locked(order_pk)
         if from_statuses is not None and order.status not in from_statuses:
             return None
         if order.status == to_status and not fields:
