@@ -19,7 +19,7 @@ from django.utils import timezone
 from tests.api_support import Api, StrictErrorKeys, add_order_copies, error_props, media_in
 from workvisits import services
 from workvisits.choices import EventKind, OrderStatus
-from workvisits.models import Attachment, Order
+from workvisits.models import Attachment, Cage, Order, OrderingGrant
 
 RETRIEVE = "/v1/retrieve-orders"
 PDF = b"%PDF-1.4 a letter"
@@ -211,6 +211,23 @@ def test_attachments_v1_upload_describe_download_and_delete(
     assert deleted.status_code == 204
     assert not Attachment.objects.filter(pk=spare.id).exists() and not os.path.exists(stored)
     assert api.get(f"/v1/attachments/{spare.id}").status_code == 404
+
+
+def test_an_unused_upload_is_deleted_by_its_uploader_or_one_who_sees_all_orders(users):
+    technician, viewer = users["technician"], users["viewer"]  # a member who may order; one who sees every order
+    OrderingGrant.objects.create(user=technician, cage=Cage.objects.get(cage_id="DC2:01:123456"))
+    mine = Api(technician).upload_v1("mine.pdf", PDF).json()["attachmentId"]
+    theirs = Api(users["orderer"]).upload_v1("theirs.pdf", PDF).json()["attachmentId"]
+
+    refused = Api(technician).delete(f"/v1/attachments/{theirs}")
+    assert refused.status_code == 403 and error_props(refused) == {"EQ-2012007": ["attachmentId"]}
+    assert "uploaded this file" in refused.json()[0]["additionalInfo"][0]["reason"]
+    assert Attachment.objects.filter(pk=theirs).exists()
+    assert Api(technician).get(f"/v1/attachments/{theirs}").status_code == 200  # still readable, as before
+
+    assert Api(technician).delete(f"/v1/attachments/{mine}").status_code == 204
+    assert Api(viewer).delete(f"/v1/attachments/{theirs}").status_code == 204
+    assert not Attachment.objects.filter(pk__in=[mine, theirs]).exists()
 
 
 def test_a_purchase_order_s_document_is_in_use_too(orderer, make_body):

@@ -65,6 +65,10 @@ CHANGE_DENIED = (
     "Only the ordering user, the technical contact or a user who may see all of the organization's work "
     "visits can change or cancel this order; ask one of them, or ask your administrator for that grant."
 )
+UPLOAD_DELETE_DENIED = (
+    "Only the person who uploaded this file or a user who may see all of the organization's work visits can "
+    "delete it; ask one of them, or attach it to an order instead."
+)
 UPLOAD_DENIED = (
     "Attachments belong to work-visit orders: you need the work-visit ordering permission on a cage to "
     "upload one; ask your administrator for it."
@@ -1020,6 +1024,12 @@ def may_change_order(username: str, *, sees_all_orders: bool, order: OrderFacts)
     """Changing or cancelling (CONTRACT "Modify"): the order's ordering user or technical contact, or a user
     who may see all the organization's orders."""
     return sees_all_orders or username == order.ordered_by or username in order.technical_usernames
+
+
+def may_delete_upload(*, is_uploader: bool, sees_all_orders: bool) -> bool:
+    """Deleting an upload no order uses: the member who uploaded it, or a user who may see all the
+    organization's orders (any member may attach it to an order)."""
+    return is_uploader or sees_all_orders
 
 
 def validate_modify(

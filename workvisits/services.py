@@ -900,9 +900,16 @@ def order_visitors_leave_out(*, order: Order, indexes: list[int]) -> int:
 def attachment_delete(*, user: User, attachment_id) -> None:
     """Delete an upload of `user`'s organization that no order uses; one an order uses stays with it.
 
-    Raises Http404 for an attachment the user may not see and OrderConflict for one in use.
+    Raises Http404 for an attachment the user may not see, OrderChangeDenied for one the user may see
+    but not delete (rules.may_delete_upload) and OrderConflict for one in use.
     """
     attachment = downloads.attachment_for_user(user, attachment_id)
+    if not rules.may_delete_upload(
+        is_uploader=attachment.uploaded_by_id == user.pk, sees_all_orders=selectors.user_sees_all_orders(user)
+    ):
+        raise OrderChangeDenied(
+            [rules.RuleError("attachmentId", rules.NO_UPDATE_PERMISSION, rules.UPLOAD_DELETE_DENIED)]
+        )
     with transaction.atomic():
         attachment = Attachment.objects.select_for_update().get(pk=attachment.pk)
         in_use = attachment.order_id or Order.objects.filter(po_attachment_id=attachment.pk).exists()

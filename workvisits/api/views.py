@@ -778,10 +778,12 @@ class AttachmentView(ApiView):
         tags=["Attachments"],
         summary="Delete an upload no order uses",
         description="An upload of your organization that no order uses (neither as an attachment nor as a "
-        "purchase order's document) is deleted. One that an order uses stays with the order: 409.",
+        "purchase order's document) is deleted, by the member who uploaded it or a user who may see all of the "
+        "organization's orders (403 for anyone else). One that an order uses stays with the order: 409.",
         parameters=[_ATTACHMENT_ID, _CORRELATION],
         responses={
             204: OpenApiResponse(description="Deleted."),
+            403: OpenApiResponse(s.ERRORS, description="Neither the uploader nor a user who sees all orders."),
             404: _NO_SUCH_ATTACHMENT,
             409: OpenApiResponse(s.ERRORS, description="An order uses the attachment."),
             **_AUTH_ERRORS,
