@@ -12,7 +12,7 @@ from workvisits.choices import EventKind, OrderStatus, WebhookEvent
 from workvisits.models import Order, OrderEvent
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the raw queries are PostgreSQL's"),
 ]
 

@@ -70,6 +70,36 @@ def read_graph(model: type[Model], pk, *, joins: Sequence[str] = (), children: S
     return parent
 
 
+def read_rows(model: type[Model], sql: str, params, *, fields=None, extra: Sequence[str] = ()) -> list[Model]:
+    """Instances of `model` from a statement whose columns are `fields` (default: every concrete field, in
+    the model's order; one left out is deferred) and then `extra` (set on each instance by name).
+
+    What ``Manager.raw()`` gives, without its reading of the cursor's description to match columns to
+    fields (a third of a short raw query's CPU): the statement is built with these columns in this order.
+    """
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    fields = list(fields) if fields is not None else _fields(model)
+    names = [f.attname for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        values = iter(row)
+        read = []
+        for field in fields:
+            value = next(values)
+            if value is not None and hasattr(field, "from_db_value"):
+                value = field.from_db_value(value, None, connection)
+            read.append(value)
+        obj = model.from_db(alias, names, read)
+        for name in extra:
+            setattr(obj, name, next(values))
+        found.append(obj)
+    return found
+
+
 def _fields(model: type[Model]) -> list[models.Field]:
     return list(model._meta.concrete_fields)
 

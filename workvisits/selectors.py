@@ -20,7 +20,7 @@ from django.utils.functional import cached_property
 
 from . import catalogue, rules
 from .choices import OPEN_UPSTREAM_STATUSES, ContactType, OrderStatus
-from .graph_read import Children, read_graph
+from .graph_read import Children, read_graph, read_rows
 from .models import (
     IBX,
     ORDER_SEARCHED,
@@ -698,14 +698,24 @@ def api_token_for_bearer(token: str) -> User | None:
     """The user a live bearer token acts as, in one query; None when the token is unknown, expired or
     revoked, its client revoked or its user inactive. The user's `bearer_token_id` is the token's key.
 
-    Checked on every call, so a revocation or a deactivated user takes effect at once. A raw query of
-    the ORM (`Manager.raw`, the user model's rows): the same join through `select_related` cost three
-    times as much CPU in building and compiling the query as in running it (docs/performance.md).
+    Checked on every call, so a revocation or a deactivated user takes effect at once. One statement
+    of the portal's, read into a user by graph_read.read_rows (the password left deferred): the same
+    join through `select_related` cost three times as much CPU in building and compiling the query as
+    in running it, and `Manager.raw` spent a third of its CPU matching columns (docs/performance.md).
     """
     if not token or len(token) > 200:
         return None
-    found = User.objects.raw(_bearer_token_sql(), [api_token_digest(token), timezone.now()])
-    return next(iter(found), None)
+    found = read_rows(
+        User,
+        _bearer_token_sql(),
+        [api_token_digest(token), timezone.now()],
+        fields=_BEARER_USER_FIELDS,
+        extra=("bearer_token_id",),
+    )
+    return found[0] if found else None
+
+
+_BEARER_USER_FIELDS = [f for f in User._meta.concrete_fields if f.name != "password"]
 
 
 @functools.cache
@@ -716,7 +726,7 @@ def _bearer_token_sql() -> str:
     client_field = ApiToken._meta.get_field("client")
     client_model = client_field.related_model
     user_field = client_model._meta.get_field("user")
-    columns = ", ".join(f"u.{q(f.column)}" for f in User._meta.concrete_fields if f.name != "password")
+    columns = ", ".join(f"u.{q(f.column)}" for f in _BEARER_USER_FIELDS)
     field = {name: q(ApiToken._meta.get_field(name).column) for name in ("token_hash", "revoked_at", "expires_at")}
     return (
         f"SELECT {columns}, t.{q(ApiToken._meta.pk.column)} AS bearer_token_id "  # noqa: S608

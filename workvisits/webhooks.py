@@ -39,6 +39,7 @@ from django.utils.crypto import salted_hmac
 from . import queueing, rules, selectors, tasks
 from .api.schemas import order_json
 from .choices import EventKind, OrderStatus, WebhookDeliveryStatus, WebhookEvent
+from .graph_read import read_rows
 from .models import (
     WEBHOOK_URL_MAX,
     Order,
@@ -356,14 +357,14 @@ def with_endpoints_flag(orders: QuerySet[Order]) -> QuerySet[Order]:
 
 def order_locked(order_pk: int) -> Order:
     """The order, its row locked until the transaction ends, read with_endpoints_flag; raises
-    Order.DoesNotExist. On PostgreSQL a raw query of the ORM (`Manager.raw`): compiling the ORM's
-    query (every column and the EXISTS) cost more CPU than running it."""
+    Order.DoesNotExist. On PostgreSQL one statement of the portal's (graph_read.read_rows): compiling the
+    ORM's query (every column and the EXISTS) cost more CPU than running it."""
     if connection.vendor != "postgresql":
         return with_endpoints_flag(Order.objects.select_for_update()).get(pk=order_pk)
-    found = next(iter(Order.objects.raw(_order_locked_sql(), [order_pk])), None)
-    if found is None:
+    found = read_rows(Order, _order_locked_sql(), [order_pk], extra=(HAS_ENDPOINTS,))
+    if not found:
         raise Order.DoesNotExist(f"no order {order_pk}")
-    return found
+    return found[0]
 
 
 @functools.cache
