@@ -80,20 +80,13 @@ def read_rows(model: type[Model], sql: str, params, *, fields=None, extra: Seque
     alias = router.db_for_read(model)
     connection = connections[alias]
     fields = list(fields) if fields is not None else _fields(model)
-    names = [f.attname for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     found = []
     for row in rows:
         values = iter(row)
-        read = []
-        for field in fields:
-            value = next(values)
-            if value is not None and hasattr(field, "from_db_value"):
-                value = field.from_db_value(value, None, connection)
-            read.append(value)
-        obj = model.from_db(alias, names, read)
+        obj = _from_row(model, values, connection, alias, fields)
         for name in extra:
             setattr(obj, name, next(values))
         found.append(obj)
@@ -104,8 +97,8 @@ def _fields(model: type[Model]) -> list[models.Field]:
     return list(model._meta.concrete_fields)
 
 
-def _from_row(model: type[Model], values, connection, alias: str) -> Model:
-    fields = _fields(model)
+def _from_row(model: type[Model], values, connection, alias: str, fields=None) -> Model:
+    fields = _fields(model) if fields is None else fields
     read = []
     for field in fields:
         value = next(values)
