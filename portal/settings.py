@@ -136,9 +136,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # An order, its parts and its first event stored by one statement on PostgreSQL (workvisits/graph_insert.py);
 # off: the ORM's bulk_create() per table in a transaction.
 GRAPH_INSERT_ONE_STATEMENT = env.bool("GRAPH_INSERT_ONE_STATEMENT", default=True)
-# The submission reads an order and its parts by one statement on PostgreSQL (workvisits/graph_read.py);
-# off: the ORM's select_related and one prefetch per set of parts.
-SUBMISSION_READ_ONE_STATEMENT = env.bool("SUBMISSION_READ_ONE_STATEMENT", default=True)
+# The submission, and the API's pages of orders, read orders with their parts by one statement on
+# PostgreSQL (workvisits/graph_read.py); off: the ORM's select_related and one prefetch per set of parts.
+ORDER_READ_ONE_STATEMENT = env.bool("ORDER_READ_ONE_STATEMENT", default=True)
 # What an email batch that all went out leaves behind (its claims sent, its EMAIL events, its events
 # notified) written by one statement on PostgreSQL (workvisits/notifications.py); off: a transaction of three.
 EMAIL_BOOKKEEPING_ONE_STATEMENT = env.bool("EMAIL_BOOKKEEPING_ONE_STATEMENT", default=True)

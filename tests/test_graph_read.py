@@ -135,7 +135,7 @@ def test_switched_off_the_orm_reads_the_same(orderer, make_body, settings):
     order = services.order_create(user=orderer, data=_rich_body(make_body))
     _attach(order, "plan.pdf")
     one = _everything(selectors.order_for_submission(order.pk))
-    settings.SUBMISSION_READ_ONE_STATEMENT = False
+    settings.ORDER_READ_ONE_STATEMENT = False
     with CaptureQueriesContext(connection) as queries:
         read = selectors.order_for_submission(order.pk)
     assert len(queries.captured_queries) == 5  # the order with its joins, then one prefetch per set of parts

@@ -226,7 +226,7 @@ def test_order_history_pages_read_ids_first_and_hold_at_the_edges(orderer, templ
     expected = selectors.order_search_page(user=orderer, search=by_status, number=0, size=100)[0][:3]
     assert total == 6 and rows == expected
     with CaptureQueriesContext(connection) as captured:  # the parts came with the page
-        assert all(o.cages.all()[0].cage.cage_id and o.visitors.all()[0].name for o in rows)
+        assert all(o.parts("cages")[0].cage.cage_id and o.parts("visitors")[0].name for o in rows)
     assert not captured.captured_queries
 
 

@@ -43,15 +43,24 @@ class Children:
 def read_graph(model: type[Model], pk, *, joins: Sequence[str] = (), children: Sequence[Children] = ()) -> Model:
     """The `model` instance of primary key `pk`, its foreign keys in `joins` filled, and
     `read_parts[c.name]` for each of `children`. Raises model.DoesNotExist."""
+    found = read_graphs(model, [pk], joins=joins, children=children)
+    if not found:
+        raise model.DoesNotExist(f"{model.__name__} matching query does not exist.")
+    return found[0]
+
+
+def read_graphs(model: type[Model], pks, *, joins: Sequence[str] = (), children: Sequence[Children] = ()) -> list:
+    """read_graph for every primary key of `pks` in one statement (those that exist, in no set order)."""
     alias = router.db_for_read(model)
     connection = connections[alias]
     joins, children = tuple(joins), tuple(children)
     with connection.cursor() as cursor:
-        cursor.execute(_statement(alias, model, joins, children), [pk])
-        row = cursor.fetchone()
-    if row is None:
-        raise model.DoesNotExist(f"{model.__name__} matching query does not exist.")
+        cursor.execute(_statement(alias, model, joins, children), [list(pks)])
+        rows = cursor.fetchall()
+    return [_graph(model, row, joins, children, connection, alias) for row in rows]
 
+
+def _graph(model, row, joins, children, connection, alias: str) -> Model:
     values = iter(row)
     parent = _from_row(model, values, connection, alias)
     for name in joins:
@@ -169,7 +178,7 @@ def _statement(alias: str, model: type[Model], joins: tuple[str, ...], children:
         )
     return (
         f"SELECT {', '.join(selected)} FROM {quote(model._meta.db_table)} {_PARENT}{from_sql}"  # noqa: S608
-        f" WHERE {_PARENT}.{quote(pk)} = %s"
+        f" WHERE {_PARENT}.{quote(pk)} = ANY(%s::{model._meta.pk.rel_db_type(connections[alias])}[])"
     )
 
 

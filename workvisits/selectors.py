@@ -20,7 +20,7 @@ from django.utils.functional import cached_property
 
 from . import catalogue, rules
 from .choices import OPEN_UPSTREAM_STATUSES, ContactType, OrderStatus
-from .graph_read import Children, read_graph, read_rows
+from .graph_read import Children, read_graph, read_graphs, read_rows
 from .models import (
     IBX,
     ORDER_SEARCHED,
@@ -318,8 +318,11 @@ def _in_order(ids: list[int], rows: QuerySet[Order] | None = None) -> list[Order
     ids came from an index)."""
     if not ids:
         return []
-    rows = _with_parts(Order.objects.all()) if rows is None else rows
-    found = {order.pk: order for order in rows.filter(pk__in=ids)}
+    if rows is None and _one_statement():
+        read = read_graphs(Order, ids, joins=_ORDER_JOINS, children=_ORDER_PARTS)
+    else:
+        read = (_with_parts(Order.objects.all()) if rows is None else rows).filter(pk__in=ids)
+    found = {order.pk: order for order in read}
     return [found[pk] for pk in ids if pk in found]
 
 
@@ -502,9 +505,11 @@ def order_with_parts(pk: int) -> Order:
     return _with_parts(Order.objects.select_related("series_occurrence__series")).get(pk=pk)
 
 
-# The same parts for the submission, read by one statement on PostgreSQL (graph_read.py): its consumers
-# (the upstream bodies, the emails) read them with Order.parts() and Order.occurrence().
-_SUBMISSION_PARTS = (
+# The same parts read by one statement on PostgreSQL (graph_read.py), for the submission and for the API's
+# pages of orders: their consumers (the upstream bodies, the emails, the API's order JSON) read them with
+# Order.parts() and Order.occurrence().
+_ORDER_JOINS = ("ibx", "organization", "ordered_by")
+_ORDER_PARTS = (
     Children("cages", OrderCage, "order", joins=("cage", "account", "cabinet")),
     Children("visitors", Visitor, "order", joins=("user",)),
     Children("contacts", Contact, "order", joins=("user",)),
@@ -513,11 +518,15 @@ _SUBMISSION_PARTS = (
 )
 
 
+def _one_statement() -> bool:
+    return connection.vendor == "postgresql" and settings.ORDER_READ_ONE_STATEMENT
+
+
 def order_for_submission(pk: int) -> Order:
-    """order_with_parts, in one statement (SUBMISSION_READ_ONE_STATEMENT, PostgreSQL)."""
-    if connection.vendor != "postgresql" or not settings.SUBMISSION_READ_ONE_STATEMENT:
+    """order_with_parts, in one statement (ORDER_READ_ONE_STATEMENT, PostgreSQL)."""
+    if not _one_statement():
         return order_with_parts(pk)
-    return read_graph(Order, pk, joins=("ibx", "organization", "ordered_by"), children=_SUBMISSION_PARTS)
+    return read_graph(Order, pk, joins=_ORDER_JOINS, children=_ORDER_PARTS)
 
 
 # What an email about an order needs (recipients, templates, invite): the parts of order_with_parts
@@ -540,7 +549,7 @@ def order_for_notice(pk: int) -> Order:
 
 def order_facts(order: Order) -> rules.OrderFacts:
     technical = frozenset(
-        c.user.username for c in order.contacts.all() if c.contact_type == ContactType.TECHNICAL and c.user_id
+        c.user.username for c in order.parts("contacts") if c.contact_type == ContactType.TECHNICAL and c.user_id
     )
     return rules.OrderFacts(
         status=order.status,
@@ -636,7 +645,7 @@ def calendar_feed_active(user: User) -> bool:
 
 def order_lines(order: Order) -> list[tuple[str, OrderCage]]:
     """The order's lines as the Orders API lists them: one per cage, `{orderId}-{n}` in the order they were given."""
-    cages = sorted(order.cages.all(), key=lambda c: c.pk)
+    cages = sorted(order.parts("cages"), key=lambda c: c.pk)
     return [(f"{order.order_id}-{n}", cage) for n, cage in enumerate(cages, start=1)]
 
 

@@ -701,7 +701,7 @@ def order_json(order: Order) -> dict:
     first_account = lines[0][1].account if lines else None
     status = upstream_status(order.status)
     purchase_order = _purchase_order(order)
-    attachments = list(order.attachments.all())
+    attachments = order.parts("attachments")
     references = [{"id": str(a.id), "name": a.name} for a in attachments]
     zone = order.ibx.timezone
     return {
@@ -710,7 +710,7 @@ def order_json(order: Order) -> dict:
         "accountName": first_account.name if first_account else "",
         "contacts": [
             {"type": "ORDERING", "registeredUser": order.ordered_by.username},
-            *(_contact(c, zone) for c in order.contacts.all()),
+            *(_contact(c, zone) for c in order.parts("contacts")),
         ],
         "status": status,
         "createdDateTime": rules.format_datetime(order.created_at),
@@ -753,7 +753,7 @@ def order_json(order: Order) -> dict:
                 }
                 for _, c in lines
             ],
-            "visitors": [_visitor(v) for v in order.visitors.all()],
+            "visitors": [_visitor(v) for v in order.parts("visitors")],
             "visitStartDateTime": rules.format_datetime(order.visit_start),
             "visitEndDateTime": rules.format_datetime(order.visit_end),
             "openCabinet": order.open_cabinet,
