@@ -1,5 +1,6 @@
 """The order lists at scale: constant queries, correct pages at the edges, cursors."""
 
+import math
 from datetime import timedelta
 
 import pytest
@@ -147,12 +148,28 @@ def test_the_dashboard_links_a_few_pages_not_every_page(client, orderer, templat
     assert "page=50" in html and "page=1" in html and "…" in html
 
 
+def test_a_long_api_list_gives_an_estimated_total_and_says_so(orderer, template, monkeypatch):
+    api = Api(orderer)
+    _orders(template, upcoming=0, past=299)  # 300 orders
+    analyze()
+    monkeypatch.setattr(selectors, "COUNT_EXACTLY_UP_TO", 100)
+    listing = api.get("/colocations/v2/orders").json()
+    pagination = listing["pagination"]
+    assert pagination["totalCountExact"] is False and 101 <= pagination["totalCount"] <= 600
+    assert pagination["totalPages"] == math.ceil(pagination["totalCount"] / 20) and len(listing["content"]) == 20
+    history = api.post("/v1/retrieve-orders", {"page": {"number": 0, "size": 20}}).json()
+    assert 101 <= history["page"]["totalElements"] <= 600 and len(history["content"]) == 20
+    monkeypatch.setattr(selectors, "COUNT_EXACTLY_UP_TO", 1000)
+    exact = api.get("/colocations/v2/orders").json()["pagination"]
+    assert (exact["totalCount"], exact["totalCountExact"]) == (300, True)
+
+
 def test_api_pages_at_the_edges(orderer, template):
     api = Api(orderer)
     _orders(template, upcoming=0, past=44)  # 45 orders
     last = api.get("/colocations/v2/orders", {"page": 3}).json()
     assert len(last["content"]) == 5
-    assert last["pagination"] == {"page": 3, "size": 20, "totalCount": 45, "totalPages": 3}
+    assert last["pagination"] == {"page": 3, "size": 20, "totalCount": 45, "totalPages": 3, "totalCountExact": True}
     beyond = api.get("/colocations/v2/orders", {"page": 4})
     assert beyond.status_code == 200 and beyond.json()["content"] == []
     assert beyond.json()["pagination"]["totalCount"] == 45

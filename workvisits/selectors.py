@@ -449,8 +449,9 @@ def _ibxs_with_orders(organization_id: int) -> QuerySet[IBX]:
 @dataclass(frozen=True)
 class OrderPage:
     orders: list[Order]
-    total: int
+    total: int  # exact up to COUNT_EXACTLY_UP_TO, else PostgreSQL's estimate (bounded_count)
     next_cursor: str | None  # where the next page starts, when there is one
+    total_exact: bool = True
 
 
 class InvalidCursor(ValueError):
@@ -481,10 +482,11 @@ def order_list_page(
 
     By page number the page's ids are read from the (organization, created_at, id) index first and only
     those rows are loaded; with a cursor (a position, so it stays valid when its order is deleted) the
-    page starts right after it. Raises InvalidCursor.
+    page starts right after it. The total is exact up to COUNT_EXACTLY_UP_TO, else PostgreSQL's estimate
+    (`total_exact`). Raises InvalidCursor.
     """
     orders = orders_for_user(user=user, filters=filters)
-    total = orders.count()
+    total, exact = bounded_count(orders, COUNT_EXACTLY_UP_TO)
     newest_first = orders.order_by("-created_at", "-id").values_list("id", flat=True)
     if cursor:
         created, pk = _cursor_position(cursor)
@@ -497,7 +499,9 @@ def order_list_page(
         offset = (page - 1) * size
         ids = list(newest_first[offset : offset + size + 1]) if offset < total else []
     rows = _in_order(ids[:size])
-    return OrderPage(orders=rows, total=total, next_cursor=_cursor(rows[-1]) if len(ids) > size else None)
+    return OrderPage(
+        orders=rows, total=total, next_cursor=_cursor(rows[-1]) if len(ids) > size else None, total_exact=exact
+    )
 
 
 def order_with_parts(pk: int) -> Order:
@@ -685,14 +689,15 @@ def _search_matches(user: User, search: OrderSearch) -> QuerySet[Order]:
 
 
 def order_search_page(*, user: User, search: OrderSearch, number: int, size: int) -> tuple[list[Order], int]:
-    """Page `number` (from 0) of an Order History search, with their parts, and how many orders match.
+    """Page `number` (from 0) of an Order History search, with their parts, and how many orders match
+    (exactly up to COUNT_EXACTLY_UP_TO, else PostgreSQL's estimate: counting costs what the list holds).
 
     As the API list: the page's ids are read first (newest first straight from the (organization,
     created_at, id) index), then only those rows with their parts, so a deep page does not load every
     row before it.
     """
     matches = _search_matches(user, search)
-    total = matches.count()
+    total, _ = bounded_count(matches, COUNT_EXACTLY_UP_TO)  # the Order History page cannot say "estimate"
     start = number * size
     ids = list(matches.values_list("id", flat=True)[start : start + size]) if start < total else []
     return _in_order(ids), total

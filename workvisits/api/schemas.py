@@ -392,8 +392,11 @@ class OrderSerializer(serializers.Serializer):
 class PaginationSerializer(serializers.Serializer):
     page = serializers.IntegerField(allow_null=True, help_text="null when the page was asked by cursor.")
     size = serializers.IntegerField()
-    totalCount = serializers.IntegerField()
+    totalCount = serializers.IntegerField(
+        help_text="Exact up to 10,000 orders; above, PostgreSQL's estimate (see totalCountExact)."
+    )
     totalPages = serializers.IntegerField()
+    totalCountExact = serializers.BooleanField(help_text="false when totalCount is an estimate.")
 
 
 class OrderListSerializer(serializers.Serializer):

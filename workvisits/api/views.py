@@ -534,6 +534,7 @@ class OrderListView(ApiView):
                     "size": size,
                     "totalCount": found.total,
                     "totalPages": math.ceil(found.total / size),
+                    "totalCountExact": found.total_exact,
                 },
             },
             headers=_next_link(request, found.next_cursor),
