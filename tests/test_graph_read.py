@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext, isolate_apps
 
-from workvisits import notifications, selectors, series, services
+from workvisits import graph_read, notifications, selectors, series, services
 from workvisits.models import Attachment, Order, SeriesOccurrence
 from workvisits.upstream import payloads
 
@@ -141,3 +141,20 @@ def test_switched_off_the_orm_reads_the_same(orderer, make_body, settings):
     assert len(queries.captured_queries) == 5  # the order with its joins, then one prefetch per set of parts
     assert _everything(read) == one
     assert not hasattr(read, "read_parts")
+
+
+
+@isolate_apps("workvisits")
+def test_a_part_whose_values_json_cannot_carry_is_refused_not_read_inexactly():
+    class Priced(models.Model):  # a part with a decimal, as a future one might have
+        order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+        price = models.DecimalField(max_digits=12, decimal_places=2)
+
+        class Meta:
+            app_label = "workvisits"
+
+        def __str__(self):
+            return str(self.price)
+
+    with pytest.raises(NotImplementedError, match="price"):
+        graph_read.read_graphs(Order, [1], children=[graph_read.Children("priced", Priced, "order")])
