@@ -1,6 +1,9 @@
 """What an order's emails leave behind once they all went out (the claims sent, an EMAIL event each, the
 events marked notified): the one statement on PostgreSQL and the ORM's transaction store the same."""
 
+import socketserver
+import threading
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -60,23 +63,48 @@ def test_every_email_sent_is_recorded_once(orderer, make_body, settings, mailout
     assert len(mailoutbox) == 2 and _left_behind(order) == left
 
 
-def test_a_refused_email_is_sent_again_by_the_retry_alone(orderer, make_body, settings, mailoutbox, monkeypatch):
+class _RefusingSmtp(socketserver.StreamRequestHandler):
+    """Just enough SMTP for Django's backend: every recipient is taken but those of `server.refused`."""
+
+    def handle(self):
+        self.wfile.write(b"220 test SMTP\r\n")
+        in_data = False
+        while line := self.rfile.readline():
+            if in_data:
+                if line == b".\r\n":
+                    in_data = False
+                    self.wfile.write(b"250 queued\r\n")
+                continue
+            verb = line[:4].upper()
+            if verb == b"RCPT" and self.server.refused.encode() in line.lower():
+                self.wfile.write(b"550 mailbox unavailable\r\n")
+            elif verb == b"DATA":
+                in_data = True
+                self.wfile.write(b"354 go ahead\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+def test_a_refused_email_is_sent_again_by_the_retry_alone(orderer, make_body, settings, mailoutbox):
     order = services.order_create(user=orderer, data=_body(make_body))
-    real = notifications._message
-
-    def refuse_viewer(email, mail):
-        if email.recipient.startswith("viewer"):
-            raise OSError("550 mailbox unavailable")
-        return real(email, mail)
-
-    monkeypatch.setattr(notifications, "_message", refuse_viewer)
-    with pytest.raises(notifications.DeliveryError):
-        notifications.notify_order(order.pk)
-    assert [m.to for m in mailoutbox] == [["orderer@acme.example"]]
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _RefusingSmtp)
+    server.daemon_threads, server.refused = True, "viewer@"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.server_address[1], 5
+        with pytest.raises(notifications.DeliveryError, match="viewer@acme.example"):
+            notifications.notify_order(order.pk)
+    finally:
+        server.shutdown()
+        server.server_close()
     assert _left_behind(order)["claims"] == [("submitted", "orderer@acme.example", True)]
     assert len(_left_behind(order)["unnotified"]) == 1
 
-    monkeypatch.setattr(notifications, "_message", real)
-    assert notifications.notify_order(order.pk) == 1
-    assert [m.to for m in mailoutbox] == [["orderer@acme.example"], ["viewer@acme.example"]]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert notifications.notify_order(order.pk) == 1  # the refused one alone
+    assert [m.to for m in mailoutbox] == [["viewer@acme.example"]]
     assert _left_behind(order)["unnotified"] == []
