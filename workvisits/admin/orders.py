@@ -273,6 +273,17 @@ LIST_COLUMNS = (
 )
 
 
+# Where the list's rows keep their prefetched parts (plain lists, see OrderAdmin._list_rows).
+LISTED_CAGES = "listed_cages"
+LISTED_VISITORS = "listed_visitors"
+
+
+def _listed(order: Order, attr: str, related: str):
+    """An order's prefetched parts of the list, or (elsewhere) its related manager's."""
+    parts = getattr(order, attr, None)
+    return parts if parts is not None else getattr(order, related).all()
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     # Five columns that fit a 1280 px screen with the status always in view; the rest is on the order page.
@@ -415,7 +426,8 @@ class OrderAdmin(admin.ModelAdmin):
     def _list_rows(orders):
         """The list's rows with the columns its cells show (the operators' four more included), not the
         payloads, reasons and the rest only the order's own page shows: a third of the list's time was
-        making the rows' models."""
+        making the rows' models. The parts go into plain lists (`to_attr`): into the related managers,
+        each row's cages and visitors cost a queryset clone of their own, a sixth of the list's time."""
         return (
             orders.select_related("organization", "ibx")
             .only(*LIST_COLUMNS)
@@ -423,6 +435,7 @@ class OrderAdmin(admin.ModelAdmin):
                 Prefetch(
                     "cages",
                     queryset=OrderCage.objects.select_related("cage").only("order_id", "cage__cage_id").order_by("id"),
+                    to_attr=LISTED_CAGES,
                 ),
                 Prefetch(
                     "visitors",
@@ -437,6 +450,7 @@ class OrderAdmin(admin.ModelAdmin):
                         "user__username",
                     )
                     .order_by("id"),
+                    to_attr=LISTED_VISITORS,
                 ),
             )
         )
@@ -459,7 +473,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="cages")
     def cage_list(self, obj):
-        return ", ".join(c.cage.cage_id for c in obj.cages.all())
+        return ", ".join(c.cage.cage_id for c in _listed(obj, LISTED_CAGES, "cages"))
 
     @admin.display(description="organization · cages", ordering="organization__name")
     def where(self, obj):
@@ -471,7 +485,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="visitors")
     def visitor_list(self, obj):
-        names = [v.name for v in obj.visitors.all()]
+        names = [v.name for v in _listed(obj, LISTED_VISITORS, "visitors")]
         return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
     @admin.display(description="review reasons")
