@@ -169,6 +169,8 @@ else:
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Permission checks in one query (workvisits/permissions.py); signing in stays ModelBackend's.
+    "workvisits.permissions.PermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
