@@ -49,6 +49,27 @@ def test_upcoming_visits_come_first_soonest_first_then_past_ones_latest_first(si
     assert "EST" in page or "EDT" in page
 
 
+def test_each_row_shows_its_ibx_cages_and_visitors_in_the_order_entered(signed_in, orderer, make_body):
+    body = make_body(customerReferenceId="REF-ROW-1")
+    body["details"]["visitors"].append({"firstName": "Jane", "lastName": "Doe", "companyName": "Fixit BV"})
+    order = services.order_create(user=orderer, data=body)
+    bare = place(orderer, make_body, days=2)
+    Order.objects.filter(pk=bare.pk).update(customer_reference_id="")
+    bare.visitors.all().delete()
+    rows = {o.order_id: o for o in signed_in.get(reverse("dashboard")).context["page"].object_list}
+    shown = rows[order.order_id]
+    assert (shown.ibx.code, shown.ibx.timezone) == (order.ibx.code, order.ibx.timezone)
+    assert shown.cage_ids == [c.cage.cage_id for c in order.cages.order_by("id")]
+    assert shown.visitor_names == [v.name for v in order.visitors.order_by("id")] == ["Olivia Orderer", "Jane Doe"]
+    assert (shown.customer_reference_id, shown.visit_start, shown.visit_end, shown.status) == (
+        "REF-ROW-1",
+        order.visit_start,
+        order.visit_end,
+        order.status,
+    )
+    assert rows[bare.order_id].visitor_names == [] and rows[bare.order_id].customer_reference_id == ""
+
+
 def test_filters_and_search(signed_in, orderer, make_body):
     a = place(orderer, make_body, customerReferenceId="TICKET-42")
     b = place(orderer, make_body)
