@@ -4,8 +4,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from tests.test_api_create import _big_body
 from workvisits import services
 from workvisits.choices import EventKind
 from workvisits.models import Order
@@ -161,3 +164,18 @@ def test_attachments_download_for_the_organization_only(
 def test_confirmation_page_says_what_happens_next(signed_in, order):
     page = signed_in.get(url("order_confirmation", order)).content.decode()
     assert order.order_id in page and "What happens next" in page and "data centre" in page
+
+
+def test_the_order_page_costs_the_same_queries_for_1_and_20_cages_visitors_and_contacts(
+    signed_in, orderer, make_body, django_assert_num_queries
+):
+    small = services.order_create(user=orderer, data=_big_body(make_body, orderer.organization, 1))
+    big = services.order_create(user=orderer, data=_big_body(make_body, orderer.organization, 20))
+    with CaptureQueriesContext(connection) as one:
+        assert signed_in.get(url("order_detail", small)).status_code == 200
+    with django_assert_num_queries(len(one.captured_queries)):
+        page = signed_in.get(url("order_detail", big)).content.decode()
+    for i in range(19):
+        assert f"DC2:01:9{i:05d}" in page
+    assert all(f"Visitor{i} Person" in page for i in range(20))
+    assert all(f"v{i}@acme.example" in page for i in range(20))

@@ -353,7 +353,7 @@ def order_modify(
         if change.notification_usernames:
             known = {
                 c.user.username
-                for c in order.contacts.all()
+                for c in order.parts("contacts")
                 if c.user_id and c.contact_type == ContactType.NOTIFICATION
             }
             new_users = User.objects.filter(

@@ -54,6 +54,12 @@ def in_zone(value: datetime | None, where) -> str:
 
 
 @register.filter
+def parts(order, name: str) -> list:
+    """The order's cages, visitors, contacts or attachments however they were read (Order.parts)."""
+    return order.parts(name)
+
+
+@register.filter
 def zone_label(where, on: datetime | None = None) -> str:
     """`America/New_York (EDT, UTC−04:00)` for an IBX or a zone name, on the date `on` (default now)."""
     return messages.zone_label(_zone(where), on if isinstance(on, datetime) else None)

@@ -9,14 +9,15 @@ from .forms import cage_key
 def steps_from_order(order, user) -> dict[str, dict[str, list[str]]]:
     """Step data as the wizard stores a posted step: {"<step>-<field>": [values]}."""
     location = {"location-ibx": [order.ibx.code], "location-cages": []}
-    for part in order.cages.all():
+    for part in order.parts("cages"):
         key = cage_key(part.cage.cage_id)
         location["location-cages"].append(part.cage.cage_id)
         location[f"location-account_{key}"] = [part.account.number]
         location[f"location-cabinet_{key}"] = [part.cabinet.cabinet_id if part.cabinet_id else ""]
 
-    registered = [v.user.username for v in order.visitors.all() if v.user_id]
-    typed = [v for v in order.visitors.all() if not v.user_id]
+    visitors = order.parts("visitors")
+    registered = [v.user.username for v in visitors if v.user_id]
+    typed = [v for v in visitors if not v.user_id]
     visitors = {
         "visitors-TOTAL_FORMS": [str(max(len(typed), 1))],
         "visitors-INITIAL_FORMS": ["0"],
@@ -38,7 +39,7 @@ def steps_from_order(order, user) -> dict[str, dict[str, list[str]]]:
             visitors[f"visitors-{i}-leave_out"] = ["on"]
 
     contacts = {"contacts-notification": []}
-    for c in order.contacts.all():
+    for c in order.parts("contacts"):
         if c.contact_type == ContactType.NOTIFICATION:
             contacts["contacts-notification"].append(c.user.username)
             continue

@@ -136,7 +136,7 @@ def _order_context(request, order, *, reschedule=None, notify=None, cancel=None)
     user = request.user
     may_change = order.is_open and selectors.user_may_change_order(user, order)
     zone = order.ibx.zone
-    known = {c.user_id for c in order.contacts.all() if c.user_id and c.contact_type == "NOTIFICATION"}
+    known = {c.user_id for c in order.parts("contacts") if c.user_id and c.contact_type == "NOTIFICATION"}
     return {
         "order": order,
         "timeline": timeline(order),
@@ -316,7 +316,7 @@ def order_cancel(request, order_id):
 @login_required
 def attachment_download(request, order_id, attachment_id):
     order = _order_or_404(request.user, order_id)
-    if not any(str(a.id) == str(attachment_id) for a in order.attachments.all()):
+    if not any(str(a.id) == str(attachment_id) for a in order.parts("attachments")):
         raise Http404("No such attachment.")
     return downloads.attachment_download(request.user, attachment_id)
 
