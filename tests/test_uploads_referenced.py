@@ -1,5 +1,6 @@
 """Unused uploads of the organization cost a change of an order nothing: no attachment is loaded."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -25,9 +26,17 @@ def test_a_change_loads_none_of_many_unused_uploads(orderer, make_body):
     }
     with CaptureQueriesContext(connection) as captured:
         services.order_modify(user=orderer, order_id=order.order_id, data=body)
-    read = [q["sql"] for q in captured.captured_queries if 'FROM "workvisits_attachment"' in q["sql"]]
-    # Only the order's own attachments (its prefetch, by order id), never the organization's uploads.
-    assert all('"workvisits_attachment"."order_id" IN' in sql for sql in read), read
+    # Every read of attachments is of the order's own, by its order id (the ORM's prefetch, or the subquery of
+    # the one-statement read of the order), never the organization's uploads.
+    reads = [where for q in captured.captured_queries for where in ATTACHMENT_READ.findall(q["sql"])]
+    assert reads
+    for table_alias, where in reads:
+        column = f'{table_alias}."order_id"' if table_alias else '"workvisits_attachment"."order_id"'
+        assert where.startswith((f"{column} IN", f'{column} = p."id"')), where
+
+
+# A read of the attachments table: its alias, if any, and its WHERE clause (up to the subquery's end).
+ATTACHMENT_READ = re.compile(r'FROM "workvisits_attachment"(?: (\w+))? (?:[^()]|\([^()]*\))*?WHERE ([^)]*)')
 
 
 def _many_unused_uploads(user, count=2000):
