@@ -179,3 +179,12 @@ def test_the_order_page_costs_the_same_queries_for_1_and_20_cages_visitors_and_c
         assert f"DC2:01:9{i:05d}" in page
     assert all(f"Visitor{i} Person" in page for i in range(20))
     assert all(f"v{i}@acme.example" in page for i in range(20))
+
+
+def test_a_closed_order_s_page_offers_no_changes_and_reads_no_member_list(signed_in, order):
+    Order.objects.filter(pk=order.pk).update(status="CLOSED")
+    with CaptureQueriesContext(connection) as captured:
+        page = signed_in.get(url("order_detail", order))
+    assert page.status_code == 200 and page.context["may_change"] is False
+    assert page.context["notify_form"] is None
+    assert not any('ORDER BY "workvisits_user"."last_name"' in q["sql"] for q in captured.captured_queries)

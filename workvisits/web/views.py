@@ -154,10 +154,15 @@ def _order_context(request, order, *, reschedule=None, notify=None, cancel=None)
                 "version": order.version,
             },
         ),
+        # The organization's members are read only for an order the user may change (the form's only use).
         "notify_form": notify
-        or forms.NotificationContactForm(
-            users=[u for u in selectors.organization_users(user) if u.pk not in known],
-            initial={"version": order.version},
+        or (
+            forms.NotificationContactForm(
+                users=[u for u in selectors.organization_users(user) if u.pk not in known],
+                initial={"version": order.version},
+            )
+            if may_change
+            else None
         ),
         "cancel_form": cancel or forms.CancelForm(),
     }
