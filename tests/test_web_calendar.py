@@ -200,8 +200,12 @@ def test_the_span_is_read_in_one_query_however_many_visits(client, orderer, make
         )
         assert {o.ibx.code for o in found} == {"DC2", "AM1"}  # (the IBX comes with the order)
     # One query of the orders (the others read the user's permissions, once per request).
-    assert len([q for q in captured.captured_queries if '"workvisits_order"' in q["sql"]]) == 1
+    (read,) = [q["sql"] for q in captured.captured_queries if '"workvisits_order"' in q["sql"]]
     assert len(found) == 21
+    # With only what a visit on the calendar shows: no payloads, reasons or bookkeeping of the pipeline.
+    for column in ("upstream_payload", "upstream_response", "review_reasons", "last_error", "lease_owner"):
+        assert f'"{column}"' not in read
+    assert {o.customer_reference_id for o in found} and all(o.visit_end > o.visit_start for o in found)
 
 
 def _nodes(plan: dict):
