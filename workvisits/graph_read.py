@@ -198,3 +198,24 @@ def _statement(alias: str, model: type[Model], joins: tuple[str, ...], children:
 
 def _column(model: type[Model], name: str) -> str:
     return model._meta.pk.column if name == "pk" else model._meta.get_field(name).column
+
+
+@dataclass(frozen=True)
+class SqlNames:
+    """The quoted names of models' tables and columns on a database, from their public metadata: what the
+    portal's hand-written statements format in (never a value: those are parameters)."""
+
+    alias: str
+
+    def quote(self, name: str) -> str:
+        return connections[self.alias].ops.quote_name(name)
+
+    def table(self, model: type[Model]) -> str:
+        return self.quote(model._meta.db_table)
+
+    def column(self, model: type[Model], name: str) -> str:
+        """The column of field `name` ("pk" for the primary key)."""
+        return self.quote(_column(model, name))
+
+    def pk(self, model: type[Model]) -> str:
+        return self.column(model, "pk")

@@ -24,6 +24,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import connections, router
 
+from .graph_read import SqlNames
+
 # Where a user object keeps its permissions once read (for the rest of its request).
 CACHE_ATTRIBUTE = "portal_permissions"
 
@@ -63,13 +65,11 @@ def _read_permissions(user) -> frozenset[str]:
 
 
 def _permission_columns(alias: str) -> str:
-    q = connections[alias].ops.quote_name
-    content_type = Permission._meta.get_field("content_type")
-    app_label, codename = ContentType._meta.get_field("app_label"), Permission._meta.get_field("codename")
+    n = SqlNames(alias)
     return (
-        f"SELECT ct.{q(app_label.column)}, p.{q(codename.column)} "  # noqa: S608
-        f"FROM {q(Permission._meta.db_table)} p "
-        f"JOIN {q(ContentType._meta.db_table)} ct ON ct.{q(ContentType._meta.pk.column)} = p.{q(content_type.column)}"
+        f"SELECT ct.{n.column(ContentType, 'app_label')}, p.{n.column(Permission, 'codename')} "  # noqa: S608
+        f"FROM {n.table(Permission)} p JOIN {n.table(ContentType)} ct "
+        f"ON ct.{n.pk(ContentType)} = p.{n.column(Permission, 'content_type')}"
     )
 
 
@@ -81,20 +81,16 @@ def _all_permissions_sql(alias: str) -> str:
 @functools.cache
 def _user_permissions_sql(alias: str) -> str:
     """A user's permissions, given directly and through the groups, from the models' metadata."""
-    q = connections[alias].ops.quote_name
+    n = SqlNames(alias)
     user_model = get_user_model()
-    direct = user_model._meta.get_field("user_permissions").remote_field.through._meta
-    member = user_model._meta.get_field("groups").remote_field.through._meta
-    granted = Group._meta.get_field("permissions").remote_field.through._meta
-
-    def column(meta, name):
-        return q(meta.get_field(name).column)
-
+    direct = user_model._meta.get_field("user_permissions").remote_field.through
+    member = user_model._meta.get_field("groups").remote_field.through
+    granted = Group._meta.get_field("permissions").remote_field.through
+    user = user_model._meta.model_name  # the through models' field naming the user
     return (
-        f"{_permission_columns(alias)} WHERE p.{q(Permission._meta.pk.column)} IN ("  # noqa: S608
-        f"SELECT d.{column(direct, 'permission')} FROM {q(direct.db_table)} d "
-        f"WHERE d.{column(direct, user_model._meta.model_name)} = %s "
-        f"UNION SELECT g.{column(granted, 'permission')} FROM {q(granted.db_table)} g "
-        f"JOIN {q(member.db_table)} m ON m.{column(member, 'group')} = g.{column(granted, 'group')} "
-        f"WHERE m.{column(member, user_model._meta.model_name)} = %s)"
+        f"{_permission_columns(alias)} WHERE p.{n.pk(Permission)} IN ("  # noqa: S608
+        f"SELECT d.{n.column(direct, 'permission')} FROM {n.table(direct)} d WHERE d.{n.column(direct, user)} = %s "
+        f"UNION SELECT g.{n.column(granted, 'permission')} FROM {n.table(granted)} g "
+        f"JOIN {n.table(member)} m ON m.{n.column(member, 'group')} = g.{n.column(granted, 'group')} "
+        f"WHERE m.{n.column(member, user)} = %s)"
     )

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from . import catalogue, rules
 from .choices import OPEN_UPSTREAM_STATUSES, ContactType, OrderStatus
-from .graph_read import Children, read_graph, read_graphs, read_rows
+from .graph_read import Children, SqlNames, read_graph, read_graphs, read_rows
 from .models import (
     IBX,
     ORDER_SEARCHED,
@@ -172,24 +172,25 @@ def _state_and_grants(organization_id: int, user_id: int) -> tuple[tuple, list[t
 
 @functools.cache
 def _state_and_grants_statement(alias: str) -> str:
-    q = connections[alias].ops.quote_name
-    organization, grant, user = Organization._meta, OrderingGrant._meta, User._meta
-    endpoint = WebhookEndpoint._meta
-
-    def column(meta, name):
-        return q(meta.get_field(name).column)
-
-    state = ", ".join(f"o.{column(organization, name)}" for name in _STATE_FIELDS)
+    n = SqlNames(alias)
+    organization = f"o.{n.pk(Organization)}"
+    grant_user = f"g.{n.column(OrderingGrant, 'user')}"
+    state = ", ".join(f"o.{n.column(Organization, name)}" for name in _STATE_FIELDS)
+    has_webhooks = (
+        f"EXISTS (SELECT 1 FROM {n.table(WebhookEndpoint)} w "  # noqa: S608
+        f"WHERE w.{n.column(WebhookEndpoint, 'organization')} = {organization} "
+        f"AND w.{n.column(WebhookEndpoint, 'active')})"
+    )
+    # The grants of the caller, only while the caller is an active member of the organization.
+    grants = (
+        f"LEFT JOIN ({n.table(OrderingGrant)} g JOIN {n.table(User)} u "
+        f"ON u.{n.pk(User)} = {grant_user} AND u.{n.column(User, 'is_active')}) "
+        f"ON {grant_user} = %s AND u.{n.column(User, 'organization')} = {organization}"
+    )
     # Only quoted identifiers from the models' metadata are formatted in; the values are parameters.
     return (
-        f"SELECT {state}, g.{column(grant, 'cage')}, g.{column(grant, 'ibx')}, "  # noqa: S608
-        f"EXISTS (SELECT 1 FROM {q(endpoint.db_table)} w WHERE w.{column(endpoint, 'organization')} = "
-        f"o.{q(organization.pk.column)} AND w.{column(endpoint, 'active')}) "
-        f"FROM {q(organization.db_table)} o "
-        f"LEFT JOIN ({q(grant.db_table)} g JOIN {q(user.db_table)} u "
-        f"ON u.{q(user.pk.column)} = g.{column(grant, 'user')} AND u.{column(user, 'is_active')}) "
-        f"ON g.{column(grant, 'user')} = %s AND u.{column(user, 'organization')} = o.{q(organization.pk.column)} "
-        f"WHERE o.{q(organization.pk.column)} = %s"
+        f"SELECT {state}, g.{n.column(OrderingGrant, 'cage')}, g.{n.column(OrderingGrant, 'ibx')}, "  # noqa: S608
+        f"{has_webhooks} FROM {n.table(Organization)} o {grants} WHERE {organization} = %s"
     )
 
 
@@ -380,30 +381,27 @@ def _visitor_name(user_id, first, last, user_first, user_last, username) -> str:
 def _dashboard_page_statement(alias: str) -> str:
     """The dashboard page's statement, from the models' metadata: the rows by id, their IBX joined, each
     row's cage ids and its visitors (the user's names beside their own) in the order they were entered."""
-    q = connections[alias].ops.quote_name
-
-    def col(model, name):
-        return q(model._meta.get_field(name).column)
-
-    def table(model):
-        return q(model._meta.db_table)
-
-    def pk(model):
-        return q(model._meta.pk.column)
-
-    columns = ", ".join(f"o.{q(f.column)}" for f in _DASHBOARD_FIELDS)
+    n = SqlNames(alias)
+    order = f"o.{n.pk(Order)}"
+    cage_ids = (
+        f"ARRAY(SELECT c.{n.column(Cage, 'cage_id')} FROM {n.table(OrderCage)} oc "  # noqa: S608
+        f"JOIN {n.table(Cage)} c ON c.{n.pk(Cage)} = oc.{n.column(OrderCage, 'cage')} "
+        f"WHERE oc.{n.column(OrderCage, 'order')} = {order} ORDER BY oc.{n.pk(OrderCage)})"
+    )
+    person = ", ".join(
+        [f"v.{n.column(Visitor, name)}" for name in ("user", "first_name", "last_name")]
+        + [f"u.{n.column(User, name)}" for name in ("first_name", "last_name", "username")]
+    )
+    visitors = (
+        f"(SELECT json_agg(json_build_array({person}) ORDER BY v.{n.pk(Visitor)}) "  # noqa: S608
+        f"FROM {n.table(Visitor)} v LEFT JOIN {n.table(User)} u ON u.{n.pk(User)} = v.{n.column(Visitor, 'user')} "
+        f"WHERE v.{n.column(Visitor, 'order')} = {order})"
+    )
+    columns = ", ".join(f"o.{n.quote(f.column)}" for f in _DASHBOARD_FIELDS)
+    ibx = ", ".join(f"i.{n.column(IBX, name)}" for name in ("code", "timezone"))
     return (
-        f"SELECT {columns}, i.{col(IBX, 'code')}, i.{col(IBX, 'timezone')}, "  # noqa: S608
-        f"ARRAY(SELECT c.{col(Cage, 'cage_id')} FROM {table(OrderCage)} oc "
-        f"JOIN {table(Cage)} c ON c.{pk(Cage)} = oc.{col(OrderCage, 'cage')} "
-        f"WHERE oc.{col(OrderCage, 'order')} = o.{pk(Order)} ORDER BY oc.{pk(OrderCage)}), "
-        f"(SELECT json_agg(json_build_array(v.{col(Visitor, 'user')}, v.{col(Visitor, 'first_name')}, "
-        f"v.{col(Visitor, 'last_name')}, u.{col(User, 'first_name')}, u.{col(User, 'last_name')}, "
-        f"u.{col(User, 'username')}) ORDER BY v.{pk(Visitor)}) "
-        f"FROM {table(Visitor)} v LEFT JOIN {table(User)} u ON u.{pk(User)} = v.{col(Visitor, 'user')} "
-        f"WHERE v.{col(Visitor, 'order')} = o.{pk(Order)}) "
-        f"FROM {table(Order)} o JOIN {table(IBX)} i ON i.{pk(IBX)} = o.{col(Order, 'ibx')} "
-        f"WHERE o.{pk(Order)} = ANY(%s)"
+        f"SELECT {columns}, {ibx}, {cage_ids}, {visitors} FROM {n.table(Order)} o "  # noqa: S608
+        f"JOIN {n.table(IBX)} i ON i.{n.pk(IBX)} = o.{n.column(Order, 'ibx')} WHERE {order} = ANY(%s)"
     )
 
 
@@ -531,16 +529,15 @@ def ibx_codes_with_orders(*, user: User) -> list[str]:
 def _ibx_walk_statement(alias: str) -> str:
     """A loose index scan (a recursive CTE taking the next larger IBX key each step), from the models'
     metadata; PostgreSQL and SQLite both run it."""
-    q = connections[alias].ops.quote_name
-    orders, ibxs = q(Order._meta.db_table), q(IBX._meta.db_table)
-    organization, ibx = (q(Order._meta.get_field(name).column) for name in ("organization", "ibx"))
+    n = SqlNames(alias)
+    ibx, orders = f"o.{n.column(Order, 'ibx')}", f"{n.table(Order)} o"
+    organization = f"o.{n.column(Order, 'organization')} = %s"
     return (
         "WITH RECURSIVE walk (ibx) AS ("  # noqa: S608
-        f"SELECT * FROM (SELECT o.{ibx} FROM {orders} o WHERE o.{organization} = %s ORDER BY o.{ibx} LIMIT 1) lowest "
-        f"UNION ALL SELECT (SELECT o.{ibx} FROM {orders} o WHERE o.{organization} = %s AND o.{ibx} > walk.ibx "
-        f"ORDER BY o.{ibx} LIMIT 1) FROM walk WHERE walk.ibx IS NOT NULL) "
-        f"SELECT i.{q(IBX._meta.get_field('code').column)} FROM walk "
-        f"JOIN {ibxs} i ON i.{q(IBX._meta.pk.column)} = walk.ibx ORDER BY 1"
+        f"SELECT * FROM (SELECT {ibx} FROM {orders} WHERE {organization} ORDER BY {ibx} LIMIT 1) lowest "
+        f"UNION ALL SELECT (SELECT {ibx} FROM {orders} WHERE {organization} AND {ibx} > walk.ibx "
+        f"ORDER BY {ibx} LIMIT 1) FROM walk WHERE walk.ibx IS NOT NULL) "
+        f"SELECT i.{n.column(IBX, 'code')} FROM walk JOIN {n.table(IBX)} i ON i.{n.pk(IBX)} = walk.ibx ORDER BY 1"
     )
 
 
