@@ -342,11 +342,15 @@ class Order(models.Model):
     # Parts read with the order by one statement (selectors.order_for_submission, graph_read.py) are kept
     # in `read_parts`; an order read by the ORM gives them through its prefetches or related managers.
     def parts(self, name: str) -> list:
-        """The order's "cages", "visitors", "contacts" or "attachments", however they were read."""
+        """The order's "cages", "visitors", "contacts" or "attachments", however they were read, in the order
+        they were given (attachments: as they were uploaded), as the one-statement read returns them."""
         read = getattr(self, "read_parts", None)
         if read is not None and name in read:
             return read[name]
-        return list(getattr(self, name).all())
+        # Sorted here, not by the query: a prefetch's rows are kept, and the database's order of rows
+        # without an ORDER BY changes once a row is updated.
+        key = (lambda part: (part.created_at, part.pk)) if name == "attachments" else (lambda part: part.pk)
+        return sorted(getattr(self, name).all(), key=key)
 
     def occurrence(self) -> "SeriesOccurrence | None":
         """The series occurrence this order is the visit of, or None for an order of its own."""
