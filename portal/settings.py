@@ -282,6 +282,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_TIMEOUT = 0.25
 CELERY_TASK_PUBLISH_RETRY = False
+# Celery's defaults, written out: Celery looks both up on every publish, and a setting not found here is
+# looked for under three more names (each an AttributeError) before the default; 2 % of a create's CPU.
+CELERY_TASK_SEND_SENT_EVENT = False
+CELERY_BROKER_POOL_ACQUIRE_TIMEOUT = None
 # Calls to the upstream wait on the network: they run on their own queue, consumed by a worker with
 # the threads pool and a high concurrency (README, "Running"); everything else on the default queue.
 UPSTREAM_QUEUE = "upstream"
