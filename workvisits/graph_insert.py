@@ -1,12 +1,12 @@
 """A new object and the new objects pointing at it, stored by one INSERT statement.
 
-On PostgreSQL the rows are written by one statement of data-modifying CTEs: the parent's row, then per
-child table a CTE that draws one key per row from the table's sequence (``nextval``) next to the row's
-position in its JSON array, and an INSERT of those rows with those keys. The statement returns each
-table's keys ordered by position, so every instance gets the key of its own row whatever order
-PostgreSQL writes or returns rows in. One round trip, atomic by itself (no transaction needed around
-it); each table's rows travel as one JSON parameter, so the statement is the same whatever the number
-of children and a connection prepares it once.
+On PostgreSQL the rows are written by one statement of data-modifying CTEs: the parent's row (its key
+drawn from its sequence), then per child table a CTE that draws one key per row from the table's
+sequence (``nextval``) next to the row's position in its JSON array, and an INSERT of those rows with
+those keys. The statement returns each table's keys ordered by position, so every instance gets the key
+of its own row whatever order PostgreSQL writes or returns rows in. One round trip, atomic by itself (no
+transaction needed around it); each table's rows travel as one JSON parameter, so the statement is the
+same whatever the number of children and a connection prepares it once.
 
 The columns and values come from the models' public metadata (``_meta.concrete_fields``, ``column``,
 ``db_table``) and the fields' documented methods, as save() takes them: defaults set by the
@@ -27,11 +27,12 @@ from collections.abc import Iterable, Sequence
 from django.conf import settings
 from django.db import connections, models, router, transaction
 from django.db.models import Model
+from psycopg import sql
 from psycopg.types.json import Json, Jsonb
 
 _PARENT = "p"
-# Columns of the key-drawing CTEs; a model column of one of these names would clash, hence the odd names.
-_KEY, _POSITION = "insert graph key", "insert graph position"
+# The key-drawing CTEs' own columns (no model column is read from them, so no name can clash).
+_KEY, _POSITION, _ROW = "key", "position", "row"
 
 
 def insert_graph(parent: Model, children: Iterable[tuple[str, Sequence[Model]]] = ()) -> None:
@@ -56,8 +57,7 @@ def insert_graph(parent: Model, children: Iterable[tuple[str, Sequence[Model]]] 
     params = [json.dumps(_row(parent, connection, skip=None))]
     for fk_name, objs in groups:
         fk = objs[0]._meta.get_field(fk_name)
-        table = connection.ops.quote_name(objs[0]._meta.db_table)
-        params += [table, objs[0]._meta.pk.column, json.dumps([_row(obj, connection, skip=fk) for obj in objs])]
+        params.append(json.dumps([_row(obj, connection, skip=fk) for obj in objs]))
     shape = tuple((type(objs[0]), fk_name) for fk_name, objs in groups)
     with connection.cursor() as cursor:
         cursor.execute(_statement(alias, model, shape), params)
@@ -174,35 +174,55 @@ def _fields(model: type[Model]) -> tuple:
 
 @functools.lru_cache(maxsize=256)
 def _statement(alias: str, model: type[Model], shape: tuple[tuple[type[Model], str], ...]) -> str:
-    """The statement for a parent of `model` and, per (child model, foreign key name), its children."""
-    # Only quoted identifiers from the models' metadata are formatted in; the values are parameters.
+    """The statement for a parent of `model` and, per (child model, foreign key name), its children.
+
+    Each row is read into the table's own row type (``jsonb_populate_record``) with its primary key (and a
+    child's foreign key) merged into its JSON, and inserted whole, columns in the table's order: no column
+    is listed, so the statement stays short whatever the number of columns (psycopg keeps the conversion
+    of a statement up to 4 KB, and converts a longer one on every execution)."""
+    for each in (model, *(child for child, _ in shape)):
+        generated = [f.name for f in each._meta.concrete_fields if f.generated]
+        if generated:  # a whole row cannot be inserted into a generated column
+            raise NotImplementedError(f"{each.__name__}: generated fields are not supported: {generated}")
+    # Only names from the models' metadata are formatted in, quoted as identifiers or (the JSON keys and the
+    # arguments of pg_get_serial_sequence) as literals; the rows are parameters.
     q = connections[alias].ops.quote_name
-    parent, pk, key, position = q(_PARENT), q(model._meta.pk.column), q(_KEY), q(_POSITION)
-    columns = ", ".join(q(f.column) for f in _fields(model))
+    parent, pk, key, position, row = q(_PARENT), q(model._meta.pk.column), q(_KEY), q(_POSITION), q(_ROW)
     table = q(model._meta.db_table)
     ctes = [
-        f"{parent} AS (INSERT INTO {table} ({columns}) "  # noqa: S608
-        f"SELECT {columns} FROM jsonb_populate_record(NULL::{table}, %s::jsonb) RETURNING {pk})"
+        f"{parent} AS (INSERT INTO {table} SELECT r.* FROM jsonb_populate_record(NULL::{table}, "  # noqa: S608
+        f"%s::jsonb || jsonb_build_object({_literal(model._meta.pk.column)}, {_next_key(q, model)})) AS r "
+        f"RETURNING {pk})"
     ]
     selected = [f"{parent}.{pk}"]
     for number, (child, fk_name) in enumerate(shape):
-        keyed, inserted = q(f"k{number}"), q(f"c{number}")
-        fk, child_pk = child._meta.get_field(fk_name), q(child._meta.pk.column)
-        fields = [f for f in _fields(child) if f is not fk]
-        table, columns = q(child._meta.db_table), ", ".join(q(f.column) for f in fields)
-        values = ", ".join(f"r.{q(f.column)}" for f in fields)
+        keyed, inserted, table = q(f"k{number}"), q(f"c{number}"), q(child._meta.db_table)
+        merged = (
+            f"jsonb_build_object({_literal(child._meta.pk.column)}, k.{key}, "
+            f"{_literal(child._meta.get_field(fk_name).column)}, {parent}.{pk})"
+        )
         # MATERIALIZED: the keys are drawn once, and the INSERT and the returned array read the same ones.
         ctes.append(
-            f"{keyed} AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS {key}, "  # noqa: S608
-            f"r.ordinality AS {position}, {values} "
-            f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) WITH ORDINALITY AS r)"
+            f"{keyed} AS MATERIALIZED (SELECT {_next_key(q, child)} AS {key}, e.ordinality AS {position}, "  # noqa: S608
+            f"e.value AS {row} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e)"
         )
         ctes.append(
-            f"{inserted} AS (INSERT INTO {table} ({child_pk}, {q(fk.column)}, {columns}) "  # noqa: S608
-            f"SELECT r.{key}, {parent}.{pk}, {values} FROM {keyed} AS r, {parent})"
+            f"{inserted} AS (INSERT INTO {table} SELECT r.* FROM {keyed} AS k CROSS JOIN {parent} "  # noqa: S608
+            f"CROSS JOIN LATERAL jsonb_populate_record(NULL::{table}, k.{row} || {merged}) AS r)"
         )
         selected.append(f"ARRAY(SELECT {key} FROM {keyed} ORDER BY {position})")  # noqa: S608
     return f"WITH {', '.join(ctes)} SELECT {', '.join(selected)} FROM {parent}"  # noqa: S608
+
+
+def _literal(text: str) -> str:
+    return sql.Literal(text).as_string()
+
+
+def _next_key(quote, model: type[Model]) -> str:
+    """A new key from the sequence of `model`'s primary key (pg_get_serial_sequence reads a quoted table)."""
+    return (
+        f"nextval(pg_get_serial_sequence({_literal(quote(model._meta.db_table))}, {_literal(model._meta.pk.column)}))"
+    )
 
 
 def _saved(obj: Model, alias: str) -> None:
