@@ -209,6 +209,45 @@ def test_start_in_the_past_and_end_before_start_are_explained_at_their_fields(or
     assert "must be after the visit start" in shown(response, "id_schedule-end")
 
 
+def _next_clock_change(forward: bool) -> datetime:
+    """The middle of the local hour New York's next clock change that way skips (forward) or shows twice (back)."""
+    instant = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    for _ in range(366 * 24):
+        changed = instant + timedelta(hours=1)
+        before, after = instant.astimezone(NY).utcoffset(), changed.astimezone(NY).utcoffset()
+        if before != after and (after > before) == forward:
+            # Forward, the clock shows 03:00 at the change: 02:30 never shows. Back, it shows 01:00 again.
+            local = changed.astimezone(NY).replace(tzinfo=None)
+            return local - timedelta(minutes=30) if forward else local + timedelta(minutes=30)
+        instant = changed
+    raise AssertionError("New York changed no clocks in a year")
+
+
+def test_a_time_the_clocks_skip_or_pass_twice_is_explained_with_the_times_around_it(orderer_client):
+    gap = _next_clock_change(forward=True)
+    failed, response = walk(
+        orderer_client,
+        all_steps(
+            schedule=schedule(gap.strftime("%Y-%m-%dT%H:%M"), (gap + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M"))
+        ),
+    )
+    assert failed == "schedule"
+    said = shown(response, "id_schedule-start")
+    assert f"{gap:%H:%M} on {gap.day} {gap:%B %Y} does not exist in America/New_York" in said
+    assert "the clocks go forward from 02:00 to 03:00. Choose a time before 02:00 or from 03:00 on." in said
+
+    twice = _next_clock_change(forward=False)
+    start = twice - timedelta(hours=12)
+    failed, response = walk(
+        orderer_client,
+        all_steps(schedule=schedule(start.strftime("%Y-%m-%dT%H:%M"), twice.strftime("%Y-%m-%dT%H:%M"))),
+    )
+    assert failed == "schedule"
+    said = shown(response, "id_schedule-end")
+    assert f"{twice:%H:%M} on {twice.day} {twice:%B %Y} happens twice in America/New_York" in said
+    assert "the clocks go back from 02:00 to 01:00. Choose a time before 01:00 or from 02:00 on" in said
+
+
 def test_schedule_is_entered_in_the_ibx_zone_and_shown_with_utc(orderer_client):
     walk(orderer_client, all_steps()[:1])
     page = orderer_client.get(step_url("schedule")).content.decode()

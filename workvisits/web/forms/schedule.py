@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -12,6 +12,7 @@ from ... import recurrence, rules
 from .common import StepForm, apply_rule_errors
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+MINUTE = timedelta(minutes=1)
 
 
 class LocalDateTimeField(forms.DateTimeField):
@@ -21,7 +22,12 @@ class LocalDateTimeField(forms.DateTimeField):
         super().__init__(input_formats=[LOCAL_INPUT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"], **kwargs)
 
     def to_python(self, value):
-        result = super().to_python(value)
+        try:
+            result = super().to_python(value)
+        except forms.ValidationError as error:
+            if error.code == "ambiguous_timezone":
+                raise clock_change_error(error.params["datetime"], timezone.get_current_timezone()) from None
+            raise
         if result is not None and rules.to_utc(result) is None:
             # Outside the instants the portal can store: at the very start of the calendar or at its end.
             if result.year <= rules.EARLIEST_INSTANT.year:
@@ -30,6 +36,40 @@ class LocalDateTimeField(forms.DateTimeField):
                 )
             raise forms.ValidationError(f"That date is too far ahead. {rules.FAR_AHEAD_HINT}", code="out_of_range")
         return result
+
+
+def clock_change_error(naive: datetime, zone) -> forms.ValidationError:
+    """A local time the IBX's clocks skip (they go forward) or pass twice (they go back), said in words with
+    the times around it that are clear."""
+
+    def skipped(local: datetime) -> bool:
+        return local.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local
+
+    def repeated(local: datetime) -> bool:
+        return local.replace(tzinfo=zone, fold=0).utcoffset() != local.replace(tzinfo=zone, fold=1).utcoffset()
+
+    unclear = skipped if skipped(naive) else repeated
+    first, after = naive, naive
+    for _ in range(24 * 60):  # clock changes are an hour or less; the bound keeps a broken zone finite
+        if not unclear(first - MINUTE):
+            break
+        first -= MINUTE
+    for _ in range(24 * 60):
+        if not unclear(after):
+            break
+        after += MINUTE
+    when = f"{naive:%H:%M} on {naive.day} {naive:%B %Y}"
+    if unclear is skipped:
+        message = (
+            f"{when} does not exist in {zone.key}: the clocks go forward from {first:%H:%M} to {after:%H:%M}. "
+            f"Choose a time before {first:%H:%M} or from {after:%H:%M} on."
+        )
+    else:
+        message = (
+            f"{when} happens twice in {zone.key}: the clocks go back from {after:%H:%M} to {first:%H:%M}. "
+            f"Choose a time before {first:%H:%M} or from {after:%H:%M} on, so the visit's time is clear."
+        )
+    return forms.ValidationError(message, code="clock_change")
 
 
 class ZonedForm(StepForm):
