@@ -4,7 +4,9 @@ Measures a trivial JSON endpoint (/healthz), create-order (POST /colocations/v2/
 the order list (GET /colocations/v2/orders) and the trivial endpoint again, each with N concurrent
 keep-alive clients; prints requests/s, p50/p99 latency and errors of each, the SQL queries of one
 create, and the ratio of the create throughput to the better of the two trivial phases. Exits non-zero
-when a request failed.
+when a request failed. After the HTTP phases, optionally: the CPU of one create in-process (--cpu, with
+--profile a cProfile report), or its instructions counted by valgrind's callgrind (--instructions), each
+device of the create path off alone.
 
 Needs PostgreSQL (DATABASE_URL; the bench uses its own database `<name>_apibench`, dropped and made
 again, and dropped at the end). With REDIS_URL set, Redis is the cache and the Celery broker (a create
@@ -101,9 +103,11 @@ def _backend_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_child(creates: int, profile: bool) -> None:
+def cpu_child(creates: int, profile: bool, callgrind: bool = False) -> None:
     """In-process: `creates` creates through Django's test client; prints the CPU of one create (this
-    process, and the PostgreSQL backend serving it) as JSON. Set up by main() through the environment."""
+    process, and the PostgreSQL backend serving it) as JSON. Set up by main() through the environment.
+    With `callgrind` (run under valgrind's callgrind), its counters are zeroed before the measured creates
+    and dumped after them, so the dump counts the instructions of those creates alone."""
     import django
 
     django.setup()
@@ -134,9 +138,13 @@ def cpu_child(creates: int, profile: bool) -> None:
 
         profiler = cProfile.Profile(time.process_time)  # CPU, not the wall time a loaded machine stretches
         profiler.enable()
+    if callgrind:
+        subprocess.run(["callgrind_control", "--zero", str(os.getpid())], check=True, capture_output=True)
     cpu, backend, wall = time.process_time(), _backend_cpu_seconds(pid), time.perf_counter()
     for _ in range(creates):
         create()
+    if callgrind:
+        subprocess.run(["callgrind_control", "--dump", str(os.getpid())], check=True, capture_output=True)
     cpu, backend, wall = time.process_time() - cpu, _backend_cpu_seconds(pid) - backend, time.perf_counter() - wall
     if profiler:
         import pstats
@@ -193,6 +201,45 @@ def cpu_runs(env: dict, rounds: int, creates: int, profile: bool) -> None:
         print(f"{name:32} {statistics.median(python):8.2f} ({listed}) {statistics.median(postgres):12.2f}")
 
 
+def instruction_runs(env: dict, rounds: int, creates: int) -> None:
+    """Each device off alone, the rest kept, in interleaved rounds, each run under valgrind's callgrind: the
+    instructions of one create in-process (Python's side). Unlike CPU time, the count is the same from run
+    to run (within 0.1 % here) whatever else the machine is doing, so a change of 1 % shows."""
+    import tempfile
+
+    found: dict[str, list[float]] = {name: [] for name, _ in DEVICES}
+    with tempfile.TemporaryDirectory() as out:
+        for number in range(rounds):
+            for index, (name, overrides) in enumerate(DEVICES):
+                prefix = f"{out}/r{number}d{index}"
+                subprocess.run(
+                    [
+                        "valgrind",
+                        "--tool=callgrind",
+                        f"--callgrind-out-file={prefix}.%p",
+                        sys.executable,
+                        __file__,
+                        "--cpu-child",
+                        str(creates),
+                        "--callgrind",
+                    ],
+                    env={**env, **overrides, "PYTHONHASHSEED": "0"},
+                    capture_output=True,
+                    check=True,
+                    cwd=ROOT,
+                )
+                # The first dump (name.PID.1) is the one asked for after the measured creates.
+                (dump,) = Path(out).glob(f"r{number}d{index}.*.1")
+                summary = next(line for line in dump.read_text().splitlines() if line.startswith("summary:"))
+                found[name].append(int(summary.split()[1]) / creates)
+    print(f"Instructions of one create, in-process ({creates} creates a run, {rounds} interleaved rounds, callgrind):")
+    base = statistics.median(found[DEVICES[0][0]])
+    for name, runs in found.items():
+        listed = " ".join(f"{x / 1e6:.3f}" for x in runs)
+        median = statistics.median(runs)
+        print(f"{name:32} {median / 1e6:8.3f} M ({listed})  {median / base - 1:+7.1%} against the defaults")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
@@ -209,10 +256,19 @@ def main() -> int:
     )
     parser.add_argument("--creates", type=int, default=200, help="creates per --cpu run (default 200)")
     parser.add_argument("--profile", action="store_true", help="with --cpu: one all-on run under cProfile first")
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        metavar="ROUNDS",
+        default=0,
+        help="after the HTTP phases: instructions of one create in-process under callgrind (valgrind), "
+        "each device off alone, ROUNDS rounds (--creates 40 is plenty: the count barely varies)",
+    )
     parser.add_argument("--cpu-child", type=int, metavar="CREATES", default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--callgrind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cpu_child:
-        cpu_child(args.cpu_child, args.profile)
+        cpu_child(args.cpu_child, args.profile, args.callgrind)
         return 0
 
     database_url, dsn, db_name = bench_database(os.environ.get("DATABASE_URL", ""))
@@ -318,6 +374,10 @@ def main() -> int:
         gunicorn_stop(gunicorn)
         if args.cpu and not failed:
             cpu_runs({**env, "BENCH_TOKEN": token, "BENCH_BODY": body.decode()}, args.cpu, args.creates, args.profile)
+        if args.instructions and not failed:
+            instruction_runs(
+                {**env, "BENCH_TOKEN": token, "BENCH_BODY": body.decode()}, args.instructions, args.creates
+            )
         if redis_url:
             import redis
 
