@@ -23,6 +23,7 @@ import functools
 import json
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connections, models, router, transaction
@@ -117,11 +118,15 @@ def _row(obj: Model, connection, *, skip) -> dict:
     to the parent, set once the parent has its key)."""
     if obj.pk is not None:
         raise ValueError(f"{obj!r} has a primary key already: insert_graph() stores new objects only")
-    fields = _fields(type(obj))
     row = {}
-    for field in fields:
+    for field, as_is in _fields_and_shortcuts(type(obj)):
         if field is skip:
             continue
+        if as_is is not None:
+            value = getattr(obj, field.attname)
+            if (value is None and as_is.none) or type(value) in as_is.types:
+                row[field.column] = value
+                continue
         if field.many_to_one or field.one_to_one:
             _take_related_key(obj, field)
         value = field.pre_save(obj, True)
@@ -170,6 +175,43 @@ def _fields(model: type[Model]) -> tuple:
     if unsupported:
         raise NotImplementedError(f"{model.__name__}: database defaults or own placeholders: {unsupported}")
     return fields
+
+
+@dataclass(frozen=True)
+class _AsIs:
+    """The values of a field that save() stores as they are: get_db_prep_save() returns them unchanged
+    and they are JSON as they are (the field's pre_save() reads the attribute, no conversion)."""
+
+    types: tuple[type, ...]
+    none: bool = True  # None too (not for a foreign key: its related object may be assigned unsaved)
+
+
+_TEXT = _AsIs((str,))
+_JSON_VALUES = _AsIs((dict, list, str, int, float, bool))
+
+
+def _as_is(field) -> _AsIs | None:
+    """Which values of `field` skip pre_save() and get_db_prep_save() (None: every value goes through them).
+    Only Django's own field classes, by exact type: a subclass may convert differently."""
+    kind = type(field)
+    if kind in (models.CharField, models.TextField, models.EmailField, models.SlugField):
+        return _TEXT
+    if kind is models.BooleanField:
+        return _AsIs((bool,))
+    if kind in (models.IntegerField, models.PositiveIntegerField, models.BigIntegerField, models.SmallIntegerField):
+        return _AsIs((int,))
+    if kind is models.ForeignKey and type(field.target_field) in (models.AutoField, models.BigAutoField):
+        return _AsIs((int,), none=False)
+    if kind is models.JSONField and field.encoder is None:
+        return _JSON_VALUES
+    if kind in (models.DateTimeField, models.DateField) and not (field.auto_now or field.auto_now_add):
+        return _AsIs(())  # None only: a date's value is converted
+    return None
+
+
+@functools.cache
+def _fields_and_shortcuts(model: type[Model]) -> tuple:
+    return tuple((field, _as_is(field)) for field in _fields(model))
 
 
 @functools.lru_cache(maxsize=256)
