@@ -12,7 +12,7 @@ import threading
 import pytest
 from django.conf import settings
 
-from tests.pipeline_harness import CREATE, pipeline_fixture, use_broker, wait_for  # noqa: F401
+from tests.pipeline_harness import CREATE, Sandbox, pipeline_fixture, use_broker, wait_for  # noqa: F401
 from workvisits import services
 from workvisits.choices import OrderStatus
 from workvisits.models import Order
@@ -103,3 +103,19 @@ def test_a_create_with_the_broker_down_costs_a_bounded_number_of_attempts(ordere
     finally:
         broker.stop()
         use_broker(settings.CELERY_BROKER_URL)
+
+
+def test_orders_placed_before_any_worker_started_reach_the_upstream_once(pipeline, orderer, make_body):
+    # A Redis nothing has declared a queue on: the portal's sends do not declare theirs (on Redis a message
+    # goes into the list its queue is named after), so the messages must wait there for the first worker.
+    pipeline.redis.start()
+    use_broker(pipeline.redis.url)
+    orders = _creates(orderer, make_body, 3, "Before any worker")
+    assert pipeline.redis.queue_length(settings.UPSTREAM_QUEUE) == 3
+    assert Order.objects.filter(sent_for_submission_at__isnull=False).count() == 3
+
+    pipeline.sandbox = Sandbox()
+    pipeline.add_worker(name="w0")
+    for order in orders:
+        pipeline.wait_for_status(order, OrderStatus.SUBMITTED, timeout=60)
+    assert len(pipeline.sandbox.calls(CREATE)) == 3
