@@ -137,3 +137,12 @@ def test_review_policy_holds_matching_orders_for_a_reviewer(orderer, users, make
     approved = services.order_approve(reviewer=users["reviewer"], order_pk=soon.pk)
     assert approved.status == OrderStatus.QUEUED
     assert approved.events.filter(kind=EventKind.APPROVED, actor=users["reviewer"]).exists()
+
+
+def test_new_order_ids_use_every_character_of_their_alphabet_and_only_those():
+    alphabet = set("23456789ABCDEFGHJKLMNPQRSTUVWXYZ")  # no 0/O, 1/I: read out over the phone
+    ids = [Order().order_id for _ in range(2000)]
+    assert all(len(i) == 13 and i.startswith("WV-") for i in ids)
+    seen = set("".join(i[3:] for i in ids))
+    assert seen == alphabet  # 20,000 characters: each of the 32 about 625 times
+    assert len(set(ids)) == len(ids)
