@@ -67,6 +67,13 @@ def test_malformed_json_is_400_eq_2010011(api, body):
         ({"description": "nul \u0000 inside the text"}, "EQ-2010010", "description"),
         ({"description": "lone \ud800 surrogate here"}, "EQ-2010010", "description"),
         ({"bad\u0000key": 1}, "EQ-2010010", '$["bad\\u0000key"]'),
+        # Deeper down, in a list: the whole path to the bad name or text.
+        ({"details": {"visitors": [{"bad\ud800": 1}]}}, "EQ-2010010", 'details.visitors[0]["bad\\ud800"]'),
+        (
+            {"details": {"visitors": [{"registeredUsers": ["ok", "nul\u0000"]}]}},
+            "EQ-2010010",
+            "details.visitors[0].registeredUsers[1]",
+        ),
         ({"purchaseOrder": {"type": "EXISTING", "number": 10**200}}, "EQ-2010010", "purchaseOrder.number"),
     ],
 )

@@ -170,36 +170,57 @@ def check_json_text(data) -> None:
     Raises rules.RuleViolation naming the JSON path of each offending value.
     """
     problems: list[rules.RuleError] = []
-    stack = [(data, "", 0)]
+    # (value, its parent's entry, its key or index there, depth); a path is spelled out only for a problem.
+    stack: list[tuple] = [(data, None, None, 0)]
     while stack and len(problems) < 20:
-        value, path, depth = stack.pop()
+        entry = stack.pop()
+        value, _, _, depth = entry
         if depth > MAX_JSON_DEPTH:
-            problems.append(
-                rules.RuleError(path or "$", rules.INVALID, f"{path or '$'} is nested too deeply to be a work visit.")
-            )
+            where = _json_path(entry) or "$"
+            problems.append(rules.RuleError(where, rules.INVALID, f"{where} is nested too deeply to be a work visit."))
             continue
         if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-                bad = "\x00" in value
-            except UnicodeEncodeError:
-                bad = True
-            if bad:
-                where = path or "$"
+            if _bad_text(value):
+                where = _json_path(entry) or "$"
                 problems.append(
                     rules.RuleError(where, rules.INVALID, f"{where} contains a NUL character or invalid Unicode.")
                 )
         elif isinstance(value, dict):
             for key, item in value.items():
-                child = rules.json_path(path, str(key))  # odd names come out JSON-quoted and escaped
-                if printable(key) != key or "\x00" in key:
+                if _bad_text(str(key)):
+                    child = _json_path((item, entry, str(key), depth + 1))  # odd names come out JSON-quoted
                     problems.append(rules.RuleError(child, rules.INVALID, f"{child}: the property name has bad text."))
                 else:
-                    stack.append((item, child, depth + 1))
+                    stack.append((item, entry, str(key), depth + 1))
         elif isinstance(value, list):
-            stack.extend((item, f"{path or '$'}[{i}]", depth + 1) for i, item in enumerate(value))
+            stack.extend((item, entry, i, depth + 1) for i, item in enumerate(value))
     if problems:
         raise rules.RuleViolation(problems)
+
+
+def _bad_text(text: str) -> bool:
+    """A NUL character or a lone surrogate (which UTF-8 cannot encode). ASCII text has no surrogates."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _json_path(entry) -> str:
+    """The JSON path of a check_json_text() stack entry: its keys from the root, as the errors spell paths."""
+    keys = []
+    while entry[1] is not None:
+        keys.append(entry[2])
+        entry = entry[1]
+    path = ""
+    for key in reversed(keys):
+        path = f"{path or '$'}[{key}]" if isinstance(key, int) else rules.json_path(path, key)
+    return path
 
 
 class JSONBodyParser(JSONParser):
