@@ -88,14 +88,14 @@ def read_rows(model: type[Model], sql: str, params, *, fields=None, extra: Seque
     """
     alias = router.db_for_read(model)
     connection = connections[alias]
-    fields = list(fields) if fields is not None else _fields(model)
+    reading = _reading(model) if fields is None else _reading_of(tuple(fields))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     found = []
     for row in rows:
         values = iter(row)
-        obj = _from_row(model, values, connection, alias, fields)
+        obj = _from_row(model, values, connection, alias, reading)
         for name in extra:
             setattr(obj, name, next(values))
         found.append(obj)
@@ -106,26 +106,80 @@ def _fields(model: type[Model]) -> list[models.Field]:
     return list(model._meta.concrete_fields)
 
 
-def _from_row(model: type[Model], values, connection, alias: str, fields=None) -> Model:
-    fields = _fields(model) if fields is None else fields
+def _from_row(model: type[Model], values, connection, alias: str, reading: _Reading | None = None) -> Model:
+    reading = reading or _reading(model)
     read = []
-    for field in fields:
+    for converter in reading.from_db:
         value = next(values)
-        if value is not None and hasattr(field, "from_db_value"):
-            value = field.from_db_value(value, None, connection)
+        if value is not None and converter is not None:
+            value = converter(value, None, connection)
         read.append(value)
-    return model.from_db(alias, [f.attname for f in fields], read)
+    return model.from_db(alias, reading.attnames, read)
 
 
 def _from_json(model: type[Model], values: list, alias: str) -> Model | None:
-    fields = _fields(model)
-    read = [
-        value if value is None or isinstance(field, models.JSONField) else field.to_python(value)
-        for field, value in zip(fields, values, strict=True)
-    ]
-    if read[fields.index(model._meta.pk)] is None:
+    reading = _reading(model)
+    if values[reading.pk_index] is None:
         return None  # a LEFT JOIN that found nothing: a null foreign key
-    return model.from_db(alias, [f.attname for f in fields], read)
+    read = [
+        value if value is None or type(value) in as_is else to_python(value)
+        for (as_is, to_python), value in zip(reading.from_json, values, strict=True)
+    ]
+    return model.from_db(alias, reading.attnames, read)
+
+
+# The JSON values a field's to_python() returns unchanged, by the exact class of Django's own fields (a
+# subclass may convert differently): text as text, booleans, integers, and a foreign key to an automatic key.
+_TEXT_FIELDS = (models.CharField, models.TextField, models.EmailField, models.SlugField)
+_INTEGER_FIELDS = (models.IntegerField, models.PositiveIntegerField, models.BigIntegerField, models.SmallIntegerField)
+_AUTO_FIELDS = (models.AutoField, models.BigAutoField)
+_EVERY_JSON_VALUE = (dict, list, str, int, float, bool)
+
+
+def _json_as_is(field) -> tuple[type, ...]:
+    kind = type(field)
+    if isinstance(field, models.JSONField):
+        return _EVERY_JSON_VALUE  # (a JSON column's value stays as JSON gives it)
+    if kind in _TEXT_FIELDS:
+        return (str,)
+    if kind is models.BooleanField:
+        return (bool,)
+    if kind in _INTEGER_FIELDS or kind in _AUTO_FIELDS:
+        return (int,)
+    if kind is models.ForeignKey and type(field.target_field) in _AUTO_FIELDS:
+        return (int,)
+    return ()
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How a model's columns become an instance: the attribute names, the primary key's position, each
+    column's `from_db_value` (or None), and each JSON value's (types kept as they are, `to_python`)."""
+
+    attnames: list[str]
+    pk_index: int | None
+    from_db: tuple
+    from_json: tuple
+
+    @classmethod
+    def of(cls, fields: tuple) -> _Reading:
+        pks = [i for i, f in enumerate(fields) if f.primary_key]
+        return cls(
+            attnames=[f.attname for f in fields],
+            pk_index=pks[0] if pks else None,
+            from_db=tuple(getattr(f, "from_db_value", None) for f in fields),
+            from_json=tuple((_json_as_is(f), f.to_python) for f in fields),
+        )
+
+
+@functools.cache
+def _reading(model: type[Model]) -> _Reading:
+    return _Reading.of(tuple(_fields(model)))
+
+
+@functools.lru_cache(maxsize=64)
+def _reading_of(fields: tuple) -> _Reading:
+    return _Reading.of(fields)
 
 
 def _child(child: Children, data: list, parent: Model, alias: str) -> Model:
