@@ -2,6 +2,7 @@
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -34,6 +35,7 @@ REVIEW_CONDITION_FIELDS = (
     "review_new_purchase_order",
     "review_night_or_weekend",
 )
+REVIEW_POLICY_FIELDS = ("review_mode", *REVIEW_CONDITION_FIELDS)
 
 
 class Organization(models.Model):
@@ -69,8 +71,13 @@ class Organization(models.Model):
         super().save(*args, **kwargs)
 
     def review_policy(self) -> rules.ReviewPolicy:
-        conditions = {field.removeprefix("review_"): getattr(self, field) for field in REVIEW_CONDITION_FIELDS}
-        return rules.ReviewPolicy(mode=self.review_mode, **conditions)
+        return self.policy_of({field: getattr(self, field) for field in REVIEW_POLICY_FIELDS})
+
+    @staticmethod
+    def policy_of(values: Mapping) -> rules.ReviewPolicy:
+        """The review policy of an organization's values of REVIEW_POLICY_FIELDS (as stored, e.g. a row's)."""
+        conditions = {field.removeprefix("review_"): values[field] for field in REVIEW_CONDITION_FIELDS}
+        return rules.ReviewPolicy(mode=values["review_mode"], **conditions)
 
 
 def validate_email_address(value: str) -> None:

@@ -24,7 +24,7 @@ from .graph_read import Children, SqlNames, read_graph, read_graphs, read_rows
 from .models import (
     IBX,
     ORDER_SEARCHED,
-    REVIEW_CONDITION_FIELDS,
+    REVIEW_POLICY_FIELDS,
     Account,
     ApiToken,
     Attachment,
@@ -83,7 +83,7 @@ class Ordering(NamedTuple):
     has_webhooks: bool = False  # the organization has an active webhook endpoint (workvisits/webhooks.py)
 
 
-_STATE_FIELDS = ("catalogue_version", "review_mode", *REVIEW_CONDITION_FIELDS)
+_STATE_FIELDS = ("catalogue_version", *REVIEW_POLICY_FIELDS)
 
 
 def ordering_context(
@@ -116,7 +116,7 @@ def ordering_context_and_ids(
     organization_id = user.organization_id
     state, grants, has_webhooks = _state_and_grants(organization_id, user.pk)
     version = Organization._meta.get_field("catalogue_version").to_python(state[0])  # (SQLite: hex)
-    policy = Organization(**dict(zip(_STATE_FIELDS[1:], state[1:], strict=True))).review_policy()
+    policy = Organization.policy_of(dict(zip(_STATE_FIELDS[1:], state[1:], strict=True)))
     structure = catalogue.organization_catalogue(organization_id, version)
     granted_cages = {grant[0] for grant in grants}
     granted_ibxs = {grant[1] for grant in grants}
