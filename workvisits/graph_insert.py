@@ -124,8 +124,15 @@ def _row(obj: Model, connection, *, skip) -> dict:
             continue
         if as_is is not None:
             value = getattr(obj, field.attname)
-            if (value is None and as_is.none) or type(value) in as_is.types:
+            if value is None:
+                if as_is.none:
+                    row[field.column] = None
+                    continue
+            elif type(value) in as_is.types or (as_is.text and isinstance(value, str)):
                 row[field.column] = value
+                continue
+            elif as_is.aware and type(value) is datetime.datetime and value.tzinfo is not None:
+                row[field.column] = value.isoformat()
                 continue
         if field.many_to_one or field.one_to_one:
             _take_related_key(obj, field)
@@ -179,14 +186,17 @@ def _fields(model: type[Model]) -> tuple:
 
 @dataclass(frozen=True)
 class _AsIs:
-    """The values of a field that save() stores as they are: get_db_prep_save() returns them unchanged
-    and they are JSON as they are (the field's pre_save() reads the attribute, no conversion)."""
+    """The values of a field that need neither its pre_save() (which only reads the attribute) nor its
+    get_db_prep_save() (which returns them unchanged): written as they are, an aware datetime as the ISO
+    8601 text `_json()` makes of it."""
 
     types: tuple[type, ...]
     none: bool = True  # None too (not for a foreign key: its related object may be assigned unsaved)
+    text: bool = False  # any text (a str subclass too, e.g. a choices enumeration's member)
+    aware: bool = False  # an aware datetime, as ISO 8601 text
 
 
-_TEXT = _AsIs((str,))
+_TEXT = _AsIs((str,), text=True)
 _JSON_VALUES = _AsIs((dict, list, str, int, float, bool))
 
 
@@ -204,7 +214,9 @@ def _as_is(field) -> _AsIs | None:
         return _AsIs((int,), none=False)
     if kind is models.JSONField and field.encoder is None:
         return _JSON_VALUES
-    if kind in (models.DateTimeField, models.DateField) and not (field.auto_now or field.auto_now_add):
+    if kind is models.DateTimeField and not (field.auto_now or field.auto_now_add) and settings.USE_TZ:
+        return _AsIs((), aware=True)
+    if kind is models.DateField and not (field.auto_now or field.auto_now_add):
         return _AsIs(())  # None only: a date's value is converted
     return None
 
