@@ -102,6 +102,8 @@ TEMPLATES = [
         },
     },
 ]
+# Django's renderer with the commonest widget templates written in Python (workvisits/web/forms/renderer.py).
+FORM_RENDERER = "workvisits.web.forms.renderer.FormRenderer"
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
