@@ -1,7 +1,7 @@
 """A reviewer working through a filtered order list gets the same list back after each action: from the
 list, through the reason page, and from the order page's buttons."""
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -63,3 +63,21 @@ def test_the_order_pages_buttons_return_to_the_list_it_was_opened_from(reviewer_
     assert _query(response["Location"]) == _query(f"?{filters}")
     order.refresh_from_db()
     assert order.status == OrderStatus.QUEUED
+
+
+def test_each_row_links_its_order_page_with_the_lists_filters(reviewer_client, orderer, make_body):
+    first = order_in(OrderStatus.PENDING_REVIEW, orderer, make_body)
+    second = order_in(OrderStatus.PENDING_REVIEW, orderer, make_body)
+    filters = FILTERS.format(ibx=first.ibx_id)
+    listed = reviewer_client.get(f"{CHANGELIST}?{filters}").content.decode()
+    kept = urlencode({"_changelist_filters": filters}).replace("&", "&amp;")
+    for order in (first, second):
+        change = reverse("admin:workvisits_order_change", args=[order.pk])
+        assert f'<a href="{change}?{kept}">{order.order_id}</a>' in listed
+    # Unfiltered, the links carry nothing; the column still sorts the list by order id.
+    listed = reviewer_client.get(CHANGELIST).content.decode()
+    assert f'<a href="{reverse("admin:workvisits_order_change", args=[first.pk])}">{first.order_id}</a>' in listed
+    by_id = reviewer_client.get(CHANGELIST, {"o": "-1"}).content.decode()
+    ascending = reviewer_client.get(CHANGELIST, {"o": "1"}).content.decode()
+    assert (ascending.index(first.order_id) < ascending.index(second.order_id)) == (first.order_id < second.order_id)
+    assert (by_id.index(first.order_id) > by_id.index(second.order_id)) == (first.order_id < second.order_id)

@@ -12,9 +12,12 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
+from django.contrib.admin.utils import quote
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -40,6 +43,7 @@ logger = logging.getLogger(__name__)
 # A QUEUED order not sent for this long, or a submission running this long, needs an operator's look.
 STUCK_AFTER = timedelta(minutes=30)
 REVIEW_PERMISSION = "workvisits.review_order"
+LINK_PLACEHOLDER = "0-object-id-0"  # no admin URL holds it
 RESUBMIT_PERMISSION = "workvisits.resubmit_order"
 
 
@@ -394,10 +398,33 @@ class OrderAdmin(admin.ModelAdmin):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
 
     def get_list_display(self, request):
+        columns = self.list_display
+        if not ({IS_POPUP_VAR, TO_FIELD_VAR} & set(request.GET)):
+            columns = (self._order_link(request), *columns[1:])
         # The operators' work list also says how often each order was tried and why it failed.
         if request.GET.get(NeedsOperatorFilter.parameter_name):
-            return (*self.list_display, "reference_sent", "submit_attempts", "first_attempt_at", "short_last_error")
-        return self.list_display
+            return (*columns, "reference_sent", "submit_attempts", "first_attempt_at", "short_last_error")
+        return columns
+
+    def get_list_display_links(self, request, list_display):
+        return None if callable(list_display[0]) else super().get_list_display_links(request, list_display)
+
+    def _order_link(self, request):
+        """The first column, linking each row to its order page with the list's filters kept, as the admin's
+        own link does; the admin's link resolves its own URL again for every row (a tenth of the list's time,
+        docs/performance.md, "Scale"), this one reverses the URL once per page."""
+        # The change URL around a placeholder object id, split once; each row's id goes between the parts.
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        url = reverse(name, args=[LINK_PLACEHOLDER], current_app=self.admin_site.name)
+        before, _, after = url.partition(LINK_PLACEHOLDER)
+        preserved = self.get_preserved_filters(request)
+        after += f"?{preserved}" if preserved else ""
+
+        @admin.display(description="order id", ordering="order_id")
+        def order_id(obj):
+            return format_html('<a href="{}{}{}">{}</a>', before, quote(obj.pk), after, obj.order_id)
+
+        return order_id
 
     @admin.display(description="last error")
     def short_last_error(self, obj):
