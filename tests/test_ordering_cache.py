@@ -94,6 +94,33 @@ def test_an_api_create_sees_a_revoked_grant_on_the_very_next_request(warm, make_
     assert response.status_code == 403, response.json()
 
 
+def _offered(user) -> tuple[list[str], bool]:
+    """The IBXs the user may order in, and whether the dashboard offers "Schedule a work visit"."""
+    client = Client()
+    client.force_login(user)
+    return selectors.orderable_ibx_codes(user), "Schedule a work visit" in client.get("/").content.decode()
+
+
+def test_the_pages_offer_ordering_by_the_grants_as_they_are_now(warm, viewer):
+    codes, offered = _offered(warm)
+    assert offered and "DC2" in codes
+    assert _offered(viewer) == ([], False)
+    OrderingGrant.objects.filter(user=warm, ibx__code="DC2").update(user=viewer)  # no signal, no save()
+    codes, offered = _offered(warm)
+    assert "DC2" not in codes
+    assert _offered(viewer) == (["DC2"], True)
+    OrderingGrant.objects.filter(user=warm).delete()
+    assert _offered(warm) == ([], False)
+    assert not selectors.user_may_order(warm)
+
+
+def test_an_ibx_deactivated_in_the_admin_is_no_longer_offered(warm, admin_client):
+    assert "DC2" in selectors.orderable_ibx_codes(warm)
+    ibx = IBX.objects.get(code="DC2")
+    _save_in_admin(admin_client, ibx, {"code": ibx.code, "name": ibx.name, "timezone": ibx.timezone, "active": ""})
+    assert "DC2" not in selectors.orderable_ibx_codes(warm)
+
+
 # ---------------------------------------------------------------------------------------------
 # The catalogue: cached, replaced when the import or the admin changes it.
 def test_a_locations_import_that_retires_a_cage_is_seen_by_the_next_create(warm, make_body):

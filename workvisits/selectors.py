@@ -66,12 +66,17 @@ def orderable_cages(user: User) -> QuerySet[Cage]:
 
 
 def user_may_order(user: User) -> bool:
-    return orderable_cages(user).exists()
+    return bool(orderable_ibx_codes(user))
 
 
 def orderable_ibx_codes(user: User) -> list[str]:
-    """Codes of the IBXs where the user may order (none: the user may not order), in one query."""
-    return sorted(set(orderable_cages(user).values_list("ibx__code", flat=True)))
+    """Codes of the IBXs where the user may order (none: the user may not order): the cages of
+    orderable_cages(), from the grants' one indexed query and the cached catalogue (see ordering_context)."""
+    if not user.is_authenticated or not user.organization_id:
+        return []
+    state, grants, _has_webhooks = _state_and_grants(user.organization_id, user.pk)
+    structure = _catalogue(user.organization_id, state)
+    return sorted({structure.cages[cage_id].ibx for cage_id in _orderable(structure, grants)})
 
 
 class Ordering(NamedTuple):
@@ -115,16 +120,9 @@ def ordering_context_and_ids(
         return rules.OrderingContext(now=now, cages={}, orderable=frozenset(), usernames=frozenset()), None
     organization_id = user.organization_id
     state, grants, has_webhooks = _state_and_grants(organization_id, user.pk)
-    version = Organization._meta.get_field("catalogue_version").to_python(state[0])  # (SQLite: hex)
     policy = Organization.policy_of(dict(zip(_STATE_FIELDS[1:], state[1:], strict=True)))
-    structure = catalogue.organization_catalogue(organization_id, version)
-    granted_cages = {grant[0] for grant in grants}
-    granted_ibxs = {grant[1] for grant in grants}
-    orderable = frozenset(
-        cage_id
-        for cage_id, ids in structure.cage_ids.items()
-        if ids.ibx_active and (ids.pk in granted_cages or ids.ibx_pk in granted_ibxs)
-    )
+    structure = _catalogue(organization_id, state)
+    orderable = _orderable(structure, grants)
 
     names = None if usernames is None else {name for name in usernames if isinstance(name, str)}
     user_ids = {}
@@ -155,6 +153,23 @@ def ordering_context_and_ids(
         attachments=attachments,
     )
     return ctx, Ordering(catalogue=structure, user_ids=user_ids, review_policy=policy, has_webhooks=has_webhooks)
+
+
+def _catalogue(organization_id: int, state: tuple) -> catalogue.Catalogue:
+    """The organization's catalogue under the version `_state_and_grants` read."""
+    version = Organization._meta.get_field("catalogue_version").to_python(state[0])  # (SQLite: hex)
+    return catalogue.organization_catalogue(organization_id, version)
+
+
+def _orderable(structure: catalogue.Catalogue, grants: list[tuple[int | None, int | None]]) -> frozenset[str]:
+    """The catalogue's cages (by id) that the grants name, or whose IBX they name, in an active IBX."""
+    granted_cages = {grant[0] for grant in grants}
+    granted_ibxs = {grant[1] for grant in grants}
+    return frozenset(
+        cage_id
+        for cage_id, ids in structure.cage_ids.items()
+        if ids.ibx_active and (ids.pk in granted_cages or ids.ibx_pk in granted_ibxs)
+    )
 
 
 def _state_and_grants(organization_id: int, user_id: int) -> tuple[tuple, list[tuple[int | None, int | None]], bool]:
