@@ -106,7 +106,11 @@ def purchase_order_words(order) -> str:
 
 @register.filter
 def status_badge(order_or_status) -> str:
-    status = getattr(order_or_status, "status", order_or_status)
+    return _badge(str(getattr(order_or_status, "status", order_or_status)))
+
+
+@functools.lru_cache(maxsize=64)
+def _badge(status: str) -> str:
     label = STATUS_LABELS.get(status, status)
     return format_html(
         '<span class="badge {}" data-status="{}">{}</span>', STATUS_STYLES.get(status, "text-bg-light"), status, label
