@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 
 from . import mfa, rules, uploads
 from .api.errors import API_PREFIXES, LENGTH_REQUIRED, TOO_LARGE, error_entries
+from .web import links
 
 # Public documents of the API: cacheable like any static page.
 PUBLIC_API_PATHS = ("/colocations/v2/openapi.json", "/colocations/v2/docs", "/colocations/v2/redoc")
@@ -128,11 +129,11 @@ class SecondFactorMiddleware:
         exempt = (
             settings.STATIC_URL,
             "/account/two-factor/",
-            reverse("login"),
-            reverse("logout"),
+            links.url("login"),
+            links.url("logout"),
             "/password-reset/",
-            reverse("admin:login"),
-            reverse("admin:logout"),
+            links.url("admin:login"),
+            links.url("admin:logout"),
             "/healthz",
             "/readyz",
             *API_PREFIXES,
@@ -146,7 +147,7 @@ class SecondFactorMiddleware:
         has_factor = request.session.get(mfa.SESSION_KEY)
         if has_factor is None:  # (a session from before the factor was known)
             has_factor = mfa.remember(request.session, user)
-        admin = request.path.startswith(reverse("admin:index"))
+        admin = request.path.startswith(links.url("admin:index"))
         if has_factor:
             target = "mfa_verify"
         elif admin and user.is_staff and settings.STAFF_MFA_REQUIRED:

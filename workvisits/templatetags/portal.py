@@ -5,18 +5,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from django import forms, template
-from django.conf import settings
-from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html
 
 from workvisits import selectors
 from workvisits.choices import OrderStatus
-from workvisits.web import messages
+from workvisits.web import links, messages
 
 register = template.Library()
-
-# URLs a process reversed, by name, arguments, script prefix and URLconf (the least recently used leave).
-LINKS_KEPT = 4096
 
 STATUS_STYLES = {
     OrderStatus.PENDING_REVIEW: "text-bg-warning",
@@ -189,16 +184,5 @@ def user_may_order(context, user) -> bool:
 
 @register.simple_tag
 def link(view_name: str, *args, **kwargs) -> str:
-    """`{% url %}` for the customer pages: each URL reversed once per process. A URL is a function of the
-    URLconf, the script prefix and the arguments, all in the key; Django's reverse() costs about as much as
-    a page's SQL for the thirty links of a list page (docs/performance.md, "Scale")."""
-    urlconf = get_urlconf() or settings.ROOT_URLCONF
-    try:
-        return _reversed(view_name, args, tuple(sorted(kwargs.items())), get_script_prefix(), urlconf)
-    except TypeError:  # an argument that cannot be a key
-        return reverse(view_name, args=args or None, kwargs=kwargs or None)
-
-
-@functools.lru_cache(maxsize=LINKS_KEPT)
-def _reversed(view_name: str, args: tuple, kwargs: tuple, script_prefix: str, urlconf: str) -> str:
-    return reverse(view_name, urlconf=urlconf, args=args or None, kwargs=dict(kwargs) or None)
+    """`{% url %}` for the customer pages, each URL reversed once per process (workvisits/web/links.py)."""
+    return links.url(view_name, *args, **kwargs)
