@@ -43,8 +43,8 @@ logger = logging.getLogger(__name__)
 # A QUEUED order not sent for this long, or a submission running this long, needs an operator's look.
 STUCK_AFTER = timedelta(minutes=30)
 REVIEW_PERMISSION = "workvisits.review_order"
-LINK_PLACEHOLDER = "0-object-id-0"  # no admin URL holds it
 RESUBMIT_PERMISSION = "workvisits.resubmit_order"
+LINK_PLACEHOLDER = "0-object-id-0"  # an object id no admin URL holds otherwise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +411,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     def _order_link(self, request):
         """The first column, linking each row to its order page with the list's filters kept, as the admin's
-        own link does; the admin's link resolves its own URL again for every row (a tenth of the list's time,
+        own link does; the admin's link resolves its own URL again for every row (a sixth of the list's time,
         docs/performance.md, "Scale"), this one reverses the URL once per page."""
         # The change URL around a placeholder object id, split once; each row's id goes between the parts.
         name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
