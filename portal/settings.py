@@ -146,6 +146,8 @@ ORDER_READ_ONE_STATEMENT = env.bool("ORDER_READ_ONE_STATEMENT", default=True)
 EMAIL_BOOKKEEPING_ONE_STATEMENT = env.bool("EMAIL_BOOKKEEPING_ONE_STATEMENT", default=True)
 # Catalogues read from the cache are kept in each process too, under their version (workvisits.catalogue).
 CATALOGUE_PROCESS_MEMORY = env.bool("CATALOGUE_PROCESS_MEMORY", default=True)
+# The web process moves what it loaded at start out of the cyclic collector's reach (portal/collector.py).
+GC_FREEZE_AFTER_LOAD = env.bool("GC_FREEZE_AFTER_LOAD", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
