@@ -38,6 +38,28 @@ def test_the_list_shows_the_visit_in_the_ibx_time_with_the_zone_named(admin_clie
         assert shown in html
 
 
+def test_a_row_names_its_cages_and_first_three_visitors_in_the_order_entered(admin_client_, orderer, make_body):
+    body = make_body()
+    for first in ("Ann", "Ben", "Cy", "Dee"):
+        body["details"]["visitors"].append(
+            {
+                "firstName": first,
+                "lastName": "Vendor",
+                "companyName": "Vendor Ltd",
+                "details": [{"type": "EMAIL", "value": f"{first}@vendor.example"}],
+            }
+        )
+    order = services.order_create(user=orderer, data=body)
+    row = next(line for line in admin_client_.get(CHANGELIST).content.decode().split("<tr") if order.order_id in line)
+    assert "Acme Corp · DC2:01:123456" in row
+    assert "Olivia Orderer, Ann Vendor, Ben Vendor and 2 more" in row
+    # The same cells in a search's results (a search that joins the visitors).
+    assert (
+        "Olivia Orderer, Ann Vendor, Ben Vendor and 2 more"
+        in admin_client_.get(CHANGELIST, {"q": "Vendor"}).content.decode()
+    )
+
+
 def test_search_finds_orders_by_reference_visitor_and_contact(admin_client_, orderer, make_body):
     plain = order_in(OrderStatus.QUEUED, orderer, make_body)
     body_visitor = {

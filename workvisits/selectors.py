@@ -375,7 +375,7 @@ def _dashboard_page(ids: list[int]) -> list[Order]:
         )
         people = order.visitor_people
         people = json.loads(people) if isinstance(people, str) else people or ()
-        order.visitor_names = [_visitor_name(*person) for person in people]
+        order.visitor_names = [visitor_name(*person) for person in people]
         del order.ibx_code, order.ibx_timezone, order.visitor_people
     return orders
 
@@ -388,7 +388,12 @@ _DASHBOARD_FIELDS = [
 ]
 
 
-def _visitor_name(user_id, first, last, user_first, user_last, username) -> str:
+# A visitor's fields its name is made of, in visitor_name()'s order: its user's names, else its own.
+VISITOR_NAME_FIELDS = ("user_id", "first_name", "last_name", "user__first_name", "user__last_name", "user__username")
+
+
+def visitor_name(user_id, first, last, user_first, user_last, username) -> str:
+    """Visitor.name from VISITOR_NAME_FIELDS' values."""
     return person_name(user_first, user_last, username) if user_id else person_name(first, last)
 
 
@@ -444,15 +449,9 @@ def _dashboard_page_orm(ids: list[int]) -> list[Order]:
     ):
         cages[order_id].append(cage_id)
     visitors: dict[int, list[str]] = {order.pk: [] for order in orders}
-    people = (
-        Visitor.objects.filter(order_id__in=visitors)
-        .order_by("id")
-        .values_list(
-            "order_id", "user_id", "first_name", "last_name", "user__first_name", "user__last_name", "user__username"
-        )
-    )
-    for order_id, user_id, first, last, user_first, user_last, username in people:
-        visitors[order_id].append(_visitor_name(user_id, first, last, user_first, user_last, username))
+    people = Visitor.objects.filter(order_id__in=visitors).order_by("id").values_list("order_id", *VISITOR_NAME_FIELDS)
+    for order_id, *person in people:
+        visitors[order_id].append(visitor_name(*person))
     for order in orders:
         order.cage_ids, order.visitor_names = cages[order.pk], visitors[order.pk]
     return orders
@@ -466,13 +465,13 @@ def bounded_count(queryset: QuerySet, bound: int = COUNT_EXACTLY_UP_TO) -> tuple
     """The rows of `queryset` and whether that is exact: counted up to `bound` (the index entries of at most
     `bound` + 1 rows are read), else PostgreSQL's row estimate (kept right by autovacuum's ANALYZE), never
     less than `bound` + 1. Other databases count every row."""
-    queryset = queryset.order_by()
+    queryset = queryset.order_by().values("pk")  # the keys alone: no annotation computed for the count
     counted = queryset[: bound + 1].count()
     if connection.vendor != "postgresql":
         return (counted, True) if counted <= bound else (queryset.count(), True)
     # Asked for any length, so that a page costs the same queries for a short list as for a long one.
-    # The keys alone: the same rows estimated, without compiling every column into the statement.
-    plan = queryset.values("pk").explain(format="json")  # (empty for a queryset that cannot match)
+    # The same rows estimated, without compiling every column into the statement.
+    plan = queryset.explain(format="json")  # (empty for a queryset that cannot match)
     if counted <= bound or not plan:
         return counted, True
     return max(counted, int(json.loads(plan)[0]["Plan"]["Plan Rows"])), False

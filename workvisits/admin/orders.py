@@ -14,8 +14,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.utils import quote
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q
+from django.db import connection
+from django.db.models import OuterRef, Prefetch, Q
+from django.db.models.functions import JSONArray
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -277,7 +280,10 @@ LIST_COLUMNS = (
 )
 
 
-# Where the list's rows keep their prefetched parts (plain lists, see OrderAdmin._list_rows).
+# Where the list's rows keep their parts (OrderAdmin._list_rows): on PostgreSQL arrays of cage ids and of
+# visitors' name fields (selectors.VISITOR_NAME_FIELDS); elsewhere prefetched models in plain lists.
+LISTED_CAGE_IDS = "listed_cage_ids"
+LISTED_PEOPLE = "listed_people"
 LISTED_CAGES = "listed_cages"
 LISTED_VISITORS = "listed_visitors"
 
@@ -453,33 +459,39 @@ class OrderAdmin(admin.ModelAdmin):
     def _list_rows(orders):
         """The list's rows with the columns its cells show (the operators' four more included), not the
         payloads, reasons and the rest only the order's own page shows: a third of the list's time was
-        making the rows' models. The parts go into plain lists (`to_attr`): into the related managers,
-        each row's cages and visitors cost a queryset clone of their own, a sixth of the list's time."""
-        return (
-            orders.select_related("organization", "ibx")
-            .only(*LIST_COLUMNS)
-            .prefetch_related(
-                Prefetch(
-                    "cages",
-                    queryset=OrderCage.objects.select_related("cage").only("order_id", "cage__cage_id").order_by("id"),
-                    to_attr=LISTED_CAGES,
-                ),
-                Prefetch(
-                    "visitors",
-                    queryset=Visitor.objects.select_related("user")
-                    .only(
-                        "order_id",
-                        "user_id",
-                        "first_name",
-                        "last_name",
-                        "user__first_name",
-                        "user__last_name",
-                        "user__username",
-                    )
-                    .order_by("id"),
-                    to_attr=LISTED_VISITORS,
-                ),
+        making the rows' models. On PostgreSQL each row's cage ids and visitors come in the same
+        statement, as arrays (`ArraySubquery`): no model per cage and visitor, none referring back to
+        its order (a cycle only the garbage collector frees), two queries fewer. Elsewhere they are
+        prefetched into plain lists (`to_attr`), not into the related managers, where each row's parts
+        cost a queryset clone of their own."""
+        rows = orders.select_related("organization", "ibx").only(*LIST_COLUMNS)
+        if connection.vendor == "postgresql":
+            parts_of_row = {"order": OuterRef("pk")}
+            return rows.annotate(
+                **{
+                    LISTED_CAGE_IDS: ArraySubquery(
+                        OrderCage.objects.filter(**parts_of_row).order_by("id").values("cage__cage_id")
+                    ),
+                    LISTED_PEOPLE: ArraySubquery(
+                        Visitor.objects.filter(**parts_of_row)
+                        .order_by("id")
+                        .values(person=JSONArray(*selectors.VISITOR_NAME_FIELDS))
+                    ),
+                }
             )
+        return rows.prefetch_related(
+            Prefetch(
+                "cages",
+                queryset=OrderCage.objects.select_related("cage").only("order_id", "cage__cage_id").order_by("id"),
+                to_attr=LISTED_CAGES,
+            ),
+            Prefetch(
+                "visitors",
+                queryset=Visitor.objects.select_related("user")
+                .only("order_id", *selectors.VISITOR_NAME_FIELDS)
+                .order_by("id"),
+                to_attr=LISTED_VISITORS,
+            ),
         )
 
     # Orders are placed by customers and changed by the actions below, never edited or deleted here.
@@ -500,7 +512,10 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="cages")
     def cage_list(self, obj):
-        return ", ".join(c.cage.cage_id for c in _listed(obj, LISTED_CAGES, "cages"))
+        cage_ids = getattr(obj, LISTED_CAGE_IDS, None)
+        if cage_ids is None:
+            cage_ids = [c.cage.cage_id for c in _listed(obj, LISTED_CAGES, "cages")]
+        return ", ".join(cage_ids)
 
     @admin.display(description="organization · cages", ordering="organization__name")
     def where(self, obj):
@@ -512,7 +527,11 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="visitors")
     def visitor_list(self, obj):
-        names = [v.name for v in _listed(obj, LISTED_VISITORS, "visitors")]
+        people = getattr(obj, LISTED_PEOPLE, None)
+        if people is None:
+            names = [v.name for v in _listed(obj, LISTED_VISITORS, "visitors")]
+        else:
+            names = [selectors.visitor_name(*person) for person in people]
         return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
     @admin.display(description="review reasons")
