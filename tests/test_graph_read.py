@@ -92,6 +92,26 @@ def test_the_one_statement_reads_what_the_orm_reads(orderer, make_body):
     assert read.ibx.code == "DC2" and read.ordered_by.username == "orderer"
 
 
+def test_a_page_of_orders_reads_what_the_orm_reads_and_makes_each_joined_object_once(orderer, make_body):
+    first = services.order_create(user=orderer, data=_rich_body(make_body, visitors=2))
+    second = services.order_create(user=orderer, data=_rich_body(make_body, description="Second visit to the cage."))
+
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.order_list_page(user=orderer, filters=selectors.OrderFilters())
+    read = {o.pk: o for o in page.orders}
+    assert sum("json_build_array" in q["sql"] for q in queries.captured_queries) == 1  # the rows: one statement
+    for order in (first, second):
+        assert _everything(read[order.pk]) == _everything(selectors.order_with_parts(order.pk))
+    assert read[second.pk].description == "Second visit to the cage."
+    # The IBX, the cages and the people both orders name are one object each in the read.
+    assert read[first.pk].ibx is read[second.pk].ibx
+    assert read[first.pk].ordered_by is read[second.pk].ordered_by
+    cages = [p.cage for o in read.values() for p in o.parts("cages")]
+    assert len({id(c) for c in cages}) == len({c.pk for c in cages}) == 2
+    viewer = [c.user for o in read.values() for c in o.parts("contacts") if c.user_id]
+    assert len(viewer) == 2 and viewer[0] is viewer[1] and viewer[0].username == "viewer"
+
+
 def test_a_series_occurrence_is_read_with_its_series(orderer, make_body):
     start = datetime(2027, 1, 5, 14, 0, tzinfo=UTC)
     with time_machine.travel(datetime(2026, 12, 22, 15, 0, tzinfo=UTC), tick=False):
@@ -141,7 +161,6 @@ def test_switched_off_the_orm_reads_the_same(orderer, make_body, settings):
     assert len(queries.captured_queries) == 5  # the order with its joins, then one prefetch per set of parts
     assert _everything(read) == one
     assert not hasattr(read, "read_parts")
-
 
 
 @isolate_apps("workvisits")

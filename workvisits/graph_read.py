@@ -12,6 +12,10 @@ JSON-carried value first read by its field's ``to_python()``, each column read d
 field's ``from_db_value()`` where it has one, as the ORM reads them. Foreign keys are set by plain
 assignment (which fills the ORM's cache of the related object); each set of children is stored on
 the instance as a list in ``read_parts`` (see ``Order.parts()``). No model signals are sent.
+
+A joined object (an IBX, an organization, a user, a cage...) is made once per statement: the rows
+naming the same one share the instance, as the ORM's prefetches share theirs. A page of an
+organization's orders names the same few IBXs, cages and people on every row.
 """
 
 from __future__ import annotations
@@ -57,26 +61,44 @@ def read_graphs(model: type[Model], pks, *, joins: Sequence[str] = (), children:
     with connection.cursor() as cursor:
         cursor.execute(_statement(alias, model, joins, children), [list(pks)])
         rows = cursor.fetchall()
-    return [_graph(model, row, joins, children, connection, alias) for row in rows]
+    joined: _Joined = {}
+    return [_graph(model, row, joins, children, connection, alias, joined) for row in rows]
 
 
-def _graph(model, row, joins, children, connection, alias: str) -> Model:
+# The joined objects one statement has made, by model and primary key.
+_Joined = dict[tuple[type[Model], object], Model]
+
+
+def _graph(model, row, joins, children, connection, alias: str, joined: _Joined) -> Model:
     values = iter(row)
     parent = _from_row(model, values, connection, alias)
     for name in joins:
-        related = _from_row(model._meta.get_field(name).related_model, values, connection, alias)
-        setattr(parent, name, related if related.pk is not None else None)
+        related_model = model._meta.get_field(name).related_model
+        setattr(parent, name, _joined_from_row(related_model, values, connection, alias, joined))
     parts = {}
     for child in children:
         data = next(values)
         if isinstance(data, str):
             data = json.loads(data)
         if child.single:
-            parts[child.name] = _child(child, data, parent, alias) if data is not None else None
+            parts[child.name] = _child(child, data, parent, alias, joined) if data is not None else None
         else:
-            parts[child.name] = [_child(child, item, parent, alias) for item in data or ()]
+            parts[child.name] = [_child(child, item, parent, alias, joined) for item in data or ()]
     parent.read_parts = parts
     return parent
+
+
+def _joined_from_row(model: type[Model], values, connection, alias: str, joined: _Joined) -> Model | None:
+    """The object a row's LEFT JOIN found (None for a null foreign key), made once per statement."""
+    reading = _reading(model)
+    columns = [next(values) for _ in reading.attnames]
+    pk = columns[reading.pk_index]
+    if pk is None:
+        return None
+    found = joined.get((model, pk))
+    if found is None:
+        found = joined[model, pk] = _from_row(model, iter(columns), connection, alias, reading)
+    return found
 
 
 def read_rows(model: type[Model], sql: str, params, *, fields=None, extra: Sequence[str] = ()) -> list[Model]:
@@ -182,13 +204,18 @@ def _reading_of(fields: tuple) -> _Reading:
     return _Reading.of(fields)
 
 
-def _child(child: Children, data: list, parent: Model, alias: str) -> Model:
+def _child(child: Children, data: list, parent: Model, alias: str, joined: _Joined) -> Model:
     values = iter(data)
     obj = _from_json(child.model, [next(values) for _ in _fields(child.model)], alias)
     setattr(obj, child.fk, parent)
     for name in child.joins:
         related_model = child.model._meta.get_field(name).related_model
-        setattr(obj, name, _from_json(related_model, [next(values) for _ in _fields(related_model)], alias))
+        columns = [next(values) for _ in _fields(related_model)]
+        pk = columns[_reading(related_model).pk_index]
+        found = joined.get((related_model, pk)) if pk is not None else None
+        if found is None and pk is not None:
+            found = joined[related_model, pk] = _from_json(related_model, columns, alias)
+        setattr(obj, name, found)
     return obj
 
 
