@@ -164,6 +164,24 @@ def test_a_long_api_list_gives_an_estimated_total_and_says_so(orderer, template,
     assert (exact["totalCount"], exact["totalCountExact"]) == (300, True)
 
 
+def test_a_list_estimated_far_past_the_bound_is_not_counted_only_probed(orderer, template, monkeypatch):
+    api = Api(orderer)
+    _orders(template, upcoming=0, past=299)  # 300 orders
+    analyze()
+    monkeypatch.setattr(selectors, "COUNT_EXACTLY_UP_TO", 10)  # an estimate of about 300: 30 times the bound
+    with CaptureQueriesContext(connection) as captured:
+        pagination = api.get("/colocations/v2/orders").json()["pagination"]
+    assert pagination["totalCountExact"] is False and 200 <= pagination["totalCount"] <= 400
+    counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    assert len(counts) == 1 and counts[0].endswith("LIMIT 1) subquery")  # one row probed, none counted
+    # Every order gone, the planner's estimate still about 300 until the next ANALYZE: the probe finds
+    # no row and the list says it is empty, not "about 300".
+    Order.objects.all().delete()
+    listing = api.get("/colocations/v2/orders").json()
+    assert listing["content"] == [] and listing["pagination"]["totalCount"] == 0
+    assert listing["pagination"]["totalCountExact"] is True
+
+
 def test_api_pages_at_the_edges(orderer, template):
     api = Api(orderer)
     _orders(template, upcoming=0, past=44)  # 45 orders

@@ -459,22 +459,31 @@ def _dashboard_page_orm(ids: list[int]) -> list[Order]:
 
 # Lists are counted exactly up to this many rows; a longer one is said to hold about the planner's estimate.
 COUNT_EXACTLY_UP_TO = 10_000
+# A planner's estimate this many times the bound is taken without counting: the list is only probed
+# for a first row (an estimate is never zero, so an empty list is still told as empty).
+TRUST_ESTIMATE_FROM = 10
 
 
 def bounded_count(queryset: QuerySet, bound: int = COUNT_EXACTLY_UP_TO) -> tuple[int, bool]:
     """The rows of `queryset` and whether that is exact: counted up to `bound` (the index entries of at most
     `bound` + 1 rows are read), else PostgreSQL's row estimate (kept right by autovacuum's ANALYZE), never
-    less than `bound` + 1. Other databases count every row."""
+    less than `bound` + 1. An estimate of TRUST_ESTIMATE_FROM times `bound` or more is not checked by a
+    count: the list is long whatever the exact figure, and reading `bound` + 1 entries only to confirm it
+    cost more than a millisecond a page. Other databases count every row."""
     queryset = queryset.order_by().values("pk")  # the keys alone: no annotation computed for the count
-    counted = queryset[: bound + 1].count()
     if connection.vendor != "postgresql":
+        counted = queryset[: bound + 1].count()
         return (counted, True) if counted <= bound else (queryset.count(), True)
     # Asked for any length, so that a page costs the same queries for a short list as for a long one.
     # The same rows estimated, without compiling every column into the statement.
     plan = queryset.explain(format="json")  # (empty for a queryset that cannot match)
-    if counted <= bound or not plan:
+    estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"]) if plan else 0
+    if estimate >= TRUST_ESTIMATE_FROM * bound:
+        return (estimate, False) if queryset[:1].count() else (0, True)
+    counted = queryset[: bound + 1].count()
+    if counted <= bound:
         return counted, True
-    return max(counted, int(json.loads(plan)[0]["Plan"]["Plan Rows"])), False
+    return max(counted, estimate), False
 
 
 class DashboardOrders:
