@@ -140,6 +140,18 @@ def test_a_long_dashboard_says_about_how_many_and_a_page_past_the_estimate_shows
     assert "200 work visits" in html and "About" not in html and "No work visits match" not in html
 
 
+def test_a_dashboard_search_matches_the_upcoming_visits_once_for_their_count_and_page(client, orderer, template):
+    client.force_login(orderer)
+    _orders(template, upcoming=30, past=30)
+    wanted = Order.objects.filter(visit_start__gt=timezone.now()).order_by("visit_start")[3]
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("dashboard"), {"q": wanted.order_id})
+    assert [o.order_id for o in response.context["page"].object_list] == [wanted.order_id]
+    assert "1 work visit," in response.content.decode()
+    upcoming = [q["sql"] for q in captured.captured_queries if '"visit_end" >=' in q["sql"]]
+    assert len(upcoming) == 1 and "OVER ()" in upcoming[0]  # the count and the page's ids in one statement
+
+
 def test_the_dashboard_links_a_few_pages_not_every_page(client, orderer, template):
     client.force_login(orderer)
     _orders(template, upcoming=0, past=999)  # 50 pages

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Window
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -492,18 +492,32 @@ class DashboardOrders:
     Two queries each ordered by the (organization, visit_start) index, read as one sequence by a
     Paginator: a page's ids come from the index, then only that page's rows are loaded. The upcoming
     visits (bounded by the longest visit) are counted exactly, the past ones up to COUNT_EXACTLY_UP_TO
-    (`exact` tells whether the count is).
+    (`exact` tells whether the count is). For a search, the upcoming visits' count comes with the first
+    page's ids in one statement (a window count over the index-ordered rows), so the search's matching
+    runs once for both, not once each; without one a plain count is cheaper than the window's buffering
+    of every upcoming row (docs/performance.md, "Scale").
     """
 
-    def __init__(self, orders: QuerySet[Order], filters: OrderFilters, now: datetime):
+    def __init__(self, orders: QuerySet[Order], filters: OrderFilters, now: datetime, first_page: int = 20):
         none = Order.objects.none()
         self.upcoming = none if filters.when == PAST else orders.filter(_upcoming(now)).order_by("visit_start", "id")
         self.past = none if filters.when == UPCOMING else orders.filter(_past(now)).order_by("-visit_start", "-id")
+        self.first_page = first_page if filters.text else 0
+        self.first_upcoming: list[int] | None = None  # the first page's upcoming ids, read with their count
 
     @cached_property
     def counts(self) -> tuple[int, int, bool]:
         past, exact = bounded_count(self.past, COUNT_EXACTLY_UP_TO)
-        return self.upcoming.count(), past, exact
+        return self._count_upcoming(), past, exact
+
+    def _count_upcoming(self) -> int:
+        if not self.first_page:
+            return self.upcoming.count()
+        rows = list(
+            self.upcoming.annotate(upcoming=Window(Count("pk"))).values_list("id", "upcoming")[: self.first_page]
+        )
+        self.first_upcoming = [pk for pk, _ in rows]
+        return rows[0][1] if rows else 0
 
     @property
     def exact(self) -> bool:
@@ -522,15 +536,22 @@ class DashboardOrders:
         upcoming = self.counts[0]
         ids: list[int] = []
         if start < upcoming:
-            ids += self.upcoming.values_list("id", flat=True)[start : min(stop, upcoming)]
+            end = min(stop, upcoming)
+            first = self.first_upcoming
+            if start == 0 and first is not None and end <= len(first):
+                ids += first[:end]
+            else:
+                ids += self.upcoming.values_list("id", flat=True)[start:end]
         if stop > upcoming:
             ids += self.past.values_list("id", flat=True)[max(start - upcoming, 0) : stop - upcoming]
         return _dashboard_page(ids)
 
 
-def dashboard_orders(*, user: User, filters: OrderFilters, now: datetime | None = None) -> DashboardOrders:
+def dashboard_orders(
+    *, user: User, filters: OrderFilters, now: datetime | None = None, page_size: int = 20
+) -> DashboardOrders:
     now = now or timezone.now()
-    return DashboardOrders(orders_for_user(user=user, filters=filters, now=now), filters, now)
+    return DashboardOrders(orders_for_user(user=user, filters=filters, now=now), filters, now, first_page=page_size)
 
 
 def ibx_codes_with_orders(*, user: User) -> list[str]:

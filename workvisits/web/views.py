@@ -44,7 +44,9 @@ def dashboard(request):
     ibx_codes = selectors.orderable_ibx_codes(user)
     choices = sorted(set(ibx_codes) | set(selectors.ibx_codes_with_orders(user=user)))
     params = forms.OrderFilterForm(request.GET or None, ibxs=choices)
-    orders = selectors.dashboard_orders(user=user, filters=order_filters(params), now=timezone.now())
+    orders = selectors.dashboard_orders(
+        user=user, filters=order_filters(params), now=timezone.now(), page_size=PAGE_SIZE
+    )
     paginator = Paginator(orders, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     if not page.object_list and page.number > 1 and not orders.exact:
