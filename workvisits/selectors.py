@@ -469,7 +469,8 @@ def bounded_count(queryset: QuerySet, bound: int = COUNT_EXACTLY_UP_TO) -> tuple
     `bound` + 1 rows are read), else PostgreSQL's row estimate (kept right by autovacuum's ANALYZE), never
     less than `bound` + 1. An estimate of TRUST_ESTIMATE_FROM times `bound` or more is not checked by a
     count: the list is long whatever the exact figure, and reading `bound` + 1 entries only to confirm it
-    cost more than a millisecond a page. Other databases count every row."""
+    cost a large organization's list pages up to a millisecond each (docs/performance.md, "Scale").
+    Other databases count every row."""
     queryset = queryset.order_by().values("pk")  # the keys alone: no annotation computed for the count
     if connection.vendor != "postgresql":
         counted = queryset[: bound + 1].count()
