@@ -185,3 +185,49 @@ def test_other_list_pages_cost_a_constant_number_of_queries(admin_client_, order
         UpstreamCall.objects.create(order=other, method="POST", url=f"/x{i}", status_code=201)
         SentNotification.objects.create(order=other, notice="submitted", recipient=f"{i}@acme.example")
     assert _queries(admin_client_, reverse(url)) == before
+
+
+def _rows_both_ways(page) -> tuple[str, str]:
+    """The list's table as the admin's own `{% result_list %}` writes it, and as the page's does."""
+    from django.template import Context, Template
+
+    context = Context({"cl": page.context["cl"], "opts": page.context["cl"].opts})
+    admins = Template("{% load admin_list %}{% result_list cl %}").render(context)
+    ours = Template("{% load admin_rows %}{% order_result_list cl %}").render(context)
+    return admins, ours
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"problem": "any"},  # the operators' four more columns: attempts, a time, the error
+        {"o": "-3.1"},  # sorted by the visit, then the order id
+        {"_popup": "1"},  # a popup's list links its first column: the admin's own rows
+        {"q": "Vendor"},
+    ],
+)
+def test_the_list_rows_are_the_admins_own_html(admin_client_, orderer, make_body, params):
+    body = make_body(description="  ")
+    body["details"]["visitors"].append(
+        {
+            "firstName": "Ann",
+            "lastName": "<b>Vendor</b>",
+            "companyName": "V & Co",
+            "details": [{"type": "EMAIL", "value": "ann@vendor.example"}],
+        }
+    )
+    services.order_create(user=orderer, data=body)
+    failed = order_in(OrderStatus.FAILED, orderer, make_body)
+    Order.objects.filter(pk=failed.pk).update(
+        last_error="upstream answered <503> & gave up", submit_attempts=5, first_attempt_at=timezone.now()
+    )
+    order_in(OrderStatus.PENDING_REVIEW, orderer, make_body)
+    page = admin_client_.get(CHANGELIST, params)
+    admins, ours = _rows_both_ways(page)
+    assert admins.count("<tr>") >= 2
+    assert ours == admins
+    assert ours in page.content.decode()
+    if params.get("problem"):
+        assert "upstream answered &lt;503&gt; &amp; gave up" in ours
+        assert '<td class="field-first_attempt_at nowrap">' in ours
