@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,59 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from support import (  # noqa: E402
-    KeepAlive,
     bench_database,
     django_setup,
     drop_database,
     gunicorn_start,
     gunicorn_stop,
+    load,
     raw_request,
 )
-
-
-def load(port: int, raw: bytes, expect: int, clients: int, seconds: float) -> dict:
-    """`clients` threads send `raw` back to back for `seconds`; latency per request, errors counted."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    samples: list[bytes] = []
-    start_line = threading.Barrier(clients + 1)
-    deadline = [0.0]
-
-    def client(i):
-        conn = KeepAlive(port)
-        start_line.wait()
-        while time.perf_counter() < deadline[0]:
-            began = time.perf_counter()
-            try:
-                status, body = conn.request(raw)
-            except OSError:
-                status, body = 0, b""
-            latencies[i].append(time.perf_counter() - began)
-            if status != expect:
-                errors[i] += 1
-                if len(samples) < 3:
-                    samples.append(f"{status} ".encode() + body[:300])
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    began = time.perf_counter()
-    deadline[0] = began + seconds
-    start_line.wait()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - began
-    every = sorted(x for per in latencies for x in per)
-    return {
-        "requests": len(every),
-        "rps": len(every) / elapsed,
-        "p50_ms": 1000 * statistics.median(every) if every else 0.0,
-        "p99_ms": 1000 * every[min(len(every) - 1, int(len(every) * 0.99))] if every else 0.0,
-        "errors": sum(errors),
-        "samples": samples,
-    }
-
 
 # Each device switched alone from its default, the rest kept (the --cpu runs).
 DEVICES = [

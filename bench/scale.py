@@ -6,7 +6,8 @@ port and measures, with one keep-alive client, 100 requests per page after a war
 dashboard (page 1, page 500, a search), the order page, the API list (page 1, page 5000, filtered upcoming,
 filtered past window), one order, the Order History search (plain and by q, when the portal has it) and the admin
 order list (plain and by status). Each page is measured for a user of the 200,000-order organization
-and for one of a 2,000-order organization, with the same request.
+and for one of a 2,000-order organization, with the same request. With --clients N, then the dashboard's
+first page under N concurrent clients for each organization (pages a second; no target).
 
 Prints p50/p99, SQL queries (counted in-process on the same database) and bytes per page, and the
 ratios. Targets: every page's p50 within 20x of /healthz's and within 2x of the same page for the
@@ -38,6 +39,7 @@ from support import (  # noqa: E402
     drop_database,
     gunicorn_start,
     gunicorn_stop,
+    load,
     raw_request,
 )
 
@@ -212,6 +214,14 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10, help="requests before measuring (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the database (dropped by default)")
     parser.add_argument("--build-only", action="store_true", help="build the dataset, print its URL, keep it, stop")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="after the single-client pages: the large organization's dashboard under this many concurrent "
+        "clients (gunicorn 2 workers x 4 threads), for --seconds; no target (default 0: not measured)",
+    )
+    parser.add_argument("--seconds", type=float, default=10, help="length of the --clients phase (default 10 s)")
     args = parser.parse_args()
 
     database_url, dsn, db_name = bench_database(os.environ.get("DATABASE_URL", ""), "scale")
@@ -385,6 +395,19 @@ def main() -> int:
                 f"{ratio:8.2f} {versus:9.1f} {q_big:>4}/{q_small:<4} {big['bytes'] / 1024:8.1f} "
                 f"{small['bytes'] / 1024:7.1f}  {'; '.join(misses) or 'ok'}"
             )
+        if args.clients:
+            gunicorn_stop(gunicorn)
+            gunicorn, port = gunicorn_start(env, workers=2, threads=4, log_prefix="bench-scale")
+            for label, persona in personas.items():
+                raw = raw_request("GET", "/", cookie=persona["cookie"])
+                load(port, raw, 200, args.clients, 1)  # warm-up: every worker's threads and connections
+                under = load(port, raw, 200, args.clients, args.seconds)
+                failed |= bool(under["errors"])
+                print(
+                    f"dashboard page 1 ({label}), {args.clients} clients for {args.seconds:g} s, gunicorn 2 workers "
+                    f"x 4 threads: {under['rps']:.1f} pages/s, p50 {under['p50_ms']:.1f} ms, p99 "
+                    f"{under['p99_ms']:.1f} ms, {under['errors']} errors"
+                )
         print("result:", "a target was missed" if failed else "every target met")
     finally:
         if gunicorn is not None:

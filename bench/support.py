@@ -1,13 +1,15 @@
-"""What the benchmarks share: their own database, a free port, gunicorn started and stopped, a keep-alive client."""
+"""What the benchmarks share: their own database, a free port, gunicorn, a keep-alive client, concurrent clients."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -96,6 +98,50 @@ class KeepAlive:
         if self.sock is not None:
             self.sock.close()
         self.sock, self.buffer = None, b""
+
+
+def load(port: int, raw: bytes, expect: int, clients: int, seconds: float) -> dict:
+    """`clients` threads send `raw` back to back for `seconds`; latency per request, errors counted."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    samples: list[bytes] = []
+    start_line = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client(i):
+        conn = KeepAlive(port)
+        start_line.wait()
+        while time.perf_counter() < deadline[0]:
+            began = time.perf_counter()
+            try:
+                status, body = conn.request(raw)
+            except OSError:
+                status, body = 0, b""
+            latencies[i].append(time.perf_counter() - began)
+            if status != expect:
+                errors[i] += 1
+                if len(samples) < 3:
+                    samples.append(f"{status} ".encode() + body[:300])
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    began = time.perf_counter()
+    deadline[0] = began + seconds
+    start_line.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    every = sorted(x for per in latencies for x in per)
+    return {
+        "requests": len(every),
+        "rps": len(every) / elapsed,
+        "p50_ms": 1000 * statistics.median(every) if every else 0.0,
+        "p99_ms": 1000 * every[min(len(every) - 1, int(len(every) * 0.99))] if every else 0.0,
+        "errors": sum(errors),
+        "samples": samples,
+    }
 
 
 def raw_request(method: str, path: str, *, cookie: str = "", token: str = "", body: bytes | None = None) -> bytes:
