@@ -223,6 +223,8 @@ def test_the_list_rows_are_the_admins_own_html(admin_client_, orderer, make_body
         last_error="upstream answered <503> & gave up", submit_attempts=5, first_attempt_at=timezone.now()
     )
     order_in(OrderStatus.PENDING_REVIEW, orderer, make_body)
+    stuck = order_in(OrderStatus.QUEUED, orderer, make_body)  # never tried: no first attempt, no error
+    Order.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2))
     page = admin_client_.get(CHANGELIST, params)
     admins, ours = _rows_both_ways(page)
     assert admins.count("<tr>") >= 2
@@ -230,4 +232,4 @@ def test_the_list_rows_are_the_admins_own_html(admin_client_, orderer, make_body
     assert ours in page.content.decode()
     if params.get("problem"):
         assert "upstream answered &lt;503&gt; &amp; gave up" in ours
-        assert '<td class="field-first_attempt_at nowrap">' in ours
+        assert '<td class="field-first_attempt_at nowrap">-</td>' in ours  # the admin's empty value
