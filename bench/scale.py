@@ -3,9 +3,10 @@
 Builds its own database `<name>_scale` (one organization with 200,000 orders, fifty with 2,000 each;
 about 1.7 M events and 600 k visitors, made in SQL), VACUUM ANALYZEs it, starts gunicorn on a free
 port and measures, with one keep-alive client, 100 requests per page after a warm-up: /healthz, the
-dashboard (page 1, page 500, a search), the order page, the API list (page 1, page 5000, filtered upcoming,
-filtered past window), one order, the Order History search (plain and by q, when the portal has it) and the admin
-order list (plain and by status). Each page is measured for a user of the 200,000-order organization
+dashboard (page 1, page 500, a search), the order page, the API list (page 1, page 5000, filtered
+upcoming, filtered past window), one order, the Order History search (plain and by q, when the portal
+has it) and the admin order list (plain, by status, searched for part of an order id and for the
+organization's user). Each page is measured for a user of the 200,000-order organization
 and for one of a 2,000-order organization, with the same request. With --clients N, then the dashboard's
 first page under N concurrent clients for each organization (pages a second; no target).
 
@@ -313,6 +314,20 @@ def main() -> int:
                 "admin",
                 "GET",
                 lambda p: f"/admin/workvisits/order/?organization__id__exact={p['org']}&status__exact=CLOSED",
+                None,
+            ),
+            (
+                "admin search",
+                "admin",
+                "GET",
+                lambda p: f"/admin/workvisits/order/?organization__id__exact={p['org']}&q={p['order'][-6:]}",
+                None,
+            ),
+            (
+                "admin search a person",  # the organization's own user, a visitor and contact on its orders
+                "admin",
+                "GET",
+                lambda p: f"/admin/workvisits/order/?organization__id__exact={p['org']}&q={p['user'].username}",
                 None,
             ),
         ]

@@ -20,10 +20,11 @@ def copies(
     step: timedelta,
     status: str = "CLOSED",
     organizations: list[int] | None = None,
+    parts: tuple = (OrderCage, Visitor),
 ) -> None:
-    """`n` copies of `template` with its cages and visitors, the k-th visit starting at first_start + k * step,
-    each placed a day before its visit but never later than now; the k-th of organizations[k % len] (by
-    default the template's)."""
+    """`n` copies of `template` with its `parts` (by default its cages and visitors), the k-th visit starting at
+    first_start + k * step, each placed a day before its visit but never later than now; the k-th of
+    organizations[k % len] (by default the template's)."""
     organizations = organizations or [template.organization_id]
     columns = [
         f.column for f in Order._meta.concrete_fields if f.column not in _COPIED_AS_THEY_ARE | {"organization_id"}
@@ -54,7 +55,7 @@ def copies(
                 template.pk,
             ],
         )
-        for model in (OrderCage, Visitor):
+        for model in parts:
             table = model._meta.db_table
             fields = ", ".join(f.column for f in model._meta.concrete_fields if f.column not in ("id", "order_id"))
             cursor.execute(

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.admin_helpers import CHANGELIST, order_in
-from workvisits import services
+from workvisits import selectors, services
 from workvisits.choices import OrderStatus
 from workvisits.models import Order, OrderCage, OrderEvent, Visitor
 
@@ -60,29 +60,46 @@ def test_a_row_names_its_cages_and_first_three_visitors_in_the_order_entered(adm
     )
 
 
-def test_search_finds_orders_by_reference_visitor_and_contact(admin_client_, orderer, make_body):
-    plain = order_in(OrderStatus.QUEUED, orderer, make_body)
-    body_visitor = {
+@pytest.fixture
+def searched_orders(orderer, make_body):
+    """Orders with something to find in each searched place: the order's own columns, a typed-in visitor's
+    and contact's name and details, registered visitors and contacts (by username, name and email)."""
+    visitor = {
         "firstName": "Jane",
         "lastName": "Doe",
         "companyName": "Fixit BV",
         "details": [{"type": "EMAIL", "value": "jane@fixit.example"}],
     }
     body = make_body(customerReferenceId="PO-SEARCH-77")
-    body["details"]["visitors"].append(body_visitor)
-    with_visitor = services.order_create(user=orderer, data=body)
-    with_contact = order_in(
-        OrderStatus.QUEUED, orderer, make_body, contacts=[{"type": "NOTIFICATION", "registeredUsers": ["viewer"]}]
-    )
+    body["details"]["visitors"].append(visitor)
+    contact = {
+        "type": "TECHNICAL",
+        "firstName": "Ann",
+        "lastName": "Tech",
+        "details": [{"type": "EMAIL", "value": "ann@tech.example"}, {"type": "PHONE", "value": "+44 20 7946 0018"}],
+    }
+    return [
+        services.order_create(user=orderer, data=body),
+        services.order_create(user=orderer, data=make_body(contacts=[contact])),
+        order_in(
+            OrderStatus.QUEUED, orderer, make_body, contacts=[{"type": "NOTIFICATION", "registeredUsers": ["viewer"]}]
+        ),
+        order_in(OrderStatus.FAILED, orderer, make_body, customerReferenceId="Doe-ref"),
+    ]
+
+
+def test_search_finds_orders_by_reference_visitor_and_contact(admin_client_, searched_orders):
+    with_visitor, with_typed_contact, with_registered_contact, doe_reference = searched_orders
     for query, expected in (
-        ("PO-SEARCH-77", [with_visitor.order_id]),
-        ("jane@fixit.example", [with_visitor.order_id]),
-        ("Doe", [with_visitor.order_id]),
-        ("viewer@acme.example", [with_contact.order_id]),
-        ("Victor", [with_contact.order_id]),
-        (plain.order_id, [plain.order_id]),
+        ("PO-SEARCH-77", {with_visitor}),
+        ("jane@fixit.example", {with_visitor}),
+        ("Doe", {with_visitor, doe_reference}),
+        ("7946 0018", {with_typed_contact}),
+        ("viewer@acme.example", {with_registered_contact}),
+        ("Victor", {with_registered_contact}),
+        (doe_reference.order_id.lower(), {doe_reference}),
     ):
-        assert _listed(admin_client_.get(CHANGELIST, {"q": query})) == expected, query
+        assert set(_listed(admin_client_.get(CHANGELIST, {"q": query}))) == {o.order_id for o in expected}, query
 
 
 def test_filters_status_ibx_organization_visit_date_and_needs_an_operator(admin_client_, orderer, make_body):
@@ -233,3 +250,47 @@ def test_the_list_rows_are_the_admins_own_html(admin_client_, orderer, make_body
     if params.get("problem"):
         assert "upstream answered &lt;503&gt; &amp; gave up" in ours
         assert '<td class="field-first_attempt_at nowrap">-</td>' in ours  # the admin's empty value
+
+
+def _admins_own_search(term: str) -> set[str]:
+    """The orders Django's own admin search (ModelAdmin.get_search_results, the joins) finds for `term`."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    order_admin = admin.site.get_model_admin(Order)
+    found, duplicates = admin.ModelAdmin.get_search_results(
+        order_admin, RequestFactory().get(CHANGELIST), Order.objects.all(), term
+    )
+    return set((found.distinct() if duplicates else found).values_list("order_id", flat=True))
+
+
+SEARCH_TERMS = [
+    "PO-SEARCH-77",  # a reference, whole
+    "search-7",  # part of it, in another case
+    "jane@fixit.example",  # a typed-in visitor's email (details)
+    "Doe",  # a visitor's last name and another order's reference
+    "ann",  # a typed-in contact's first name (and any other "ann" in the orders)
+    "7946 0018",  # part of a contact's phone
+    "viewer@acme.example",  # a registered contact's email
+    "Victor",  # a registered contact's first name
+    "olivia",  # the orderer: a registered visitor and contact on every order
+    "orderer",  # their username
+    '"Jane Doe"',  # a quoted phrase is one word: in no single column
+    "jane doe",  # two words, both in the same visitor
+    "nowhere-to-be-found",
+]
+
+
+@pytest.mark.parametrize("term", SEARCH_TERMS)
+def test_the_list_search_finds_what_the_admins_own_search_finds(admin_client_, searched_orders, term):
+    page = admin_client_.get(CHANGELIST, {"q": term})
+    assert page.status_code == 200
+    assert set(_listed(page)) == _admins_own_search(term), term
+
+
+@pytest.mark.parametrize("term", ["olivia", "orderer", "ann", "e"])
+def test_a_word_found_in_many_rows_is_looked_for_order_by_order_with_the_same_result(
+    admin_client_, searched_orders, term, monkeypatch
+):
+    monkeypatch.setattr(selectors, "STAFF_SEARCH_KEYS_UP_TO", 1)  # every table's matches count as many
+    assert set(_listed(admin_client_.get(CHANGELIST, {"q": term}))) == _admins_own_search(term), term

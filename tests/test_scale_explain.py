@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from workvisits import selectors, services
-from workvisits.models import Order
+from workvisits.models import Contact, Order, OrderCage, Visitor
 
 from .scale_support import copies
 
@@ -152,3 +153,56 @@ def test_the_searches_read_the_trigram_indexes(many):
     for index in ("order_search_id", "order_search_reference", "order_search_upstream_id"):
         assert _uses(nodes, index), _shown(nodes)
     assert not _scans(nodes, "workvisits_order"), _shown(nodes)
+
+
+@pytest.fixture
+def searched(orderer, globex, make_body):
+    """20,000 orders with their cages, visitors and contacts (the orderer on every Acme one); analyzed."""
+    template = services.order_create(user=orderer, data=make_body())
+    copies(
+        template,
+        ORDERS,
+        first_start=timezone.now() - timedelta(days=700),
+        step=timedelta(minutes=53),
+        organizations=[orderer.organization_id] + [globex.organization_id] * 9,
+        parts=(OrderCage, Visitor, Contact),
+    )
+    with connection.cursor() as cursor:
+        for table in ("order", "visitor", "contact"):
+            cursor.execute(f"VACUUM ANALYZE workvisits_{table}")
+    return template
+
+
+def _admin_search_plans(client, term: str, starting: tuple[str, ...] = ("SELECT", "(SELECT")) -> tuple[list, list]:
+    """The orders the admin's order list shows for `term`, and the plans of the statements it sent that
+    start with one of `starting`."""
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(reverse("admin:workvisits_order_changelist"), {"q": term})
+    assert page.status_code == 200
+    statements = [q["sql"] for q in captured if q["sql"].startswith(starting)]
+    return list(page.context["cl"].result_list), [_sql_plan(sql) for sql in statements]
+
+
+def test_the_staff_search_reads_the_trigram_indexes_and_no_table_whole(client, users, searched):
+    client.force_login(users["admin"])
+    wanted = Order.objects.order_by("id")[5000]
+    shown, plans = _admin_search_plans(client, wanted.order_id[-7:].lower())  # part of one order id
+    assert [o.order_id for o in shown] == [wanted.order_id]
+    used = {n.get("Index Name") for nodes in plans for n in nodes}
+    for index in ("order_search_id", "visitor_search_last_name", "contact_search_details"):
+        assert index in used, sorted(filter(None, used))
+    for nodes in plans:
+        for table in ("workvisits_order", "workvisits_visitor", "workvisits_contact"):
+            assert not _scans(nodes, table), _shown(nodes)
+
+    # A person on every order: the page's 50 found newest first, each order looked into by its key (no
+    # hash of every matching visitor or contact built first), no table read whole. (The probes of each
+    # table's matches stop at 1,001 rows, the count at 10,001: they may read a table from its start.)
+    page_rows = ('SELECT "workvisits_order"."id", "workvisits_order"."order_id"',)
+    shown, plans = _admin_search_plans(client, "olivia", page_rows)
+    assert len(plans) == 1 and len(shown) == 50
+    assert shown == sorted(shown, key=lambda o: (o.created_at, o.pk), reverse=True)
+    for nodes in plans:
+        assert not any("hashed SubPlan" in str(n.get("Filter", "")) for n in nodes), _shown(nodes)
+        for table in ("workvisits_order", "workvisits_visitor", "workvisits_contact"):
+            assert not _scans(nodes, table), _shown(nodes)

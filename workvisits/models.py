@@ -7,11 +7,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models.functions import Cast
 from simple_history.models import HistoricalRecords
 
 from . import rules
@@ -27,6 +26,7 @@ from .choices import (
     WebhookDeliveryStatus,
     WebhookEvent,
 )
+from .migration_operations import trigram_index
 
 # The review policy's conditions: each field `review_<name>` is the rules' ReviewPolicy.<name>.
 REVIEW_CONDITION_FIELDS = (
@@ -259,6 +259,8 @@ def _new_order_id() -> str:
 
 # The order's columns a search looks into (the text anywhere in them, any case).
 ORDER_SEARCHED = ("order_id", "customer_reference_id", "upstream_order_id")
+# What the staff's search looks into in a visitor or contact typed in (details: the emails and phones).
+PERSON_SEARCHED = ("first_name", "last_name", "details")
 
 
 class Order(models.Model):
@@ -336,7 +338,7 @@ class Order(models.Model):
             # The searches (selectors.order_text_matches): a trigram index per searched column, on the
             # expression Django's icontains compares (PostgreSQL only, see migration 0012).
             *[
-                GinIndex(OpClass(Upper(column), name="gin_trgm_ops"), name=f"order_search_{short}")
+                trigram_index(column, f"order_search_{short}")
                 for column, short in zip(ORDER_SEARCHED, ("id", "reference", "upstream_id"), strict=True)
             ],
         ]
@@ -423,6 +425,15 @@ class Person(models.Model):
         return next((d["value"] for d in self.details if d.get("type") in ("PHONE", "MOBILE")), "")
 
 
+def person_search_indexes(prefix: str) -> list:
+    """A trigram index on each of a person's searched columns (PERSON_SEARCHED), on the expression Django's
+    icontains compares: UPPER(column), the details' JSON as text."""
+    return [
+        trigram_index(Cast(column, models.TextField()) if column == "details" else column, f"{prefix}_search_{column}")
+        for column in PERSON_SEARCHED
+    ]
+
+
 class Visitor(Person):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="visitors")
     # The visitor gets the order's emails and calendar invites (the wizard can leave a person out).
@@ -435,11 +446,9 @@ class Visitor(Person):
                 name="visitor_registered_or_named",
             ),
         ]
-        # The dashboard's search by a typed-in visitor's name (selectors.order_text_matches).
-        indexes = [
-            GinIndex(OpClass(Upper(name), name="gin_trgm_ops"), name=f"visitor_search_{name}")
-            for name in ("first_name", "last_name")
-        ]
+        # The dashboard's search by a typed-in visitor's name (selectors.order_text_matches), the staff's
+        # by name and details too (selectors.staff_order_matches).
+        indexes = person_search_indexes("visitor")
 
 
 class Contact(Person):
@@ -459,6 +468,8 @@ class Contact(Person):
                 name="notification_contact_registered",
             ),
         ]
+        # The staff's search by a contact's name or details (selectors.staff_order_matches).
+        indexes = person_search_indexes("contact")
 
 
 def _attachment_path(instance, filename) -> str:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet, Window
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Window
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -24,6 +24,7 @@ from .graph_read import Children, SqlNames, read_graph, read_graphs, read_rows
 from .models import (
     IBX,
     ORDER_SEARCHED,
+    PERSON_SEARCHED,
     REVIEW_POLICY_FIELDS,
     Account,
     ApiToken,
@@ -317,6 +318,69 @@ def order_text_matches(text: str, *, columns: Iterable[str], visitors_of: int | 
         if users:
             branches.append(Visitor.objects.filter(user_id__in=users).order_by().values("order_id"))
     return branches[0].union(*branches[1:], all=True)
+
+
+# What the staff's search looks into in a registered user among an order's visitors and contacts.
+USER_SEARCHED = ("username", "first_name", "last_name", "email")
+# The staff's search as the admin's search_fields name it (Django's own search, on other databases).
+STAFF_SEARCH_FIELDS = (
+    *ORDER_SEARCHED,
+    *(f"{people}__{column}" for people in ("visitors", "contacts") for column in PERSON_SEARCHED),
+    *(f"{people}__user__{column}" for people in ("visitors", "contacts") for column in USER_SEARCHED),
+)
+
+
+# A word found in up to this many rows of a table (orders, visitors, contacts) narrows the list to the orders
+# of those rows; one found in more is looked for order by order (see staff_order_condition).
+STAFF_SEARCH_KEYS_UP_TO = 1000
+
+
+def staff_order_condition(text: str) -> Q:
+    """A filter of orders (of any organization) with `text` (any case) in one of their ORDER_SEARCHED columns,
+    in a visitor's or contact's name or details (typed-in emails and phones), or in the username, name or
+    email of a registered user among them (the users read first: one small query).
+
+    Per table, the matching rows are read first through its trigram indexes (migrations 0012 and 0018; one
+    UNION branch per column), up to STAFF_SEARCH_KEYS_UP_TO + 1 of them: a table with no more than that
+    narrows the list to the orders they name; one with more (a person on most of an organization's
+    orders) is looked for in each order the list reads, newest first, which finds a page of them in a few
+    dozen orders. A filter on one UNION of every table made PostgreSQL walk every order for a word found
+    nowhere and hash every key for one found everywhere; the admin's own search, an OR across the joined
+    visitors, contacts and users, read every row of each (about 4 s at 300,000 orders, docs/performance.md,
+    "Scale").
+    """
+    matching_users = Q.create([(f"{column}__icontains", text) for column in USER_SEARCHED], connector=Q.OR)
+    users = list(User.objects.filter(matching_users).values_list("pk", flat=True))
+    in_order = Q.create([(f"{column}__icontains", text) for column in ORDER_SEARCHED], connector=Q.OR)
+    in_person = Q.create([(f"{column}__icontains", text) for column in PERSON_SEARCHED], connector=Q.OR)
+    if users:
+        in_person |= Q(user_id__in=users)
+    branches = {
+        Order: [Order.objects.filter(**{f"{c}__icontains": text}).order_by().values_list("pk") for c in ORDER_SEARCHED]
+    }
+    for people in (Visitor, Contact):
+        branches[people] = [
+            people.objects.filter(**{f"{c}__icontains": text}).order_by().values_list("order_id")
+            for c in PERSON_SEARCHED
+        ]
+        if users:
+            branches[people].append(people.objects.filter(user_id__in=users).order_by().values_list("order_id"))
+    condition = Q(pk__in=[])
+    for model, queries in branches.items():
+        keys = [key for (key,) in queries[0].union(*queries[1:], all=True)[: STAFF_SEARCH_KEYS_UP_TO + 1]]
+        if len(keys) <= STAFF_SEARCH_KEYS_UP_TO:  # every matching row read
+            if keys:
+                condition |= Q(pk__in=sorted(set(keys)))
+        elif model is Order:
+            condition |= in_order
+        else:
+            # The order's key compared equal and also bounded: the bound, always true, keeps PostgreSQL from
+            # turning the EXISTS into a hash of every matching person built before the first order is read
+            # (it hashes only a plain equality), and the equality keeps each probe's estimate right (a range
+            # alone was costed as thousands of rows a probe, enough to have every statement JIT-compiled).
+            of_order = {"order_id": OuterRef("pk"), "order_id__gte": OuterRef("pk")}
+            condition |= Q(Exists(model.objects.filter(in_person, **of_order)))
+    return condition
 
 
 def orders_with_parts(*, user: User) -> QuerySet[Order]:

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext
 
 from .. import rules, selectors, services, submission
@@ -299,25 +300,7 @@ class OrderAdmin(admin.ModelAdmin):
     # Five columns that fit a 1280 px screen with the status always in view; the rest is on the order page.
     list_display = ("order_id", "status", "visit_window", "where", "visitor_list")
     list_filter = ("status", NeedsOperatorFilter, "ibx", "organization", VisitDateFilter)
-    search_fields = (
-        "order_id",
-        "customer_reference_id",
-        "upstream_order_id",
-        "visitors__first_name",
-        "visitors__last_name",
-        "visitors__details",
-        "visitors__user__username",
-        "visitors__user__first_name",
-        "visitors__user__last_name",
-        "visitors__user__email",
-        "contacts__first_name",
-        "contacts__last_name",
-        "contacts__details",
-        "contacts__user__username",
-        "contacts__user__first_name",
-        "contacts__user__last_name",
-        "contacts__user__email",
-    )
+    search_fields = selectors.STAFF_SEARCH_FIELDS
     search_help_text = "Order id, customer reference, upstream id, or a visitor's or contact's name or email."
     # At hundreds of thousands of orders: no date hierarchy (its year links are a DISTINCT over every
     # row; the visit-date filter covers dates), no second count of the unfiltered table, and a page
@@ -399,6 +382,20 @@ class OrderAdmin(admin.ModelAdmin):
             obj.pk,
             format_html(gettext("Select this object for an action - {}"), str(obj)),
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        """The admin's search, word by word as its own (each word somewhere in the order, its visitors or
+        contacts; quotes keep a phrase together), each word's orders found through the trigram indexes
+        (`selectors.staff_order_matches`) on PostgreSQL: the admin's own OR across the joined visitors,
+        contacts and users read every row of each (about 4 s at 300,000 orders). Unlike the admin's own,
+        two words may be found in two different people of the order."""
+        if connection.vendor != "postgresql":
+            return super().get_search_results(request, queryset, search_term)
+        for word in smart_split(search_term):
+            if word.startswith(('"', "'")) and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            queryset = queryset.filter(selectors.staff_order_condition(word))
+        return queryset, False
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
