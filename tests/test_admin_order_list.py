@@ -12,7 +12,7 @@ from django.utils import timezone
 from tests.admin_helpers import CHANGELIST, order_in
 from workvisits import selectors, services
 from workvisits.choices import OrderStatus
-from workvisits.models import Order, OrderCage, OrderEvent, Visitor
+from workvisits.models import Order, OrderCage, OrderEvent, Organization, Visitor
 
 
 @pytest.fixture
@@ -294,3 +294,70 @@ def test_a_word_found_in_many_rows_is_looked_for_order_by_order_with_the_same_re
 ):
     monkeypatch.setattr(selectors, "STAFF_SEARCH_KEYS_UP_TO", 1)  # every table's matches count as many
     assert set(_listed(admin_client_.get(CHANGELIST, {"q": term}))) == _admins_own_search(term), term
+
+
+def _globex_order(globex, make_body) -> Order:
+    body = make_body()
+    body["details"]["cages"] = [{"id": "DC2:02:300300", "accountNumber": "3000000001"}]
+    body["details"]["visitors"] = [{"registeredUsers": ["globex"]}]
+    return services.order_create(user=globex, data=body)
+
+
+def test_the_organization_filters_neither_read_nor_show_every_organization(admin_client_, orderer, make_body):
+    order_in(OrderStatus.QUEUED, orderer, make_body)
+    before = admin_client_.get(CHANGELIST).content.decode()
+    Organization.objects.bulk_create([Organization(name=f"Extra customer {i:03d}") for i in range(300)])
+    with CaptureQueriesContext(connection) as captured:
+        after = admin_client_.get(CHANGELIST).content.decode()
+    assert "Extra customer" not in after
+    assert not any("Extra customer" in str(q) or '"workvisits_organization"."name" FROM' in q["sql"] for q in captured)
+    assert abs(len(after) - len(before)) < 200  # the same page (its token and times aside)
+    assert 'name="organization_name"' in after  # a text box instead
+
+
+def test_typing_part_of_a_name_narrows_the_list_and_keeps_the_other_filters(admin_client_, orderer, globex, make_body):
+    acme = order_in(OrderStatus.QUEUED, orderer, make_body)
+    other = _globex_order(globex, make_body)
+    assert set(_listed(admin_client_.get(CHANGELIST))) == {acme.order_id, other.order_id}
+    assert _listed(admin_client_.get(CHANGELIST, {"organization_name": "GLOB"})) == [other.order_id]
+    assert _listed(admin_client_.get(CHANGELIST, {"organization_name": "nobody"})) == []
+    page = admin_client_.get(CHANGELIST, {"organization_name": "acme", "status__exact": "QUEUED", "q": "WV", "p": "1"})
+    html = page.content.decode()
+    assert _listed(page) == [acme.order_id]
+    # The text box's form sends the list's filters and search along, not its page.
+    form = html[html.index('<form method="get" class="text-filter">') :].split("</form>")[0]
+    assert '<input type="hidden" name="status__exact" value="QUEUED">' in form
+    assert '<input type="hidden" name="q" value="WV">' in form
+    assert 'name="p"' not in form and 'value="acme"' in form
+
+
+def test_a_link_to_one_organizations_orders_shows_it_chosen_and_how_to_remove_it(
+    admin_client_, orderer, globex, make_body
+):
+    acme = order_in(OrderStatus.QUEUED, orderer, make_body)
+    _globex_order(globex, make_body)
+    page = admin_client_.get(CHANGELIST, {"organization__id__exact": acme.organization_id})
+    assert _listed(page) == [acme.order_id]
+    html = page.content.decode()
+    assert '<li class="selected">' in html and "Acme Corp</a></li>" in html
+    assert admin_client_.get(CHANGELIST, {"organization__id__exact": "²"}).status_code == 302  # the admin's ?e=1
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("admin:workvisits_user_changelist", "organization_name"),
+        ("admin:workvisits_cage_changelist", "organization_name"),
+        ("admin:workvisits_account_changelist", "organization_name"),
+        ("admin:workvisits_webhookendpoint_changelist", "organization_name"),
+        ("admin:workvisits_orderinggrant_changelist", "user__organization_name"),
+    ],
+)
+def test_every_list_filtered_by_organization_takes_part_of_its_name(admin_client_, users, url, name):
+    everyone = admin_client_.get(reverse(url))
+    assert everyone.status_code == 200 and f'name="{name}"' in everyone.content.decode()
+    globex = admin_client_.get(reverse(url), {name: "globex"})
+    nobody = admin_client_.get(reverse(url), {name: "no such organization"})
+    assert globex.status_code == nobody.status_code == 200
+    assert nobody.context["cl"].result_count == 0
+    assert globex.context["cl"].result_count <= everyone.context["cl"].result_count

@@ -164,12 +164,15 @@ ADMIN_PATHS = [
     "/admin/workvisits/upstreamcall/",
     "/admin/workvisits/user/",
     "/admin/workvisits/apiclient/",
+    "/admin/workvisits/cage/",
+    "/admin/workvisits/orderinggrant/",
 ]
 ADMIN_QUERIES = [
     "q",
     "status__exact",
     "ibx__id__exact",
     "organization__id__exact",
+    "organization_name",
     "visit",
     "problem",
     "created_at__gte",

@@ -19,7 +19,7 @@ from ..models import (
     Cage,
     LocationSync,
 )
-from .common import ReadOnlyAdminMixin, pretty_json
+from .common import ReadOnlyAdminMixin, organization_filters, pretty_json
 
 
 class CatalogueAdmin(admin.ModelAdmin):
@@ -67,7 +67,7 @@ class CabinetInline(admin.TabularInline):
 @admin.register(Cage)
 class CageAdmin(CatalogueAdmin):
     list_display = ("cage_id", "ibx", "organization", "cage_type", "account_numbers", "active")
-    list_filter = ("active", "ibx", "organization")
+    list_filter = ("active", "ibx", *organization_filters())
     list_select_related = ("ibx", "organization")
     search_fields = ("cage_id", "organization__name", "accounts__number")
     filter_horizontal = ("accounts",)
@@ -84,7 +84,7 @@ class CageAdmin(CatalogueAdmin):
 @admin.register(Account)
 class AccountAdmin(CatalogueAdmin):
     list_display = ("number", "name", "organization", "is_credit_hold", "is_po_bearing")
-    list_filter = ("is_credit_hold", "is_po_bearing", "organization")
+    list_filter = ("is_credit_hold", "is_po_bearing", *organization_filters())
     list_select_related = ("organization",)
     search_fields = ("number", "name", "organization__name")
 

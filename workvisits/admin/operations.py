@@ -14,7 +14,7 @@ from ..models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from .common import ReadOnlyAdminMixin, pretty_json
+from .common import ReadOnlyAdminMixin, organization_filters, pretty_json
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class WebhookAttemptInline(admin.TabularInline):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("url", "organization", "active", "failing_since", "disabled_reason", "created_at")
-    list_filter = ("active", "organization")
+    list_filter = ("active", *organization_filters())
     list_select_related = ("organization",)
     search_fields = ("url", "organization__name", "endpoint_id")
     fields = (

@@ -40,7 +40,7 @@ from ..models import (
 )
 from ..upstream import payloads
 from ..web.messages import Names, local_time, reason_words
-from .common import ReadOnlyAdminMixin, bullet_list, pretty_json, visit_window
+from .common import ReadOnlyAdminMixin, bullet_list, organization_filters, pretty_json, visit_window
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ def _listed(order: Order, attr: str, related: str):
 class OrderAdmin(admin.ModelAdmin):
     # Five columns that fit a 1280 px screen with the status always in view; the rest is on the order page.
     list_display = ("order_id", "status", "visit_window", "where", "visitor_list")
-    list_filter = ("status", NeedsOperatorFilter, "ibx", "organization", VisitDateFilter)
+    list_filter = ("status", NeedsOperatorFilter, "ibx", *organization_filters(), VisitDateFilter)
     search_fields = selectors.STAFF_SEARCH_FIELDS
     search_help_text = "Order id, customer reference, upstream id, or a visitor's or contact's name or email."
     # At hundreds of thousands of orders: no date hierarchy (its year links are a DISTINCT over every

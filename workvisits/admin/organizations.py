@@ -13,6 +13,7 @@ from ..models import (
     Organization,
     User,
 )
+from .common import organization_filters
 
 
 @admin.register(User)
@@ -31,7 +32,7 @@ class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
         ),
     )
     list_display = ("username", "email", "first_name", "last_name", "organization", "upstream_username", "is_staff")
-    list_filter = ("organization", "is_staff", "is_active", "groups")
+    list_filter = (*organization_filters(), "is_staff", "is_active", "groups")
     list_select_related = ("organization",)
     search_fields = ("username", "email", "first_name", "last_name", "upstream_username")
 
@@ -65,7 +66,7 @@ class OrderingGrantAdmin(SimpleHistoryAdmin):
     """The work-visit ordering permission, per user on a cage or on a whole IBX."""
 
     list_display = ("user", "user_organization", "cage", "ibx", "granted_by", "created_at")
-    list_filter = ("ibx", "cage__ibx", "user__organization")
+    list_filter = ("ibx", "cage__ibx", *organization_filters("user__organization"))
     list_select_related = ("user__organization", "cage", "ibx", "granted_by")
     search_fields = ("user__username", "user__email", "cage__cage_id", "ibx__code")
     autocomplete_fields = ("user", "cage", "ibx")
